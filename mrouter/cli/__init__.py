@@ -1,0 +1,1 @@
+"""The ``mrouter`` command: argument parsing and output only, no protocol logic."""
