@@ -18,6 +18,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from mrouter import __version__
 from mrouter.errors import MrouterError
@@ -77,6 +78,16 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr with exit status 2, like every mrouter error.
+
+    Sub-parsers (``mrouter lab up``...) inherit this class through add_subparsers.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _resolve(spec: str) -> Callable[[argparse.ArgumentParser], None] | None:
     module_name, func_name = spec.split(":")
     try:
@@ -90,7 +101,7 @@ def _resolve(spec: str) -> Callable[[argparse.ArgumentParser], None] | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mrouter",
         description=(
             "mrouter: a multicast router and IGMP toolkit for Linux.\n"

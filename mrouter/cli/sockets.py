@@ -1,0 +1,354 @@
+"""``mrouter ifaces``, ``memberships``, ``send`` and ``recv``: the socket API from a shell.
+
+Parsing and output only; the socket work is :mod:`mrouter.mcast` and the datagram format
+and statistics are :mod:`mrouter.payload`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import selectors
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from ipaddress import IPv4Address
+from types import FrameType
+from typing import Any
+
+from mrouter import mcast, payload
+from mrouter.errors import McastError
+
+log = logging.getLogger(__name__)
+
+Target = tuple[IPv4Address, int]
+
+
+# --- shared helpers -------------------------------------------------------------------
+
+def group_port(text: str) -> Target:
+    """argparse type for GROUP:PORT, e.g. 239.1.1.1:5000."""
+    group_text, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not GROUP:PORT; write e.g. 239.1.1.1:5000 (port 1..65535)")
+    try:
+        group = mcast.as_group(group_text)
+    except McastError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return group, int(port_text)
+
+
+def source_address(text: str) -> IPv4Address:
+    try:
+        return mcast.as_source(text)
+    except McastError as exc:
+        hint = "; put the GROUP:PORT arguments before --source" if ":" in text else ""
+        raise argparse.ArgumentTypeError(f"{exc}{hint}") from None
+
+
+def _non_negative(kind: type[int] | type[float]) -> Callable[[str], Any]:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{text} is negative; give 0 or more")
+        return value
+    return parse
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Aligned columns, the last one left unpadded."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths[:-1], strict=True)) + "  " + r[-1]
+        for r in cells
+    )
+
+
+def emit_json(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj, sort_keys=False), flush=True)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C so a terminated send/recv still prints its summary."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# --- ifaces ---------------------------------------------------------------------------
+
+def configure_ifaces(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "List this network namespace's interfaces: index, name, flags and IPv4 addresses.\n"
+        "A multicast join or IP_MULTICAST_IF names one of these; the interface needs the\n"
+        "MULTICAST flag to send and receive multicast, and UP to carry anything.")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object per interface and line")
+    parser.set_defaults(func=run_ifaces)
+
+
+def run_ifaces(args: argparse.Namespace) -> int:
+    found = mcast.interfaces()
+    if args.json:
+        for iface in found:
+            emit_json(iface.to_json())
+        return 0
+    rows = [(i.index, i.name, ",".join(i.flag_names()) or "-",
+             " ".join(str(a) for a in i.addresses) or "-") for i in found]
+    print(table(("INDEX", "NAME", "FLAGS", "IPV4"), rows))
+    return 0
+
+
+# --- memberships ----------------------------------------------------------------------
+
+def configure_memberships(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Show the kernel's group memberships of this network namespace, per interface:\n"
+        "each group with the number of sockets holding it (USERS) and its source filters\n"
+        "(per source, how many sockets include it and how many exclude it), from\n"
+        "/proc/net/igmp and /proc/net/mcfilter. A group stays while one socket holds it:\n"
+        "a socket leaving only lowers USERS; the host leaves when USERS would reach 0.")
+    parser.add_argument("--iface", metavar="IF", help="only this interface")
+    parser.add_argument("--json", action="store_true", help="one JSON object per group and line")
+    parser.set_defaults(func=run_memberships)
+
+
+def run_memberships(args: argparse.Namespace) -> int:
+    table_ = mcast.memberships()
+    if args.iface is not None:
+        wanted = mcast.interface(args.iface)
+        table_ = [t for t in table_ if t.ifindex == wanted.index]
+    pairs = list(mcast.iter_memberships(table_))
+    if args.json:
+        for ifm, g in pairs:
+            emit_json({"ifindex": ifm.ifindex, "iface": ifm.name,
+                       "igmp_version": ifm.igmp_version, **g.to_json()})
+        return 0
+    rows = [(ifm.name, ifm.ifindex, f"v{ifm.igmp_version}", g.group, g.users,
+             "yes" if g.reporter else "no",
+             " ".join(f"{s.source}(in={s.include},ex={s.exclude})" for s in g.sources) or "-")
+            for ifm, g in pairs]
+    print(table(("IFACE", "INDEX", "IGMP", "GROUP", "USERS", "REPORTER", "SOURCES"), rows))
+    return 0
+
+
+# --- send -----------------------------------------------------------------------------
+
+def configure_send(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Send numbered, timestamped UDP datagrams to a multicast group, paced at --rate,\n"
+        "and print a summary (sent, elapsed, rate). Each datagram carries a sequence number\n"
+        "and its send time, so `mrouter recv` can count loss, duplicates and reordering\n"
+        "and measure one-way delay. The TTL (IP_MULTICAST_TTL) defaults to 1, which keeps\n"
+        "datagrams on the link: give --ttl N to cross N-1 routers.")
+    parser.add_argument("target", type=group_port, metavar="GROUP:PORT",
+                        help="destination group and UDP port, e.g. 239.1.1.1:5000")
+    parser.add_argument("--iface", metavar="IF",
+                        help="send out of this interface (name, index or local address: "
+                             "IP_MULTICAST_IF); default: the route to the group decides")
+    parser.add_argument("--ttl", type=int, default=1, metavar="N",
+                        help="IP TTL of the datagrams, 0..255 (default 1: this link only)")
+    parser.add_argument("--no-loop", action="store_true",
+                        help="do not deliver copies to receivers on this host "
+                             "(IP_MULTICAST_LOOP off)")
+    parser.add_argument("--count", type=_non_negative(int), default=10, metavar="N",
+                        help="datagrams to send, 0 for until Ctrl-C (default 10)")
+    parser.add_argument("--rate", type=_non_negative(float), default=10.0, metavar="PPS",
+                        help="datagrams per second, 0 for as fast as possible (default 10)")
+    parser.add_argument("--size", type=int, default=64, metavar="BYTES",
+                        help=f"UDP payload size, {payload.HEADER_LEN}..{payload.MAX_UDP_PAYLOAD}"
+                             " (default 64)")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.set_defaults(func=run_send)
+
+
+def run_send(args: argparse.Namespace) -> int:
+    group, port = args.target
+    mcast.check_ttl(args.ttl)
+    payload.Payload(0, 0, 0).encode(args.size)  # validates the size before any socket
+    stream = random.getrandbits(32)
+    interval = 1.0 / args.rate if args.rate else 0.0
+    sent = 0
+    first = last = 0.0
+    interrupted = False
+    with mcast.McastSocket() as sock, sigterm_as_interrupt():
+        sock.ttl = args.ttl
+        sock.loop = not args.no_loop
+        out = sock.set_interface(args.iface) if args.iface is not None else sock.interface
+        start = time.monotonic()
+        try:
+            while args.count == 0 or sent < args.count:
+                wait = start + sent * interval - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                data = payload.Payload(stream, sent, time.time_ns()).encode(args.size)
+                sock.sendto(data, group, port)
+                last = time.monotonic()
+                if sent == 0:
+                    first = last
+                sent += 1
+        except KeyboardInterrupt:
+            interrupted = True
+    elapsed = last - first
+    rate = (sent - 1) / elapsed if sent > 1 and elapsed > 0 else None
+    via = out.name or (str(out.address) if not out.is_default else "route")
+    summary = {"group": str(group), "port": port, "sent": sent, "size": args.size,
+               "elapsed": round(elapsed, 6), "rate": None if rate is None else round(rate, 3),
+               "ttl": args.ttl, "loop": not args.no_loop, "iface": via, "stream": stream,
+               "interrupted": interrupted}
+    if args.json:
+        emit_json(summary)
+    else:
+        rate_text = "-" if rate is None else f"{rate:.1f} pps"
+        print(f"sent {sent} datagrams of {args.size} bytes to {group}:{port} via {via}, "
+              f"ttl {args.ttl}, loop {'on' if not args.no_loop else 'off'}: "
+              f"{elapsed:.3f} s, {rate_text}")
+    return 130 if interrupted else 0
+
+
+# --- recv -----------------------------------------------------------------------------
+
+def configure_recv(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Join multicast groups, receive `mrouter send` datagrams and report per group:\n"
+        "received, lost, duplicates, reordered (from sequence numbers), first and last\n"
+        "arrival, rate, one-way delay min/avg/max, the IP TTL seen (IP_RECVTTL) and the\n"
+        "sources seen. With --source the join is source-specific (IGMPv3/SSM): only those\n"
+        "senders get through. Datagrams that are not mrouter's are counted as 'foreign'.\n"
+        "Exit status: 0 when --count was reached in every group (or no --count was given),\n"
+        "1 on --timeout short of it, 2 on usage or system errors, 130 on Ctrl-C (after\n"
+        "printing the summary so far).")
+    parser.add_argument("targets", type=group_port, nargs="+", metavar="GROUP:PORT",
+                        help="groups and UDP ports to join, e.g. 239.1.1.1:5000")
+    parser.add_argument("--iface", metavar="IF", action="append",
+                        help="join on this interface (name, index or local address); "
+                             "repeat to join each group on several; default: the route "
+                             "to the group decides")
+    parser.add_argument("--source", metavar="S", type=source_address, nargs="+",
+                        action="extend",
+                        help="receive only from these senders (source-specific join)")
+    parser.add_argument("--count", type=_non_negative(int), default=0, metavar="N",
+                        help="stop when every group has received N datagrams (default: no "
+                             "limit)")
+    parser.add_argument("--timeout", type=_non_negative(float), default=None, metavar="SECONDS",
+                        help="stop after this many seconds (default: wait for --count or "
+                             "Ctrl-C)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary as one JSON object per group and line")
+    parser.set_defaults(func=run_recv)
+
+
+def _classify(data: bytes) -> payload.Payload | None:
+    try:
+        return payload.decode(data)
+    except payload.PayloadError:
+        return None
+
+
+def run_recv(args: argparse.Namespace) -> int:
+    targets: list[Target] = list(dict.fromkeys(args.targets))
+    ifaces: list[str | None] = args.iface or [None]
+    sources: list[IPv4Address] = args.source or []
+    stats = {t: payload.GroupStats(group=t[0], port=t[1]) for t in targets}
+    ports = sorted({port for _, port in targets})
+    sockets: dict[int, mcast.McastSocket] = {}
+    selector = selectors.DefaultSelector()
+    stray = 0
+    reached = interrupted = False
+    try:
+        for port in ports:  # one socket per port, joined to all that port's groups
+            sock = sockets[port] = mcast.McastSocket()
+            sock.multicast_all = False  # only the groups this socket joined
+            sock.enable_receive_info()
+            sock.bind(port)
+            for group in (g for g, p in targets if p == port):
+                for iface in ifaces:
+                    if sources:
+                        for source in sources:
+                            sock.join_source(group, source, iface)
+                    else:
+                        sock.join(group, iface)
+            sock.sock.setblocking(False)
+            selector.register(sock.sock, selectors.EVENT_READ, port)
+        log.info("joined %s", "; ".join(m.describe() for s in sockets.values()
+                                         for m in s.memberships))
+        deadline = None if args.timeout is None else time.monotonic() + args.timeout
+        with sigterm_as_interrupt():
+            try:
+                while not reached:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    for key, _ in selector.select(remaining):
+                        sock = sockets[key.data]
+                        while (dg := sock.recv()) is not None:
+                            target = (dg.destination, key.data)
+                            if target not in stats:
+                                stray += 1
+                                log.info("ignored a datagram from %s to %s:%s", dg.source,
+                                         dg.destination, key.data)
+                                continue
+                            arrival = payload.Arrival(
+                                dg.source, dg.timestamp_ns or time.time_ns(), dg.ttl,
+                                _classify(dg.data))
+                            stats[target].add(arrival, len(dg.data))
+                    reached = bool(args.count) and all(
+                        s.received >= args.count for s in stats.values())
+            except KeyboardInterrupt:
+                interrupted = True
+    finally:
+        selector.close()
+        for sock in sockets.values():
+            sock.close()
+    _print_recv(stats.values(), stray, json_lines=args.json)
+    if interrupted:
+        return 130
+    return 1 if args.count and not reached else 0
+
+
+def _clock(ns: int | None) -> str:
+    if ns is None:
+        return "-"
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def _print_recv(all_stats: Any, stray: int, *, json_lines: bool) -> None:
+    if json_lines:
+        for st in all_stats:
+            emit_json(st.summary())
+        return
+    rows = []
+    for st in all_stats:
+        s = st.summary()
+        delay = ("-" if s["delay_min_ms"] is None else
+                 f"{s['delay_min_ms']:.3f}/{s['delay_avg_ms']:.3f}/{s['delay_max_ms']:.3f}")
+        ttl = "-" if s["ttl_min"] is None else f"{s['ttl_min']}..{s['ttl_max']}"
+        rate = "-" if s["rate"] is None else f"{s['rate']:.1f}"
+        rows.append((s["group"], s["port"], s["received"], s["lost"], s["duplicates"],
+                     s["reordered"], s["foreign"], rate, delay, ttl, _clock(st.first_ns),
+                     _clock(st.last_ns), " ".join(s["sources"]) or "-"))
+    print(table(("GROUP", "PORT", "RECV", "LOST", "DUP", "REORD", "FOREIGN", "PPS",
+                 "DELAY_MS(min/avg/max)", "TTL", "FIRST(UTC)", "LAST(UTC)", "SOURCES"), rows))
+    if stray:
+        print(f"({stray} datagrams to other destinations on these ports were ignored)")
+

@@ -1,0 +1,1013 @@
+"""The Linux multicast socket API: options, joins, interfaces and the kernel's table.
+
+Theory of operation
+-------------------
+This is the API of the Multicast HOWTO's chapter 6 ("Multicast programming") plus the
+source-specific additions of RFC 3678, as Linux implements them, wrapped so that every
+failure says what went wrong and what to do:
+
+- :class:`McastSocket` wraps one UDP (or raw) socket. Options are properties and
+  methods: ``loop`` (IP_MULTICAST_LOOP, on by default), ``ttl`` (IP_MULTICAST_TTL,
+  0..255, 1 by default so datagrams stay on the link), ``multicast_all``
+  (IP_MULTICAST_ALL: Linux delivers every group any socket on the host joined to every
+  socket bound to the port unless this is off) and :meth:`McastSocket.set_interface`
+  (IP_MULTICAST_IF, by address, by interface through ``ip_mreqn``'s ifindex, or back to
+  INADDR_ANY, "let the routing table choose").
+- Memberships: :meth:`~McastSocket.join` / :meth:`~McastSocket.leave`
+  (IP_ADD/DROP_MEMBERSHIP), :meth:`~McastSocket.join_source` /
+  :meth:`~McastSocket.leave_source` (IP_ADD/DROP_SOURCE_MEMBERSHIP, INCLUDE mode) and
+  :meth:`~McastSocket.block_source` / :meth:`~McastSocket.unblock_source`
+  (IP_BLOCK/UNBLOCK_SOURCE, on an any-source membership). A membership is a (group,
+  interface) pair: one socket may hold many groups, and one group on several interfaces.
+  The wrapper keeps its own record of the socket's memberships (``memberships``) to
+  explain errors; the kernel remains the authority and its errno is always mapped.
+- Every errno is turned into an :class:`McastError` (subclass :class:`McastSyscallError`,
+  which keeps ``errno``) by one table, :data:`_ERRORS`, keyed by (operation, errno).
+  What can be checked before the system call is checked first: a group that is not
+  multicast, a TTL out of range, an unknown interface (the message lists the known
+  ones), an interface without an IPv4 address where the kernel needs one.
+- :func:`interfaces` is the one source of truth for interfaces: name, index, flags (the
+  same bits SIOCGIFFLAGS returns: UP, LOOPBACK, MULTICAST, ...) and IPv4 addresses (what
+  SIOCGIFCONF/SIOCGIFADDR list), read over netlink with pyroute2.
+- :func:`memberships` reads the kernel's membership table of the current network
+  namespace: ``/proc/thread-self/net/igmp`` (per interface, each group and how many
+  sockets hold it) and ``/proc/thread-self/net/mcfilter`` (per group, the source filters
+  and how many sockets include or exclude each source). It shows the HOWTO's point that
+  one socket dropping a group does not make the host leave it while another socket holds
+  it: the group stays listed, with one user fewer.
+
+``/proc/thread-self`` rather than ``/proc/self``: a thread that switched network namespace
+(``Lab.node(...).enter()``) sees its own namespace's table. ``/proc/sys`` is read the same
+way (per thread) for the limits quoted in error messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import errno as errno_mod
+import logging
+import os
+import socket
+import struct
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from ipaddress import AddressValueError, IPv4Address, IPv4Interface
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+from mrouter.errors import McastError
+
+log = logging.getLogger(__name__)
+
+INADDR_ANY = IPv4Address(0)
+PROC_NET = Path("/proc/thread-self/net")
+PROC_SYS_IPV4 = Path("/proc/sys/net/ipv4")
+
+
+class IpOption(enum.IntEnum):
+    """IPPROTO_IP socket options (include/uapi/linux/in.h); Python lacks several."""
+
+    IP_TTL = 2
+    IP_PKTINFO = 8
+    IP_RECVTTL = 12
+    IP_MULTICAST_IF = 32
+    IP_MULTICAST_TTL = 33
+    IP_MULTICAST_LOOP = 34
+    IP_ADD_MEMBERSHIP = 35
+    IP_DROP_MEMBERSHIP = 36
+    IP_UNBLOCK_SOURCE = 37
+    IP_BLOCK_SOURCE = 38
+    IP_ADD_SOURCE_MEMBERSHIP = 39
+    IP_DROP_SOURCE_MEMBERSHIP = 40
+    IP_MULTICAST_ALL = 49
+
+
+SO_TIMESTAMPNS = 35  # SOL_SOCKET; the control message type SCM_TIMESTAMPNS has the same value
+
+
+class IfFlag(enum.IntFlag):
+    """Interface flags (include/uapi/linux/if.h), as SIOCGIFFLAGS and netlink report them."""
+
+    UP = 0x1
+    BROADCAST = 0x2
+    DEBUG = 0x4
+    LOOPBACK = 0x8
+    POINTOPOINT = 0x10
+    NOTRAILERS = 0x20
+    RUNNING = 0x40
+    NOARP = 0x80
+    PROMISC = 0x100
+    ALLMULTI = 0x200
+    MASTER = 0x400
+    SLAVE = 0x800
+    MULTICAST = 0x1000
+    PORTSEL = 0x2000
+    AUTOMEDIA = 0x4000
+    DYNAMIC = 0x8000
+    LOWER_UP = 0x10000
+    DORMANT = 0x20000
+    ECHO = 0x40000
+
+
+# --- kernel structs (one layout each; addresses are network order, ints native) -------
+
+IP_MREQ = struct.Struct("=4s4s")
+"""struct ip_mreq { struct in_addr imr_multiaddr; struct in_addr imr_interface; };"""
+
+IP_MREQN = struct.Struct("=4s4si")
+"""struct ip_mreqn { struct in_addr imr_multiaddr; struct in_addr imr_address;
+int imr_ifindex; };  (IP_ADD_MEMBERSHIP and IP_MULTICAST_IF accept it; ifindex wins)"""
+
+IP_MREQ_SOURCE = struct.Struct("=4s4s4s")
+"""struct ip_mreq_source { __be32 imr_multiaddr; __be32 imr_interface; __be32 imr_sourceaddr; };
+(Linux order; the BSDs put the source second)"""
+
+IN_PKTINFO = struct.Struct("=i4s4s")
+"""struct in_pktinfo { int ipi_ifindex; struct in_addr ipi_spec_dst; struct in_addr ipi_addr; };
+(ipi_addr is the destination address of the IP header: the group)"""
+
+TIMESPEC = struct.Struct("=qq")
+"""struct timespec { time_t tv_sec; long tv_nsec; };  (x86_64/aarch64: two 64-bit ints)"""
+
+INT = struct.Struct("=i")
+
+
+# --- validation --------------------------------------------------------------------
+
+def _address(value: IPv4Address | str | int, what: str) -> IPv4Address:
+    if isinstance(value, IPv4Address):
+        return value
+    try:
+        return IPv4Address(value)
+    except (AddressValueError, ValueError):
+        raise McastError(f"{what} {value!r} is not an IPv4 address; "
+                         f"write it in dotted form, e.g. 239.1.1.1") from None
+
+
+def as_group(value: IPv4Address | str) -> IPv4Address:
+    """The group address, or :class:`McastError` if it is not a multicast address."""
+    group = _address(value, "group")
+    if not group.is_multicast:
+        raise McastError(f"{group} is not a multicast group address: groups are in "
+                         f"224.0.0.0/4; use one from 239.0.0.0/8 for local tests, "
+                         f"e.g. 239.1.1.1")
+    return group
+
+
+def as_source(value: IPv4Address | str) -> IPv4Address:
+    """A source address for a source-specific operation: a unicast sender address."""
+    source = _address(value, "source")
+    if source.is_multicast or source.is_unspecified or source == IPv4Address("255.255.255.255"):
+        raise McastError(f"source {source} is not a unicast address: a source is the "
+                         f"address a sender sends from, e.g. 198.51.100.2")
+    return source
+
+
+def check_ttl(ttl: int) -> int:
+    """A multicast TTL, or :class:`McastError` if it is outside 0..255."""
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= 255:
+        raise McastError(f"TTL {ttl!r} is out of range: IP_MULTICAST_TTL takes 0..255 "
+                         f"(0: this host only, 1: this link, the default; each router "
+                         f"hop takes 1 off)")
+    return ttl
+
+
+def read_sysctl(name: str, default: str = "?") -> str:
+    """A net.ipv4 sysctl of the calling thread's network namespace, as text."""
+    path = Path("/proc/sys") / name.replace(".", "/")
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return default
+
+
+# --- interfaces ----------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """A network interface as the kernel lists it (netlink RTM_GETLINK/RTM_GETADDR)."""
+
+    name: str
+    index: int
+    flags: IfFlag
+    addresses: tuple[IPv4Interface, ...] = ()
+
+    @property
+    def is_up(self) -> bool:
+        return IfFlag.UP in self.flags
+
+    @property
+    def is_loopback(self) -> bool:
+        return IfFlag.LOOPBACK in self.flags
+
+    @property
+    def is_multicast(self) -> bool:
+        return IfFlag.MULTICAST in self.flags
+
+    @property
+    def address(self) -> IPv4Address | None:
+        """The first IPv4 address, the one ip_mreq and ip_mreq_source name the interface by."""
+        return self.addresses[0].ip if self.addresses else None
+
+    def flag_names(self) -> list[str]:
+        return [f.name for f in IfFlag if f in self.flags and f.name is not None]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "flags": self.flag_names(),
+            "up": self.is_up,
+            "loopback": self.is_loopback,
+            "multicast": self.is_multicast,
+            "addresses": [str(a) for a in self.addresses],
+        }
+
+
+T = TypeVar("T")
+
+
+def _netlink(query: Callable[[], T]) -> T:
+    """Run a pyroute2 query here, or in a helper thread when this thread runs an asyncio
+    loop (pyroute2 runs a loop of its own, which must not meet the caller's). A new thread
+    starts in its creator's network namespace, so the answer is the same."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return query()
+    box: list[T] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            box.append(query())
+        except BaseException as exc:
+            error.append(exc)
+
+    thread = threading.Thread(target=target, name="mrouter-netlink")
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return box[0]
+
+
+def interfaces() -> list[Interface]:
+    """Every interface of the calling thread's network namespace, by index."""
+    from pyroute2 import IPRoute  # imported here: the CLI must start fast
+
+    def query() -> tuple[Any, Any]:
+        with IPRoute() as ipr:
+            return ipr.get_links(), ipr.get_addr(family=socket.AF_INET)
+
+    try:
+        links, addrs = _netlink(query)
+    except OSError as exc:
+        raise McastError(f"cannot list interfaces over netlink: {exc.strerror}") from exc
+    by_index: dict[int, list[IPv4Interface]] = {}
+    for msg in addrs:
+        local = msg.get("local") or msg.get("address")  # IFA_LOCAL is ours on a p-t-p link
+        if local is not None:
+            by_index.setdefault(int(msg["index"]), []).append(
+                IPv4Interface(f"{local}/{int(msg['prefixlen'])}"))
+    result = [
+        Interface(
+            name=str(msg.get("ifname")),
+            index=int(msg["index"]),
+            flags=IfFlag(int(msg["flags"]) & sum(IfFlag)),
+            addresses=tuple(by_index.get(int(msg["index"]), ())),
+        )
+        for msg in links
+    ]
+    return sorted(result, key=lambda i: i.index)
+
+
+def _unknown(spec: object, known: list[Interface]) -> McastError:
+    names = ", ".join(i.name for i in known) or "no interfaces"
+    return McastError(f"unknown interface {spec!r}: this network namespace has {names}; "
+                      f"see `mrouter ifaces`")
+
+
+def interface(name_or_index: str | int, *, among: list[Interface] | None = None) -> Interface:
+    """The interface with that name or index (a string of digits is tried as both)."""
+    known = interfaces() if among is None else among
+    for iface in known:
+        if iface.name == name_or_index or iface.index == name_or_index:
+            return iface
+    if isinstance(name_or_index, str) and name_or_index.isdigit():
+        for iface in known:
+            if iface.index == int(name_or_index):
+                return iface
+    raise _unknown(name_or_index, known)
+
+
+def interface_by_address(address: IPv4Address | str,
+                         *, among: list[Interface] | None = None) -> Interface:
+    """The interface that holds this local IPv4 address."""
+    addr = _address(address, "interface address")
+    known = interfaces() if among is None else among
+    for iface in known:
+        if any(a.ip == addr for a in iface.addresses):
+            return iface
+    here = ", ".join(f"{a.ip} ({i.name})" for i in known for a in i.addresses) or "none"
+    raise McastError(f"no interface has the address {addr}: the IPv4 addresses here are "
+                     f"{here}; name an interface by one of them or by its name")
+
+
+IfaceSpec = Interface | IPv4Address | str | int | None
+"""How callers name an interface: an Interface, a local address, a name or index, or
+None for "let the kernel choose" (INADDR_ANY)."""
+
+
+def resolve_interface(spec: IfaceSpec) -> Interface | None:
+    """Turn any :data:`IfaceSpec` into an Interface (None stays None)."""
+    if spec is None or isinstance(spec, Interface):
+        return spec
+    if isinstance(spec, IPv4Address):
+        return interface_by_address(spec)
+    if isinstance(spec, str):
+        try:
+            addr = IPv4Address(spec)
+        except (AddressValueError, ValueError):
+            return interface(spec)
+        return interface_by_address(addr)
+    return interface(spec)
+
+
+def route_interface(group: IPv4Address) -> Interface | None:
+    """The interface the kernel picks for ``group`` when a call names none (INADDR_ANY):
+    the output interface of the route to the group, None when there is no route."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    def query() -> Any:
+        with IPRoute() as ipr:
+            return ipr.route("get", dst=str(group))
+
+    try:
+        routes = _netlink(query)
+    except (NetlinkError, OSError):
+        return None
+    oif = routes[0].get("oif") if routes else None
+    if oif is None:
+        return None
+    try:
+        return interface(int(oif))
+    except McastError:
+        return None
+
+
+# --- the kernel's membership table ------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class SourceFilter:
+    """One source of a group's filter: how many sockets include it and how many exclude it."""
+
+    source: IPv4Address
+    include: int
+    exclude: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMembership:
+    """One group the host is a member of on one interface (a line of /proc/net/igmp)."""
+
+    group: IPv4Address
+    users: int  # sockets holding it (plus the kernel itself for 224.0.0.1)
+    report_pending: bool  # a report timer runs (the host will report soon)
+    report_in: float  # seconds until that report, 0 when none is pending
+    reporter: bool  # this host sent the last report (IGMPv1/v2 report suppression)
+    sources: tuple[SourceFilter, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "group": str(self.group),
+            "users": self.users,
+            "report_pending": self.report_pending,
+            "report_in": self.report_in,
+            "reporter": self.reporter,
+            "sources": [{"source": str(s.source), "include": s.include, "exclude": s.exclude}
+                        for s in self.sources],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceMemberships:
+    """The groups of one interface; ``igmp_version`` is what the host speaks on that link."""
+
+    ifindex: int
+    name: str
+    igmp_version: int
+    groups: tuple[GroupMembership, ...]
+
+    def group(self, group: IPv4Address | str) -> GroupMembership | None:
+        g = _address(group, "group")
+        return next((m for m in self.groups if m.group == g), None)
+
+
+def parse_igmp(text: str, *, byteorder: str = sys.byteorder,
+               clock_ticks: int = 100) -> list[InterfaceMemberships]:
+    """Parse /proc/net/igmp (net/ipv4/igmp.c, igmp_mc_seq_show).
+
+    An interface line ``"%d\\t%-10s: %5d %7s"`` (ifindex, name, count, querier version)
+    is followed by group lines ``"\\t\\t\\t\\t%08X %5d %d:%08lX\\t\\t%d"``: the group as
+    the raw 32-bit word (so byte-swapped on a little-endian host), users, timer running,
+    timer in clock ticks, reporter.
+    """
+    result: list[InterfaceMemberships] = []
+    current: tuple[int, str, int] | None = None
+    groups: list[GroupMembership] = []
+
+    def flush() -> None:
+        if current is not None:
+            result.append(InterfaceMemberships(current[0], current[1], current[2], tuple(groups)))
+
+    for line in text.splitlines()[1:]:
+        if not line.strip():
+            continue
+        if not line.startswith("\t"):
+            flush()
+            head, _, tail = line.partition(":")
+            index, name = head.split()
+            querier = tail.split()[1]
+            current = (int(index), name, int(querier.lstrip("Vv")))
+            groups = []
+            continue
+        word, users, timer, reporter = line.split()
+        running, ticks = timer.split(":")
+        group = IPv4Address(int(word, 16).to_bytes(4, byteorder))  # type: ignore[arg-type]
+        groups.append(GroupMembership(
+            group=group, users=int(users), report_pending=running != "0",
+            report_in=int(ticks, 16) / clock_ticks, reporter=reporter != "0"))
+    flush()
+    return result
+
+
+def parse_mcfilter(text: str) -> dict[tuple[int, IPv4Address], tuple[SourceFilter, ...]]:
+    """Parse /proc/net/mcfilter (ip_mcf_seq_show): ``"%3d %6.6s 0x%08x 0x%08x %6lu %6lu"``.
+
+    The name is cut to 6 characters, so entries are keyed by (ifindex, group).
+    """
+    result: dict[tuple[int, IPv4Address], list[SourceFilter]] = {}
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) != 6:
+            continue
+        index, _name, group, source, include, exclude = parts
+        key = (int(index), IPv4Address(int(group, 16)))
+        result.setdefault(key, []).append(
+            SourceFilter(IPv4Address(int(source, 16)), int(include), int(exclude)))
+    return {k: tuple(v) for k, v in result.items()}
+
+
+def memberships(proc_net: Path = PROC_NET) -> list[InterfaceMemberships]:
+    """The kernel's membership table of the calling thread's network namespace."""
+    try:
+        igmp = (proc_net / "igmp").read_text()
+        mcfilter = (proc_net / "mcfilter").read_text()
+    except OSError as exc:
+        raise McastError(f"cannot read the kernel's membership table in {proc_net}: "
+                         f"{exc.strerror}; is this Linux with IPv4 multicast?") from exc
+    filters = parse_mcfilter(mcfilter)
+    ticks = os.sysconf("SC_CLK_TCK")
+    return [
+        InterfaceMemberships(
+            ifm.ifindex, ifm.name, ifm.igmp_version,
+            tuple(GroupMembership(g.group, g.users, g.report_pending, g.report_in, g.reporter,
+                                  filters.get((ifm.ifindex, g.group), ()))
+                  for g in ifm.groups))
+        for ifm in parse_igmp(igmp, clock_ticks=ticks)
+    ]
+
+
+# --- errors ------------------------------------------------------------------------------
+
+class McastSyscallError(McastError):
+    """The kernel refused a multicast socket call; ``errno`` is its error number."""
+
+    def __init__(self, message: str, errno: int) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
+class Op(enum.Enum):
+    """What the socket was asked to do; the first half of every error message."""
+
+    JOIN = "cannot join {group} on {where}"
+    LEAVE = "cannot leave {group} on {where}"
+    JOIN_SOURCE = "cannot join {group} from source {source} on {where}"
+    LEAVE_SOURCE = "cannot leave source {source} of {group} on {where}"
+    BLOCK = "cannot block source {source} of {group} on {where}"
+    UNBLOCK = "cannot unblock source {source} of {group} on {where}"
+    SET_IF = "cannot send multicast out of {where}"
+    SET_OPTION = "cannot set {option}"
+    GET_OPTION = "cannot read {option}"
+    BIND = "cannot bind UDP port {port}"
+    SEND = "cannot send to {group}:{port}"
+    RECV = "cannot receive"
+    OPEN = "cannot open a socket"
+
+
+_MEMBERSHIP_LIMIT = (
+    "this socket already holds {count} memberships, the limit set by "
+    "net.ipv4.igmp_max_memberships (currently {max_memberships}); raise it with "
+    "sysctl -w net.ipv4.igmp_max_memberships=N or spread the groups over more sockets")
+_SOURCE_LIMIT = (
+    "this socket already filters {source_count} sources of {group} on {where}, the limit "
+    "set by net.ipv4.igmp_max_msf (currently {max_msf}); raise it with "
+    "sysctl -w net.ipv4.igmp_max_msf=N or spread the sources over more sockets")
+_NO_ROUTE = (
+    "no interface was named and the routing table has no route to {group} to choose one; "
+    "name the interface (--iface), or add a route: ip route add 224.0.0.0/4 dev IFACE")
+_NO_DEVICE = "{where} does not exist (any more); see `mrouter ifaces`"
+_NOT_PERMITTED = (
+    "not permitted ({errname}): multicast sockets need no privilege, but this step does "
+    "(raw sockets need CAP_NET_RAW, ports below {unprivileged_port} need "
+    "CAP_NET_BIND_SERVICE); run as root or choose an unprivileged port")
+
+# (operation, errno) -> cause and fix, formatted with the fields the socket supplies.
+# (None, errno) is the fallback for an operation without an entry of its own; an errno
+# with neither gets the kernel's strerror text and its symbolic name.
+_ERRORS: dict[tuple[Op | None, int], str] = {
+    (Op.JOIN, errno_mod.EADDRINUSE): (
+        "this socket has already joined it (a second IP_ADD_MEMBERSHIP of one group on one "
+        "interface is refused){ssm_note}; leave it first, or join from another socket"),
+    (Op.JOIN, errno_mod.ENOBUFS): _MEMBERSHIP_LIMIT,
+    (Op.JOIN, errno_mod.ENODEV): "{no_device}",
+    (Op.JOIN, errno_mod.EINVAL): (
+        "the kernel refused the group (EINVAL); check that {group} is a multicast address "
+        "and the interface exists"),
+    (Op.LEAVE, errno_mod.EADDRNOTAVAIL): (
+        "this socket has not joined it ({joined}); IP_DROP_MEMBERSHIP must name the group "
+        "and interface of an earlier join on the same socket"),
+    (Op.LEAVE, errno_mod.ENODEV): "{no_device}",
+    (Op.JOIN_SOURCE, errno_mod.EADDRNOTAVAIL): (
+        "this socket already receives {source} in {group} on {where}; nothing to do"),
+    (Op.JOIN_SOURCE, errno_mod.ENOBUFS): "{buffers}",
+    (Op.JOIN_SOURCE, errno_mod.EINVAL): (
+        "this socket holds an any-source membership of {group} on {where} with blocked "
+        "sources; a socket's membership is either any-source (with blocks) or "
+        "source-specific: leave the group first, or use another socket"),
+    (Op.JOIN_SOURCE, errno_mod.EADDRINUSE): (
+        "this socket holds an any-source membership of {group} on {where}; leave it first, "
+        "or use another socket for the source-specific join"),
+    (Op.JOIN_SOURCE, errno_mod.ENODEV): "{no_device}",
+    (Op.LEAVE_SOURCE, errno_mod.EADDRNOTAVAIL): (
+        "this socket has not joined {source} in {group} on {where} ({joined})"),
+    (Op.LEAVE_SOURCE, errno_mod.EINVAL): (
+        "this socket has no source-specific membership of {group} on {where} ({joined})"),
+    (Op.LEAVE_SOURCE, errno_mod.ENODEV): "{no_device}",
+    (Op.BLOCK, errno_mod.EINVAL): (
+        "blocking a source needs an any-source membership of {group} on {where} on this "
+        "socket ({joined}); join the group without a source first"),
+    (Op.BLOCK, errno_mod.EADDRNOTAVAIL): "{source} is already blocked; nothing to do",
+    (Op.BLOCK, errno_mod.ENOBUFS): _SOURCE_LIMIT,
+    (Op.BLOCK, errno_mod.ENODEV): "{no_device}",
+    (Op.UNBLOCK, errno_mod.EINVAL): (
+        "{source} is not blocked in {group} on {where} on this socket ({joined})"),
+    (Op.UNBLOCK, errno_mod.EADDRNOTAVAIL): (
+        "{source} is not blocked in {group} on {where} on this socket ({joined})"),
+    (Op.SET_IF, errno_mod.EADDRNOTAVAIL): (
+        "no interface in this network namespace has that address or index; "
+        "see `mrouter ifaces`"),
+    (Op.SET_IF, errno_mod.ENODEV): "{no_device}",
+    (Op.SET_OPTION, errno_mod.EINVAL): "the kernel refused the value {value!r} (EINVAL)",
+    (Op.BIND, errno_mod.EADDRINUSE): (
+        "another socket holds port {port} without SO_REUSEADDR; stop that program or use "
+        "another port"),
+    (Op.BIND, errno_mod.EACCES): (
+        "not permitted: ports below {unprivileged_port} (net.ipv4.ip_unprivileged_port_start)"
+        " need root or CAP_NET_BIND_SERVICE; run as root or use a port >= "
+        "{unprivileged_port}"),
+    (Op.SEND, errno_mod.ENETUNREACH): (
+        "no route to {group} and no outgoing interface chosen; name one with --iface "
+        "(IP_MULTICAST_IF) or add a route: ip route add 224.0.0.0/4 dev IFACE"),
+    (Op.SEND, errno_mod.EMSGSIZE): (
+        "the datagram is larger than the interface MTU allows with fragmentation off; "
+        "send smaller datagrams (--size)"),
+    (Op.SEND, errno_mod.EPERM): (
+        "not permitted: a firewall rule (nft/iptables OUTPUT) refused the datagram; "
+        "check the ruleset of this namespace"),
+    (None, errno_mod.EPERM): _NOT_PERMITTED,
+    (None, errno_mod.EACCES): _NOT_PERMITTED,
+}
+
+
+class _Context(dict[str, Any]):
+    """Message fields; a field nobody supplied shows as '?' rather than raising."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def explain(op: Op, err: int, **fields: Any) -> str:
+    """The whole message for ``op`` failing with ``err``: what, cause, fix."""
+    ctx = _Context(fields)
+    ctx.setdefault("errname", errno_mod.errorcode.get(err, str(err)))
+    what = op.value.format_map(ctx)
+    cause = _ERRORS.get((op, err)) or _ERRORS.get((None, err))
+    if cause is None:
+        return f"{what}: {os.strerror(err)} ({ctx['errname']})"
+    for key in ("no_device", "buffers"):  # causes that are themselves templates
+        if isinstance(ctx.get(key), str):
+            ctx[key] = ctx[key].format_map(ctx)
+    return f"{what}: {cause.format_map(ctx)}"
+
+
+# --- the socket ---------------------------------------------------------------------------
+
+class Mode(enum.Enum):
+    """A socket's filter on one (group, interface): RFC 3376 §3.1's INCLUDE/EXCLUDE."""
+
+    ANY_SOURCE = "any-source"  # EXCLUDE mode: every source except the blocked ones
+    SOURCE_SPECIFIC = "source-specific"  # INCLUDE mode: only the listed sources
+
+
+@dataclass(slots=True)
+class SocketMembership:
+    """What this wrapper knows about one membership of its socket.
+
+    ``ifindex`` is the interface the kernel used: the named one, or for a call that named
+    none, the one of the route to the group (0 if that could not be found).
+    """
+
+    group: IPv4Address
+    ifindex: int
+    ifname: str
+    mode: Mode
+    sources: set[IPv4Address] = field(default_factory=set)  # included or blocked ones
+
+    def describe(self) -> str:
+        where = self.ifname or "the kernel's choice of interface"
+        if self.mode is Mode.SOURCE_SPECIFIC:
+            return f"{self.group} from {', '.join(map(str, sorted(self.sources)))} on {where}"
+        blocked = f" blocking {', '.join(map(str, sorted(self.sources)))}" if self.sources else ""
+        return f"{self.group} on {where}{blocked}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingInterface:
+    """IP_MULTICAST_IF as this socket has it.
+
+    ``address`` is what getsockopt(IP_MULTICAST_IF) returns (0.0.0.0 when unset or when set
+    by ifindex); the kernel reports no ifindex, so ``ifindex``/``name`` are what this
+    wrapper remembers from :meth:`McastSocket.set_interface` (None when set by address or
+    never set).
+    """
+
+    address: IPv4Address
+    ifindex: int | None
+    name: str | None
+
+    @property
+    def is_default(self) -> bool:
+        return self.address == INADDR_ANY and not self.ifindex
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    """One received datagram with what the kernel said about it."""
+
+    data: bytes
+    source: IPv4Address
+    source_port: int
+    destination: IPv4Address | None  # from IP_PKTINFO: the group it was sent to
+    ifindex: int | None  # from IP_PKTINFO: the interface it arrived on
+    ttl: int | None  # from IP_RECVTTL
+    timestamp_ns: int | None  # from SO_TIMESTAMPNS: when the kernel received it
+
+
+def _where(iface: Interface | None, address: IPv4Address | None = None) -> str:
+    if iface is not None:
+        return iface.name
+    if address is not None and address != INADDR_ANY:
+        return str(address)
+    return "the interface the kernel picks"
+
+
+class McastSocket:
+    """A multicast UDP socket whose every failure is an :class:`McastError`.
+
+    ``McastSocket()`` opens ``socket(AF_INET, SOCK_DGRAM)``; ``McastSocket(sock)`` wraps an
+    existing AF_INET socket (UDP or raw). Closing the socket (or leaving the ``with``
+    block) drops all its memberships: the kernel does that, not this wrapper.
+    """
+
+    def __init__(self, sock: socket.socket | None = None) -> None:
+        if sock is None:
+            try:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            except OSError as exc:
+                raise self._error(Op.OPEN, exc) from exc
+        self.sock = sock
+        self._memberships: list[SocketMembership] = []  # most recent first, as the kernel
+        self._out_ifindex: int | None = None
+        self._out_name: str | None = None
+
+    # -- plumbing
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+        self._memberships.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _error(self, op: Op, exc: OSError, **fields: Any) -> McastSyscallError:
+        err = exc.errno or errno_mod.EIO
+        fields.setdefault("unprivileged_port",
+                          read_sysctl("net.ipv4.ip_unprivileged_port_start", "1024"))
+        return McastSyscallError(explain(op, err, **fields), err)
+
+    def _setopt(self, op: Op, option: IpOption, value: bytes | int, **fields: Any) -> None:
+        try:
+            self.sock.setsockopt(socket.IPPROTO_IP, option, value)
+        except OSError as exc:
+            raise self._error(op, exc, option=option.name, value=value, **fields) from exc
+
+    def _getint(self, option: IpOption) -> int:
+        try:
+            return self.sock.getsockopt(socket.IPPROTO_IP, option)
+        except OSError as exc:
+            raise self._error(Op.GET_OPTION, exc, option=option.name) from exc
+
+    # -- options
+    @property
+    def loop(self) -> bool:
+        """IP_MULTICAST_LOOP: whether this host's own sockets get what this one sends."""
+        return bool(self._getint(IpOption.IP_MULTICAST_LOOP))
+
+    @loop.setter
+    def loop(self, on: bool) -> None:
+        self._setopt(Op.SET_OPTION, IpOption.IP_MULTICAST_LOOP, int(bool(on)))
+
+    @property
+    def ttl(self) -> int:
+        """IP_MULTICAST_TTL: the TTL of multicast datagrams this socket sends (default 1)."""
+        return self._getint(IpOption.IP_MULTICAST_TTL)
+
+    @ttl.setter
+    def ttl(self, ttl: int) -> None:
+        self._setopt(Op.SET_OPTION, IpOption.IP_MULTICAST_TTL, check_ttl(ttl))
+
+    @property
+    def multicast_all(self) -> bool:
+        """IP_MULTICAST_ALL (Linux, on by default): receive every group joined on the host."""
+        return bool(self._getint(IpOption.IP_MULTICAST_ALL))
+
+    @multicast_all.setter
+    def multicast_all(self, on: bool) -> None:
+        self._setopt(Op.SET_OPTION, IpOption.IP_MULTICAST_ALL, int(bool(on)))
+
+    def set_interface(self, iface: IfaceSpec) -> OutgoingInterface:
+        """IP_MULTICAST_IF: send out of this interface (None: the routing table decides).
+
+        A local address uses the HOWTO's ``struct in_addr``; a name, index or
+        :class:`Interface` uses ``ip_mreqn`` with the ifindex (works without an IPv4
+        address and cannot be confused by two interfaces sharing one).
+        """
+        if iface is None:
+            self._setopt(Op.SET_IF, IpOption.IP_MULTICAST_IF,
+                         IP_MREQN.pack(bytes(4), bytes(4), 0), where="INADDR_ANY")
+            self._out_ifindex = self._out_name = None
+            return self.interface
+        if isinstance(iface, IPv4Address) or (isinstance(iface, str) and _is_address(iface)):
+            address = _address(iface, "interface address")
+            resolved = interface_by_address(address)
+            self._setopt(Op.SET_IF, IpOption.IP_MULTICAST_IF, address.packed,
+                         where=f"{address} ({resolved.name})")
+            self._out_ifindex = self._out_name = None
+            return self.interface
+        resolved_if = resolve_interface(iface)
+        assert resolved_if is not None
+        self._setopt(Op.SET_IF, IpOption.IP_MULTICAST_IF,
+                     IP_MREQN.pack(bytes(4), bytes(4), resolved_if.index),
+                     where=resolved_if.name, no_device=_NO_DEVICE)
+        self._out_ifindex, self._out_name = resolved_if.index, resolved_if.name
+        return self.interface
+
+    @property
+    def interface(self) -> OutgoingInterface:
+        """IP_MULTICAST_IF as set; see :class:`OutgoingInterface` for what comes from where."""
+        try:
+            raw = self.sock.getsockopt(socket.IPPROTO_IP, IpOption.IP_MULTICAST_IF, 4)
+        except OSError as exc:
+            raise self._error(Op.GET_OPTION, exc, option="IP_MULTICAST_IF") from exc
+        return OutgoingInterface(IPv4Address(raw), self._out_ifindex, self._out_name)
+
+    # -- memberships
+    @property
+    def memberships(self) -> tuple[SocketMembership, ...]:
+        """This socket's memberships as this wrapper made them, most recent first."""
+        return tuple(self._memberships)
+
+    def _find(self, group: IPv4Address, iface: Interface | None) -> SocketMembership | None:
+        for m in self._memberships:
+            if m.group == group and (iface is None or m.ifindex == iface.index):
+                return m
+        return None
+
+    def _fields(self, group: IPv4Address, iface: Interface | None,
+                source: IPv4Address | None = None) -> dict[str, Any]:
+        where = _where(iface)
+        mine = [m.describe() for m in self._memberships if m.group == group]
+        current = self._find(group, iface)
+        return {
+            "group": group, "where": where, "source": source,
+            "count": len(self._memberships),
+            "max_memberships": read_sysctl("net.ipv4.igmp_max_memberships"),
+            "max_msf": read_sysctl("net.ipv4.igmp_max_msf"),
+            "source_count": len(current.sources) if current else 0,
+            "joined": ("it holds " + "; ".join(mine)) if mine else
+                      f"it holds no membership of {group}",
+            "no_device": _NO_DEVICE if iface is not None else _NO_ROUTE,
+            "ssm_note": (" (as a source-specific membership)"
+                         if current and current.mode is Mode.SOURCE_SPECIFIC else ""),
+        }
+
+    def join(self, group: IPv4Address | str, iface: IfaceSpec = None) -> SocketMembership:
+        """IP_ADD_MEMBERSHIP: receive ``group`` (from any source) on ``iface``.
+
+        A name, index or Interface is passed as ``ip_mreqn`` with the ifindex; a local
+        address as the HOWTO's ``ip_mreq``; None lets the kernel pick the interface from
+        the route to the group.
+        """
+        g = as_group(group)
+        resolved = resolve_interface(iface)
+        by_address = isinstance(iface, IPv4Address) or (isinstance(iface, str)
+                                                       and _is_address(iface))
+        if by_address and resolved is not None and resolved.address is not None:
+            local = IPv4Address(str(iface)) if isinstance(iface, str) else iface
+            assert isinstance(local, IPv4Address)
+            request = IP_MREQ.pack(g.packed, local.packed)
+        else:
+            ifindex = resolved.index if resolved else 0
+            request = IP_MREQN.pack(g.packed, bytes(4), ifindex)
+        self._setopt(Op.JOIN, IpOption.IP_ADD_MEMBERSHIP, request, **self._fields(g, resolved))
+        chosen = resolved or route_interface(g)
+        m = SocketMembership(g, chosen.index if chosen else 0,
+                             chosen.name if chosen else "", Mode.ANY_SOURCE)
+        self._memberships.insert(0, m)
+        return m
+
+    def leave(self, group: IPv4Address | str, iface: IfaceSpec = None) -> None:
+        """IP_DROP_MEMBERSHIP of ``group`` on ``iface``.
+
+        With no interface (INADDR_ANY) the HOWTO says "the first matching group is
+        dropped"; Linux today resolves INADDR_ANY to the interface of the route to the
+        group, exactly as for the join, and drops the membership on that interface.
+        """
+        g = as_group(group)
+        resolved = resolve_interface(iface)
+        request = IP_MREQN.pack(g.packed, bytes(4), resolved.index if resolved else 0)
+        self._setopt(Op.LEAVE, IpOption.IP_DROP_MEMBERSHIP, request, **self._fields(g, resolved))
+        m = self._find(g, resolved or route_interface(g))
+        if m is not None:
+            self._memberships.remove(m)
+
+    def _source_request(self, op: Op, group: IPv4Address | str, source: IPv4Address | str,
+                        iface: IfaceSpec) -> tuple[IPv4Address, IPv4Address, Interface | None,
+                                                   bytes]:
+        g, s = as_group(group), as_source(source)
+        resolved = resolve_interface(iface)
+        if resolved is not None and resolved.address is None:
+            raise McastError(
+                f"{op.value.format(group=g, source=s, where=resolved.name)}: {resolved.name} "
+                f"has no IPv4 address, and ip_mreq_source names the interface by its "
+                f"address; add one (ip addr add ADDRESS/LEN dev {resolved.name}) or use "
+                f"another interface")
+        local = resolved.address if resolved and resolved.address else INADDR_ANY
+        request = IP_MREQ_SOURCE.pack(g.packed, local.packed, s.packed)
+        return g, s, resolved or route_interface(g), request
+
+    def _record(self, group: IPv4Address, iface: Interface | None, mode: Mode,
+                source: IPv4Address, add: bool) -> None:
+        m = self._find(group, iface)
+        if m is None and add:
+            m = SocketMembership(group, iface.index if iface else 0,
+                                 iface.name if iface else "", mode)
+            self._memberships.insert(0, m)
+        if m is None:
+            return
+        if m.mode is not mode:  # the kernel switched an empty filter to the other mode
+            m.mode, m.sources = mode, set()
+        (m.sources.add if add else m.sources.discard)(source)
+        if mode is Mode.SOURCE_SPECIFIC and not m.sources:  # INCLUDE {} = not a member
+            self._memberships.remove(m)
+
+    def join_source(self, group: IPv4Address | str, source: IPv4Address | str,
+                    iface: IfaceSpec = None) -> None:
+        """IP_ADD_SOURCE_MEMBERSHIP: receive ``group`` only from ``source`` (and any other
+        sources added the same way) on ``iface``."""
+        g, s, resolved, request = self._source_request(Op.JOIN_SOURCE, group, source, iface)
+        fields = self._fields(g, resolved, s)
+        holds = self._find(g, resolved) is not None
+        fields["buffers"] = _SOURCE_LIMIT if holds else _MEMBERSHIP_LIMIT
+        self._setopt(Op.JOIN_SOURCE, IpOption.IP_ADD_SOURCE_MEMBERSHIP, request, **fields)
+        self._record(g, resolved, Mode.SOURCE_SPECIFIC, s, add=True)
+
+    def leave_source(self, group: IPv4Address | str, source: IPv4Address | str,
+                     iface: IfaceSpec = None) -> None:
+        """IP_DROP_SOURCE_MEMBERSHIP; dropping the last source leaves the group."""
+        g, s, resolved, request = self._source_request(Op.LEAVE_SOURCE, group, source, iface)
+        self._setopt(Op.LEAVE_SOURCE, IpOption.IP_DROP_SOURCE_MEMBERSHIP, request,
+                     **self._fields(g, resolved, s))
+        self._record(g, resolved, Mode.SOURCE_SPECIFIC, s, add=False)
+
+    def block_source(self, group: IPv4Address | str, source: IPv4Address | str,
+                     iface: IfaceSpec = None) -> None:
+        """IP_BLOCK_SOURCE: on an any-source membership, stop receiving from ``source``."""
+        g, s, resolved, request = self._source_request(Op.BLOCK, group, source, iface)
+        self._setopt(Op.BLOCK, IpOption.IP_BLOCK_SOURCE, request,
+                     **self._fields(g, resolved, s))
+        self._record(g, resolved, Mode.ANY_SOURCE, s, add=True)
+
+    def unblock_source(self, group: IPv4Address | str, source: IPv4Address | str,
+                       iface: IfaceSpec = None) -> None:
+        """IP_UNBLOCK_SOURCE: receive ``source`` again."""
+        g, s, resolved, request = self._source_request(Op.UNBLOCK, group, source, iface)
+        self._setopt(Op.UNBLOCK, IpOption.IP_UNBLOCK_SOURCE, request,
+                     **self._fields(g, resolved, s))
+        self._record(g, resolved, Mode.ANY_SOURCE, s, add=False)
+
+    # -- data
+    def bind(self, port: int, address: IPv4Address = INADDR_ANY, *, reuse: bool = True) -> None:
+        """Bind to ``address:port``; ``reuse`` (SO_REUSEADDR) lets several receivers share
+        a port, each getting its own copy of every datagram."""
+        try:
+            if reuse:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind((str(address), port))
+        except OSError as exc:
+            raise self._error(Op.BIND, exc, port=port) from exc
+
+    def enable_receive_info(self) -> None:
+        """Ask for IP_PKTINFO (group, ingress interface), IP_RECVTTL and SO_TIMESTAMPNS."""
+        self._setopt(Op.SET_OPTION, IpOption.IP_PKTINFO, 1)
+        self._setopt(Op.SET_OPTION, IpOption.IP_RECVTTL, 1)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError as exc:
+            raise self._error(Op.SET_OPTION, exc, option="SO_TIMESTAMPNS") from exc
+
+    _ANC_SIZE = (socket.CMSG_SPACE(IN_PKTINFO.size) + socket.CMSG_SPACE(INT.size)
+                 + socket.CMSG_SPACE(TIMESPEC.size))
+
+    def recv(self, bufsize: int = 65535) -> Datagram | None:
+        """One datagram with its ancillary data (call :meth:`enable_receive_info` first);
+        None when the socket is non-blocking and nothing is waiting."""
+        try:
+            data, ancdata, _flags, addr = self.sock.recvmsg(bufsize, self._ANC_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            raise self._error(Op.RECV, exc) from exc
+        return _datagram(data, ancdata, addr)
+
+    def sendto(self, data: bytes, group: IPv4Address | str, port: int) -> int:
+        g = as_group(group)
+        try:
+            return self.sock.sendto(data, (str(g), port))
+        except OSError as exc:
+            raise self._error(Op.SEND, exc, group=g, port=port) from exc
+
+
+def _is_address(text: str) -> bool:
+    try:
+        IPv4Address(text)
+    except (AddressValueError, ValueError):
+        return False
+    return True
+
+
+def _datagram(data: bytes, ancdata: list[tuple[int, int, bytes]], addr: Any) -> Datagram:
+    destination: IPv4Address | None = None
+    ifindex: int | None = None
+    ttl: int | None = None
+    stamp: int | None = None
+    for level, kind, payload in ancdata:
+        if level == socket.IPPROTO_IP and kind == IpOption.IP_PKTINFO:
+            ifindex, _spec_dst, dst = IN_PKTINFO.unpack_from(payload)
+            destination = IPv4Address(dst)
+        elif level == socket.IPPROTO_IP and kind == IpOption.IP_TTL:
+            (ttl,) = INT.unpack_from(payload)
+        elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            sec, nsec = TIMESPEC.unpack_from(payload)
+            stamp = sec * 1_000_000_000 + nsec
+    return Datagram(data, IPv4Address(addr[0]), int(addr[1]), destination, ifindex, ttl, stamp)
+
+
+def iter_memberships(table: list[InterfaceMemberships]) -> Iterator[tuple[InterfaceMemberships,
+                                                                          GroupMembership]]:
+    """(interface, group) pairs of a membership table, in table order."""
+    for ifm in table:
+        for g in ifm.groups:
+            yield ifm, g
