@@ -1,0 +1,219 @@
+"""Build a validated topology into named network namespaces with pyroute2.
+
+Theory of operation
+-------------------
+:func:`build` runs in a thread of its own (see :mod:`mrouter.lab.netns`): it creates
+every namespace with unshare(2) while that thread is inside, opens one pyroute2
+``IPRoute`` per namespace *from inside it* (a netlink socket stays bound to the
+namespace it was opened in), and then does all the netlink work through those sockets:
+
+1. namespaces (one per node, one per LAN), IPv6 off, ``lo`` up;
+2. LAN bridges: STP off and forward_delay 0 (ports forward at once), IGMP snooping as
+   the topology says (off by default: multicast floods to every port);
+3. veth pairs, each created inside one namespace with its peer born directly in the
+   other (``IFLA_NET_NS_FD`` on the peer), so nothing ever appears in the host
+   namespace, not even for a moment;
+4. links up, addresses, routes; then the sysctls (routers: ip_forward=1, rp_filter=0);
+5. wait until every interface is operationally up (a veth's qdisc is attached
+   asynchronously by the kernel's linkwatch; a packet sent before that is dropped).
+
+Every namespace made is appended to ``created`` as soon as it exists, so the caller can
+remove exactly those if anything fails halfway.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mrouter.errors import LabError
+from mrouter.lab import netns
+from mrouter.lab.topology import NAMESPACE_SYSCTLS, Endpoint, Topology, router_sysctls
+
+log = logging.getLogger(__name__)
+
+#: How long to wait for interfaces to become operationally up (normally a few ms).
+OPER_UP_TIMEOUT = 5.0
+#: include/uapi/linux/if_bridge.h: BR_STATE_FORWARDING
+BR_STATE_FORWARDING = 3
+
+
+def write_sysctl(key: str, value: str) -> None:
+    """Set a sysctl of the calling thread's network namespace."""
+    path = Path("/proc/sys") / key.replace(".", "/")
+    try:
+        path.write_text(value)
+    except FileNotFoundError:
+        raise LabError(f"sysctl {key} does not exist in a network namespace; check the "
+                       f"name (interface names must match the topology)") from None
+    except OSError as exc:
+        raise LabError(f"cannot set sysctl {key}={value}: {exc.strerror}") from None
+
+
+def read_sysctl(key: str) -> str:
+    path = Path("/proc/sys") / key.replace(".", "/")
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        raise LabError(f"sysctl {key} does not exist in a network namespace") from None
+
+
+def port_name(e: Endpoint, index: int) -> str:
+    """Name of the bridge-side veth of a LAN member: ``node-iface`` if it fits IFNAMSIZ."""
+    name = f"{e.node}-{e.iface}"
+    return name if len(name) <= 15 else f"port{index}"
+
+
+@contextmanager
+def _doing(what: str) -> Iterator[None]:
+    """Turn netlink and OS errors into LabError saying what was being done."""
+    try:
+        yield
+    except LabError:
+        raise
+    except Exception as exc:  # pyroute2 raises NetlinkError and friends
+        detail = exc.args[1] if len(exc.args) > 1 else exc
+        raise LabError(f"{what} failed: {detail}") from exc
+
+
+def build(
+    topology: Topology,
+    namespaces: dict[str, str],
+    created: list[str],
+    *,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> None:
+    """Create the lab. ``namespaces`` maps node and LAN names to namespace names.
+
+    Must run in a thread of its own (it moves between namespaces). Appends every
+    namespace it creates to ``created``; on error the caller removes those.
+    """
+    from pyroute2 import IPRoute  # heavy import: only when a lab is built
+
+    # The end of a veth made here gets an index from 100 up, unique in the lab; its peer
+    # gets the next free small index of its namespace (pyroute2 cannot pass the peer's
+    # ifinfomsg header), so the two never match. Not cosmetic: the kernel handles a
+    # veth's carrier change at once only if its index differs from its peer's
+    # (linkwatch_urgent_event compares ifindex with iflink); in fresh namespaces both
+    # ends would be index 2, and the change would wait up to a second.
+    indexes = itertools.count(100)
+    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    iprs: dict[str, Any] = {}
+    fds: dict[str, int] = {}
+    try:
+        # 1. namespaces, each with its own netlink socket opened from inside.
+        for name, ns in namespaces.items():
+            if cancelled():
+                raise LabError("lab start interrupted")
+            netns.create_here(ns)
+            created.append(ns)
+            for key, value in NAMESPACE_SYSCTLS:
+                write_sysctl(key, value)
+            with _doing(f"opening netlink in namespace {ns}"):
+                iprs[name] = IPRoute()
+            fds[name] = netns.open_fd(ns)
+            netns.setns(original)
+            with _doing(f"setting lo up in {name}"):
+                iprs[name].link("set", index=1, state="up")
+
+        if cancelled():
+            raise LabError("lab start interrupted")
+
+        # 2. bridges.
+        for lan in topology.lans:
+            ipr = iprs[lan.name]
+            with _doing(f"creating bridge {lan.name}"):
+                ipr.link("add", ifname=lan.name, index=next(indexes), kind="bridge", br_stp_state=0,
+                         br_forward_delay=0, br_mcast_snooping=int(lan.igmp_snooping))
+                bridge = ipr.link_lookup(ifname=lan.name)[0]
+                ipr.link("set", index=bridge, state="up")
+            # 3b. LAN members: the veth is made in the bridge's namespace, the peer is
+            # born in the member's.
+            for i, m in enumerate(lan.members):
+                port = port_name(m, i)
+                with _doing(f"connecting {m.node}:{m.iface} to LAN {lan.name} ({m.where})"):
+                    ipr.link("add", ifname=port, index=next(indexes), kind="veth",
+                             peer={"ifname": m.iface, "net_ns_fd": fds[m.node]})
+                    index = ipr.link_lookup(ifname=port)[0]
+                    ipr.link("set", index=index, master=bridge, state="up")
+
+        # 3a. point-to-point links.
+        for link in topology.links:
+            a, b = link.a, link.b
+            with _doing(f"creating link {a.node}:{a.iface} -- {b.node}:{b.iface}"):
+                iprs[a.node].link("add", ifname=a.iface, index=next(indexes), kind="veth",
+                                  peer={"ifname": b.iface, "net_ns_fd": fds[b.node]})
+
+        # 4. node interfaces up, addresses, routes, sysctls.
+        for node in topology.nodes:
+            ipr = iprs[node.name]
+            for e in topology.interfaces(node.name):
+                with _doing(f"configuring {node.name}:{e.iface} ({e.where})"):
+                    index = ipr.link_lookup(ifname=e.iface)[0]
+                    ipr.link("set", index=index, state="up")
+                    if e.address is not None:
+                        ipr.addr("add", index=index, address=str(e.address.ip),
+                                 prefixlen=e.address.network.prefixlen)
+            for route in node.routes:
+                with _doing(f"adding route {route.to} via {route.via} on {node.name}"):
+                    ipr.route("add", dst=str(route.to), gateway=str(route.via))
+            settings = router_sysctls(topology, node)
+            if settings:
+                with netns.entered_fd(fds[node.name]):
+                    for key, value in settings:
+                        try:
+                            write_sysctl(key, value)
+                        except LabError as exc:
+                            raise LabError(f"node {node.name}: {exc}") from None
+
+        # 5. ready means every interface is operationally up.
+        _wait_oper_up(iprs, {lan.name for lan in topology.lans})
+    finally:
+        for ipr in iprs.values():
+            ipr.close()
+        for fd in fds.values():
+            os.close(fd)
+        try:
+            netns.setns(original)
+        finally:
+            os.close(original)
+
+
+def _wait_oper_up(iprs: dict[str, Any], bridges: set[str]) -> None:
+    """Wait until every veth is operationally up and every bridge port forwards.
+
+    The bridge devices themselves are not waited for: their operstate follows a
+    non-urgent linkwatch event (up to a second later), and forwarding between ports
+    does not depend on it (no lab address lives on a bridge).
+    """
+    deadline = time.monotonic() + OPER_UP_TIMEOUT
+    pending = dict(iprs)
+    while pending:
+        for name, ipr in list(pending.items()):
+            down = [
+                link.get("ifname") for link in ipr.get_links()
+                if link.get("ifname") != "lo" and link.get("ifname") not in bridges
+                and link.get("IFLA_OPERSTATE") != "UP"
+            ]
+            if name in bridges:
+                down += [
+                    f"{port.get('ifname')} (bridge port not forwarding)"
+                    for port in ipr.get_links(family=socket.AF_BRIDGE)
+                    if port.get(("IFLA_PROTINFO", "IFLA_BRPORT_STATE")) != BR_STATE_FORWARDING
+                ]
+            if not down:
+                del pending[name]
+            elif time.monotonic() > deadline:
+                raise LabError(
+                    f"interfaces {', '.join(down)} of {name} did not come up within "
+                    f"{OPER_UP_TIMEOUT:.0f} s; is the kernel short of memory or busy?"
+                )
+        if pending:
+            time.sleep(0.001)

@@ -1,0 +1,360 @@
+"""The lab as a Python object: start, drive nodes, tear down.
+
+::
+
+    with Lab.from_file("netns/basic.toml") as lab:
+        out = lab.node("sender").run(["ping", "-c1", "192.0.2.2"])
+        daemon = lab.node("r1").spawn(["mrouter", "run", ...])   # ended at teardown
+        with lab.node("receiver").enter():
+            sock = socket.socket(...)                            # lives in receiver's netns
+
+A lab owned by a Python process (``owner_pid``) is torn down by that process: by
+``with``, :meth:`Lab.teardown`, the pytest fixture, or at interpreter exit. A lab made by
+``mrouter lab up`` is :meth:`~Lab.detach`-ed and lives until ``mrouter lab down``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from ipaddress import IPv4Address
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from mrouter.errors import LabError
+from mrouter.lab import netns, state
+from mrouter.lab.build import build, read_sysctl, write_sysctl
+from mrouter.lab.topology import (
+    SYSCTL_RE,
+    NodeKind,
+    NodeSpec,
+    Topology,
+    load_topology,
+    resolve_topology_path,
+)
+
+log = logging.getLogger(__name__)
+
+_counter = itertools.count(1)
+_live: set[Lab] = set()
+_live_lock = threading.Lock()
+
+
+class Node:
+    """One node (network namespace) of a running lab."""
+
+    def __init__(self, lab: Lab, spec: NodeSpec, netns_name: str) -> None:
+        self.lab = lab
+        self.spec = spec
+        self.name = spec.name
+        self.kind: NodeKind = spec.kind
+        self.netns = netns_name
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name} ({self.kind}) netns={self.netns}>"
+
+    @contextmanager
+    def enter(self) -> Iterator[None]:
+        """Switch this thread's network namespace to the node's, and back afterwards.
+
+        Sockets made inside stay in the node's namespace after the block ends.
+        """
+        self.lab._check_running()
+        with netns.entered(self.netns):
+            yield
+
+    def spawn(self, argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen[str]:
+        """Start a process in the node (text mode unless told otherwise).
+
+        The lab ends it at teardown (SIGTERM, then SIGKILL) and closes its pipes.
+        """
+        for key in ("text", "universal_newlines", "encoding", "errors"):
+            if key in popen_kwargs:
+                break
+        else:
+            popen_kwargs["text"] = True
+        # A child inherits the namespace of the thread that forks it, so no preexec_fn:
+        # subprocess keeps its fast, thread-safe vfork path.
+        with self.enter():
+            try:
+                proc: subprocess.Popen[str] = subprocess.Popen(list(argv), **popen_kwargs)
+            except FileNotFoundError:
+                raise LabError(f"{self.name}: cannot run {argv[0]!r}: no such program "
+                               f"(is it installed and on PATH?)") from None
+        self.lab._processes.append(proc)
+        return proc
+
+    def run(
+        self,
+        argv: Sequence[str],
+        check: bool = False,
+        timeout: float | None = 30.0,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in the node and wait for it, capturing stdout and stderr.
+
+        Like subprocess.run: ``check=True`` raises CalledProcessError on a non-zero
+        status; a timeout kills it and raises TimeoutExpired.
+        """
+        with self.enter():
+            try:
+                proc = subprocess.Popen(
+                    list(argv), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                )
+            except FileNotFoundError:
+                raise LabError(f"{self.name}: cannot run {argv[0]!r}: no such program "
+                               f"(is it installed and on PATH?)") from None
+        with proc:
+            try:
+                stdout, stderr = proc.communicate(input, timeout=timeout)
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+        result = subprocess.CompletedProcess(list(argv), proc.returncode, stdout, stderr)
+        if check:
+            result.check_returncode()
+        return result
+
+    def ifindex(self, ifname: str) -> int:
+        """The interface index of ``ifname`` inside this node."""
+        with self.enter():
+            try:
+                return socket.if_nametoindex(ifname)
+            except OSError:
+                known = ", ".join(name for _, name in socket.if_nameindex())
+                raise LabError(f"node {self.name} has no interface {ifname!r}; it has: "
+                               f"{known}") from None
+
+    def address(self, ifname: str) -> IPv4Address:
+        """The first IPv4 address of ``ifname`` inside this node."""
+        index = self.ifindex(ifname)
+
+        def query() -> list[str]:
+            from pyroute2 import IPRoute
+
+            with IPRoute() as ipr:
+                return [a.get("IFA_ADDRESS") for a in ipr.get_addr(family=socket.AF_INET,
+                                                                     index=index)]
+
+        self.lab._check_running()
+        found = netns.call_in(self.netns, query)
+        if not found:
+            raise LabError(f"interface {ifname} of node {self.name} has no IPv4 address")
+        return IPv4Address(found[0])
+
+    def sysctl(self, key: str, value: str | int | None = None) -> str:
+        """Set a net.* sysctl in this node (and return the value), or get it."""
+        if not SYSCTL_RE.fullmatch(key):
+            raise LabError(f"sysctl {key!r}: only net.* keys belong to a namespace")
+        with self.enter():
+            if value is not None:
+                write_sysctl(key, str(value))
+            return read_sysctl(key)
+
+
+class Lab:
+    """A network-namespace lab built from a :class:`Topology`."""
+
+    def __init__(self, topology: Topology, name: str | None = None) -> None:
+        self.topology = topology
+        self._given_name = state.check_lab_name(name) if name is not None else None
+        self.name = self._given_name or ""
+        self.prefix = state.prefix()
+        self.record: state.LabRecord | None = None
+        self._nodes: dict[str, Node] = {}
+        self._processes: list[subprocess.Popen[Any]] = []
+        self._running = False
+        self._detached = False
+
+    @classmethod
+    def from_file(cls, path: str | Path, name: str | None = None) -> Lab:
+        """A lab from a topology file (a bare name such as ``basic.toml`` means netns/).
+
+        The file is read and validated now; the lab starts at ``with`` or :meth:`start`.
+        """
+        return cls(load_topology(resolve_topology_path(path)), name=name)
+
+    def __repr__(self) -> str:
+        return f"<Lab {self.name or '(not started)'} from {self.topology.source}>"
+
+    # -- life cycle -----------------------------------------------------------------
+
+    def __enter__(self) -> Lab:
+        if not self._running:
+            self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.teardown()
+
+    def _namespaces(self, lab_name: str) -> dict[str, str]:
+        names = [n.name for n in self.topology.nodes] + [lan.name for lan in self.topology.lans]
+        return {n: f"{self.prefix}{lab_name}-{n}" for n in names}
+
+    def _claim(self, owner_pid: int | None) -> state.LabRecord:
+        while True:
+            name = self._given_name or f"p{os.getpid()}n{next(_counter)}"
+            record = state.LabRecord(
+                name=name, topology=str(Path(self.topology.source).resolve())
+                if self.topology.source != "<string>" else self.topology.source,
+                prefix=self.prefix, namespaces=self._namespaces(name),
+                nodes=[n.name for n in self.topology.nodes],
+                lans=[lan.name for lan in self.topology.lans], owner_pid=owner_pid,
+                kinds={n.name: n.kind.value for n in self.topology.nodes},
+            )
+            if state.claim(record):
+                return record
+            if self._given_name is not None:
+                raise LabError(
+                    f"a lab named {name!r} is already up; take it down with "
+                    f"'mrouter lab down {name}' or choose another name"
+                )
+
+    def start(self, *, detached: bool = False) -> Lab:
+        """Create the namespaces, links and addresses; start the nodes' commands.
+
+        ``detached=True`` (``mrouter lab up``): the lab outlives this process; the
+        nodes' commands run in sessions of their own with output in log files under
+        the state directory, and ``mrouter lab down`` ends them.
+
+        If anything fails (or Ctrl-C arrives), what was made is removed before the error
+        is raised.
+        """
+        if self._running:
+            raise LabError(f"lab {self.name} is already started")
+        record = self._claim(None if detached else os.getpid())
+        self.record, self.name = record, record.name
+        with _live_lock:
+            _live.add(self)
+        created: list[str] = []
+        cancel = threading.Event()
+        try:
+            netns.call_in_thread(
+                lambda: build(self.topology, record.namespaces, created,
+                              cancelled=cancel.is_set),
+                on_interrupt=cancel.set,
+            )
+            self._nodes = {
+                spec.name: Node(self, spec, record.namespaces[spec.name])
+                for spec in self.topology.nodes
+            }
+            self._running = True
+            self._start_commands(record, detached)
+            record.ready = True
+            record.save()
+        except BaseException:
+            self._running = False
+            self._end_processes()
+            state.end_processes(record.pids)
+            state.remove_namespaces(created)
+            state.remove_logs(record)
+            record.path.unlink(missing_ok=True)
+            self.record = None
+            with _live_lock:
+                _live.discard(self)
+            raise
+        if detached:
+            self.detach()
+        log.info("lab %s up: %s", self.name, ", ".join(record.namespaces.values()))
+        return self
+
+    def _start_commands(self, record: state.LabRecord, detached: bool) -> None:
+        for spec in self.topology.nodes:
+            for i, argv in enumerate(spec.commands):
+                node = self._nodes[spec.name]
+                if not detached:
+                    node.spawn(argv, stdin=subprocess.DEVNULL)
+                    continue
+                logs = record.log_dir()
+                logs.mkdir(parents=True, exist_ok=True)
+                with open(logs / f"{spec.name}.{i}.log", "wb") as out:
+                    proc = node.spawn(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+                record.pids.append(proc.pid)
+                record.save()
+
+    def detach(self) -> None:
+        """Leave the lab up when this object goes away (``mrouter lab up``)."""
+        self._detached = True
+        self._processes = []  # ended by `mrouter lab down`, from the record
+        with _live_lock:
+            _live.discard(self)
+
+    def teardown(self) -> None:
+        """End spawned processes, remove the namespaces and the record. Idempotent."""
+        self._running = False
+        with _live_lock:
+            _live.discard(self)
+        self._end_processes()
+        if self.record is not None:
+            state.down(self.record)
+            self.record = None
+
+    def _end_processes(self) -> None:
+        procs, self._processes = self._processes, []
+        running = [p for p in procs if p.poll() is None]
+        for p in running:
+            p.terminate()
+        deadline = time.monotonic() + state.TERM_GRACE
+        for p in running:
+            try:
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for p in procs:
+            for stream in (p.stdin, p.stdout, p.stderr):
+                if stream is not None:
+                    stream.close()
+
+    # -- access ---------------------------------------------------------------------
+
+    def _check_running(self) -> None:
+        if not self._running:
+            raise LabError(
+                f"lab {self.name or '(not started)'} is not running; use it inside "
+                f"'with Lab.from_file(...) as lab:' or call lab.start() first"
+            )
+
+    def node(self, name: str) -> Node:
+        self._check_running()
+        try:
+            return self._nodes[name]
+        except KeyError:
+            raise LabError(f"lab {self.name} has no node {name!r}; its nodes are: "
+                           f"{', '.join(self._nodes)}") from None
+
+    @property
+    def nodes(self) -> list[Node]:
+        self._check_running()
+        return list(self._nodes.values())
+
+    @property
+    def namespaces(self) -> list[str]:
+        return list(self.record.namespaces.values()) if self.record else []
+
+
+@atexit.register
+def _teardown_leftovers() -> None:
+    """Labs a program forgot to tear down go away when the interpreter exits."""
+    with _live_lock:
+        leftovers = list(_live)
+    for lab in leftovers:
+        try:
+            lab.teardown()
+        except Exception as exc:
+            log.warning("could not tear down lab %s at exit: %s", lab.name, exc)
