@@ -1,0 +1,548 @@
+"""``mrouter igmp``: watch, decode and craft IGMP messages.
+
+Three subcommands, all reading and writing IGMP with mrouter's own codec
+(:mod:`mrouter.igmp.codec`) and describing it with :mod:`mrouter.igmp.describe`:
+
+- ``watch`` listens on an interface with an ``AF_PACKET`` socket (both directions,
+  our own queries included, with a kernel BPF filter for IPv4 protocol 2 and
+  all-multicast on, so reports to 224.0.0.22 are seen without joining anything);
+- ``decode`` reads a pcap/pcapng capture;
+- ``send`` builds a message and sends it through a raw IGMP socket (``IP_HDRINCL``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import logging
+import select
+import socket
+import struct
+import sys
+import time
+from collections.abc import Iterator
+from ipaddress import IPv4Address
+from typing import IO, Any
+
+from mrouter import pcap
+from mrouter.errors import CodecError, McastError, MrouterError
+from mrouter.igmp.codec import decode_packet, encode_packet
+from mrouter.igmp.describe import Fields, error_fields, header_line, line, packet_fields
+from mrouter.igmp.ipv4 import ROUTER_ALERT_OPTION, IPv4Header, build_header, parse_header
+from mrouter.igmp.messages import (
+    ALL_IGMPV3_ROUTERS,
+    ALL_ROUTERS,
+    ALL_SYSTEMS,
+    GroupRecord,
+    IgmpMessage,
+    Query,
+    RecordType,
+    V1Report,
+    V2Leave,
+    V2Report,
+    V3Report,
+    value_to_code,
+)
+
+log = logging.getLogger(__name__)
+
+
+class UsageError(MrouterError):
+    """Options that do not describe a message (exit status 2, like argparse errors)."""
+
+# Linux constants Python's socket module lacks (include/uapi/linux/*.h).
+ETH_P_ALL = 0x0003
+ETH_P_IP = 0x0800
+SOL_PACKET = 263
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_MR_ALLMULTI = 2
+SO_ATTACH_FILTER = 26
+SO_TIMESTAMPNS = 35
+#: struct packet_mreq { int mr_ifindex; u16 mr_type; u16 mr_alen; u8 mr_address[8]; }
+PACKET_MREQ = struct.Struct("=iHH8s")
+#: struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }
+SOCK_FILTER = struct.Struct("=HBBI")
+#: struct sock_fprog { unsigned short len; struct sock_filter *filter; } (native alignment)
+SOCK_FPROG = struct.Struct("@HP")
+TIMESPEC = struct.Struct("@qq")
+
+#: Classic BPF run on each frame (SOCK_DGRAM packet sockets start at the network
+#: header): accept it if its protocol is IPv4 and byte 9, the IP protocol, is 2 (IGMP).
+#: The socket is bound to ETH_P_ALL because only those taps see outgoing packets.
+SKF_AD_PROTOCOL = 0xFFFFF000  # SKF_AD_OFF + SKF_AD_PROTOCOL: load skb->protocol
+IGMP_FILTER = (
+    (0x28, 0, 0, SKF_AD_PROTOCOL),  # ldh proto
+    (0x15, 0, 3, ETH_P_IP),         # jeq #0x0800, next, drop
+    (0x30, 0, 0, 9),                # ldb [9]
+    (0x15, 0, 1, 2),                # jeq #2, accept, drop
+    (0x06, 0, 0, 0x40000),          # accept: ret #262144
+    (0x06, 0, 0, 0),                # drop: ret #0
+)
+
+
+# --- output -------------------------------------------------------------------------
+
+
+class Output:
+    """Prints described packets as JSON lines or aligned text, flushed per line so a
+    pipe (or a test) sees each message as it arrives."""
+
+    def __init__(self, as_json: bool, stream: IO[str] | None = None) -> None:
+        self.as_json = as_json
+        self.stream = stream or sys.stdout
+        self.header_done = False
+
+    def show(self, fields: Fields) -> None:
+        if self.as_json:
+            text = json.dumps(fields)
+        else:
+            if not self.header_done:
+                print(header_line(), file=self.stream)
+                self.header_done = True
+            text = line(fields)
+        print(text, file=self.stream, flush=True)
+
+
+def describe(
+    data: bytes, *, time: float | None, iface: str | None, direction: str | None = None,
+) -> Fields:
+    """Decode a whole IPv4 packet for display: checksums reported, not enforced; a
+    malformed packet becomes an error entry."""
+    try:
+        packet = decode_packet(data, verify_checksum=False)
+    except CodecError as exc:
+        ip: IPv4Header | None
+        try:
+            ip = parse_header(data)
+        except CodecError:
+            ip = None
+        return error_fields(exc, data, time=time, iface=iface, direction=direction, ip=ip)
+    return packet_fields(packet, time=time, iface=iface, direction=direction)
+
+
+# --- watch --------------------------------------------------------------------------
+
+
+def _attach_igmp_filter(sock: socket.socket) -> None:
+    program = b"".join(SOCK_FILTER.pack(*insn) for insn in IGMP_FILTER)
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = SOCK_FPROG.pack(len(IGMP_FILTER), ctypes.addressof(buffer))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
+def open_watch_socket(iface: str) -> socket.socket:
+    """An AF_PACKET socket on ``iface`` that receives IPv4 packets of protocol 2, in and
+    out (only ETH_P_ALL taps see outgoing packets, so a BPF filter does the choosing),
+    with kernel timestamps and all-multicast on while it is open."""
+    try:
+        ifindex = socket.if_nametoindex(iface)
+    except OSError:
+        raise McastError(
+            f"no interface named {iface!r} in this network namespace; see `mrouter ifaces`"
+        ) from None
+    try:
+        # Protocol 0 receives nothing until bind(), so the filter is in place first.
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, 0)
+    except PermissionError:
+        raise McastError("watching needs a packet socket: run as root or with CAP_NET_RAW") \
+            from None
+    try:
+        _attach_igmp_filter(sock)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.bind((iface, ETH_P_ALL))
+        # Real NICs drop multicast nobody joined (224.0.0.22!): take all of it while we
+        # listen; the kernel undoes this when the socket closes.
+        mreq = PACKET_MREQ.pack(ifindex, PACKET_MR_ALLMULTI, 0, bytes(8))
+        sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
+    except OSError as exc:
+        sock.close()
+        raise McastError(f"cannot listen on {iface}: {exc.strerror}") from exc
+    return sock
+
+
+def receive(sock: socket.socket) -> tuple[bytes, float, int, int]:
+    """One packet: the bytes, its kernel timestamp, its protocol and Linux packet type."""
+    data, ancdata, _flags, address = sock.recvmsg(65535, socket.CMSG_SPACE(TIMESPEC.size))
+    stamp = time.time()
+    for level, kind, payload in ancdata:
+        if (level, kind) == (socket.SOL_SOCKET, SO_TIMESTAMPNS) and len(payload) >= 16:
+            seconds, nanos = TIMESPEC.unpack_from(payload)
+            stamp = seconds + nanos / 1e9
+    return data, stamp, address[1], address[2]
+
+
+def packets(sock: socket.socket,
+            timeout: float | None) -> Iterator[tuple[bytes, float, int, int]]:
+    """Packets from ``sock`` until ``timeout`` seconds have passed (forever if None)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    while True:
+        wait_ms = None
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            wait_ms = max(1, int(left * 1000))
+        if not poller.poll(wait_ms):
+            continue
+        yield receive(sock)
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    output = Output(args.json)
+    sock = open_watch_socket(args.iface)
+    writer: pcap.Writer | None = None
+    seen = 0
+    with contextlib.ExitStack() as stack:
+        stack.callback(sock.close)
+        if args.pcap:
+            try:
+                stream = stack.enter_context(open(args.pcap, "wb"))
+            except OSError as exc:
+                raise McastError(f"cannot write {args.pcap}: {exc.strerror}") from exc
+            writer = pcap.Writer(stream, pcap.LinkType.RAW)
+        print(f"mrouter igmp watch: listening on {args.iface} (IGMP in and out); "
+              "Ctrl-C to stop", file=sys.stderr, flush=True)
+        for data, stamp, protocol, pkttype in packets(sock, args.timeout):
+            if protocol != ETH_P_IP or len(data) < 20 or data[9] != 2:  # as the filter does
+                continue
+            direction = "out" if pkttype == pcap.Direction.OUTGOING else "in"
+            output.show(describe(data, time=stamp, iface=args.iface, direction=direction))
+            if writer is not None:
+                writer.write(data, stamp)
+                writer.flush()
+            seen += 1
+            if args.count is not None and seen >= args.count:
+                return 0
+    if args.count is not None:
+        print(f"mrouter igmp watch: timed out after {args.timeout:g} s with {seen} of "
+              f"{args.count} messages", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --- decode -------------------------------------------------------------------------
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    output = Output(args.json)
+    try:
+        stream = open(args.file, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise CodecError(f"cannot read {args.file}: {exc.strerror}", 0) from exc
+    shown = skipped = 0
+    with stream:
+        for record in pcap.read(stream):
+            try:
+                frame = pcap.frame(record.linktype, record.data)
+            except CodecError as exc:
+                fields = error_fields(exc, record.data, time=record.time,
+                                      iface=record.interface)
+                output.show({"frame": record.number, **fields})
+                continue
+            if frame.ipv4 is None or len(frame.ipv4) < 20 or frame.ipv4[9] != 2:
+                skipped += 1
+                continue
+            direction = frame.direction.text if frame.direction is not None else None
+            fields = describe(frame.ipv4, time=record.time, iface=record.interface,
+                              direction=direction)
+            output.show({"frame": record.number, **fields})
+            shown += 1
+    log.info("%d IGMP packets shown, %d other frames skipped", shown, skipped)
+    return 0
+
+
+# --- send ---------------------------------------------------------------------------
+
+KINDS = ("query", "v1-report", "v2-report", "leave", "v3-report")
+_RECORD_NAMES = {t.short: t for t in RecordType}
+
+
+def parse_record(text: str) -> GroupRecord:
+    """``TYPE:GROUP[:SOURCE,SOURCE...]``, TYPE an RFC short name or a number."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(
+            f"record {text!r}: expected TYPE:GROUP[:SOURCE,...], e.g. ALLOW:239.1.1.1:10.0.0.1"
+        )
+    name = parts[0].upper()
+    record_type: RecordType | int
+    if name in _RECORD_NAMES:
+        record_type = _RECORD_NAMES[name]
+    elif name.isdigit() and 0 <= int(name) <= 255:
+        number = int(name)
+        record_type = RecordType(number) if number in RecordType._value2member_map_ else number
+    else:
+        raise argparse.ArgumentTypeError(
+            f"record type {parts[0]!r}: use {', '.join(_RECORD_NAMES)} or a number 0-255"
+        )
+    try:
+        group = IPv4Address(parts[1])
+        sources = tuple(IPv4Address(s) for s in parts[2].split(",") if s) if len(parts) == 3 \
+            else ()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"record {text!r}: {exc}") from None
+    return GroupRecord(record_type, group, sources)
+
+
+def parse_hex(text: str) -> bytes:
+    cleaned = "".join(text.split()).replace(":", "")
+    cleaned = cleaned.removeprefix("0x")
+    try:
+        return bytes.fromhex(cleaned)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not hex bytes") from None
+
+
+def _tenths(seconds: float) -> int:
+    return round(seconds * 10)
+
+
+def build_message(args: argparse.Namespace) -> IgmpMessage:
+    """The message the send options describe; argument errors become McastError."""
+    kind: str = args.kind
+    if kind in ("v1-report", "v2-report", "leave") and args.group is None:
+        raise UsageError(f"{kind} needs --group")
+    if args.record and kind != "v3-report":
+        raise UsageError("--record is for v3-report")
+    if args.source and not (kind == "query" and args.version == 3):
+        raise UsageError("--source is for v3 queries (--version 3)")
+    if kind == "v1-report":
+        return V1Report(args.group)
+    if kind == "v2-report":
+        return V2Report(args.group)
+    if kind == "leave":
+        return V2Leave(args.group)
+    if kind == "v3-report":
+        return V3Report(tuple(args.record))
+    group = args.group or IPv4Address("0.0.0.0")
+    if args.version == 1:
+        return Query(1, group)
+    max_resp_code = args.max_resp_code
+    if args.version == 2:
+        if max_resp_code is None:
+            max_resp_code = _tenths(args.max_resp)
+        if not 1 <= max_resp_code <= 255:
+            raise UsageError(f"a v2 Max Resp Code is 1-255 tenths of a second, "
+                             f"got {max_resp_code}")
+        return Query(2, group, max_resp_code)
+    if max_resp_code is None:
+        max_resp_code = value_to_code(_tenths(args.max_resp))
+    qqic = args.qqic if args.qqic is not None else value_to_code(args.qqi)
+    return Query(3, group, max_resp_code, args.suppress, args.qrv, qqic, tuple(args.source))
+
+
+def default_destination(msg: IgmpMessage) -> IPv4Address:
+    """Where RFC 2236/3376 send each message."""
+    if isinstance(msg, Query):
+        return ALL_SYSTEMS if msg.is_general else msg.group
+    if isinstance(msg, V2Leave):
+        return ALL_ROUTERS
+    if isinstance(msg, V1Report | V2Report):
+        return msg.group
+    return ALL_IGMPV3_ROUTERS
+
+
+def _source_address(iface: str) -> IPv4Address:
+    from mrouter import mcast  # pyroute2: only when a source address must be looked up
+
+    address = mcast.interface(iface).address
+    if address is None:
+        raise McastError(f"{iface} has no IPv4 address; give one with --src")
+    return address
+
+
+def build_packet(args: argparse.Namespace) -> bytes:
+    if args.hex is not None:
+        if args.kind is not None:
+            raise UsageError("give either KIND or --hex, not both")
+        if args.whole_packet:
+            return bytes(args.hex)
+        igmp = bytes(args.hex)  # sent as given, checksum and all
+        options = b"" if args.no_router_alert else ROUTER_ALERT_OPTION
+        src = args.src or _source_address(args.iface)
+        return build_header(src, args.dst or ALL_SYSTEMS, len(igmp), ttl=args.ttl,
+                            options=options) + igmp
+    if args.kind is None:
+        raise UsageError(f"say what to send: one of {', '.join(KINDS)}, or --hex BYTES")
+    msg = build_message(args)
+    src = args.src or _source_address(args.iface)
+    dst = args.dst or default_destination(msg)
+    return encode_packet(msg, src, dst, ttl=args.ttl, router_alert=not args.no_router_alert)
+
+
+def run_send(args: argparse.Namespace) -> int:
+    packet = build_packet(args)
+    output = Output(args.json)
+    igmp_socket: Any = None
+    ifindex = 0
+    if not args.dry_run:
+        from mrouter.igmp_socket import IgmpSocket
+
+        try:
+            ifindex = socket.if_nametoindex(args.iface)
+        except OSError:
+            raise McastError(f"no interface named {args.iface!r}; see `mrouter ifaces`") \
+                from None
+        igmp_socket = IgmpSocket()
+    try:
+        for number in range(args.count):
+            if number:
+                time.sleep(args.interval)
+            if igmp_socket is not None:
+                igmp_socket.send(packet, ifindex)
+            fields = describe(packet, time=time.time(), iface=args.iface, direction="out")
+            if args.dry_run:
+                fields["hex"] = packet.hex()
+            output.show(fields)
+    finally:
+        if igmp_socket is not None:
+            igmp_socket.close()
+    return 0
+
+
+# --- parsers ------------------------------------------------------------------------
+
+_FORMATTER = argparse.RawDescriptionHelpFormatter
+
+
+def _address(text: str) -> IPv4Address:
+    try:
+        return IPv4Address(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IPv4 address") from None
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive count")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a duration in seconds")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="igmp_command", metavar="SUBCOMMAND", required=True)
+
+    watch = sub.add_parser(
+        "watch", help="show IGMP seen on an interface, in both directions",
+        formatter_class=_FORMATTER,
+        description=(
+            "Show every IGMP message sent or received on an interface, one per line:\n"
+            "time, interface, source, destination, version, type, group, max response\n"
+            "time, Router Alert (RA), checksum, then v3 group records with their sources\n"
+            "or v3 query fields. Listens with an AF_PACKET socket (needs root), so it\n"
+            "sees reports to 224.0.0.22 without joining, and this host's own queries.\n"
+            "Exit status: 0; 1 if --count messages did not arrive within --timeout."
+        ),
+        epilog=(
+            "examples:\n"
+            "  mrouter igmp watch --iface dn0\n"
+            "  mrouter igmp watch --iface dn0 --json --count 4 --timeout 30 --pcap igmp.pcap"
+        ),
+    )
+    watch.add_argument("--iface", required=True, help="interface to listen on")
+    watch.add_argument("--json", action="store_true", help="one JSON object per line")
+    watch.add_argument("--pcap", metavar="FILE", help="also write the packets to a pcap file")
+    watch.add_argument("--count", type=_positive_int, metavar="N",
+                       help="stop after N IGMP messages")
+    watch.add_argument("--timeout", type=_seconds, metavar="S",
+                       help="stop after S seconds")
+    watch.set_defaults(func=run_watch)
+
+    decode = sub.add_parser(
+        "decode", help="show the IGMP messages in a pcap or pcapng file",
+        formatter_class=_FORMATTER,
+        description=(
+            "Show the IGMP messages of a capture (pcap or pcapng; Ethernet, Linux cooked\n"
+            "SLL/SLL2 or raw IP frames), in the same format as watch, with the frame\n"
+            "number. A malformed packet is shown with its error and byte offset, and\n"
+            "decoding goes on; frames that are not IGMP are skipped."
+        ),
+        epilog="examples:\n  mrouter igmp decode igmp.pcap\n  tcpdump -i any -w x.pcap igmp; "
+               "mrouter igmp decode x.pcap --json",
+    )
+    decode.add_argument("file", metavar="FILE.pcap", help="capture file")
+    decode.add_argument("--json", action="store_true", help="one JSON object per line")
+    decode.set_defaults(func=run_decode)
+
+    send = sub.add_parser(
+        "send", help="craft and send one IGMP message (query, report, leave, raw bytes)",
+        formatter_class=_FORMATTER,
+        description=(
+            "Build an IGMP message with mrouter's own codec (mrouter.igmp.codec, not\n"
+            "scapy), wrap it in an IPv4 header with TTL 1 and Router Alert, and send it\n"
+            "out of --iface through a raw IGMP socket (IP_HDRINCL; needs root).\n"
+            "KIND is one of:\n"
+            "  query      general (no --group), group-specific (--group) or, in v3,\n"
+            "             group-and-source-specific (--group and --source ...);\n"
+            "             --version, --max-resp, -s, --qrv, --qqi apply\n"
+            "  v1-report, v2-report, leave   for --group\n"
+            "  v3-report  with one --record TYPE:GROUP[:SOURCE,...] per group record\n"
+            "or give --hex BYTES instead of KIND to send arbitrary IGMP bytes (the\n"
+            "checksum is not fixed), or a whole IPv4 packet with --whole-packet.\n"
+            "Destination defaults as the RFCs say: 224.0.0.1 for general queries, the\n"
+            "group for group queries and v1/v2 reports, 224.0.0.2 for leaves,\n"
+            "224.0.0.22 for v3 reports. Each sent message is printed like watch does."
+        ),
+        epilog=(
+            "examples:\n"
+            "  mrouter igmp send --iface dn0 query --version 2 --max-resp 10\n"
+            "  mrouter igmp send --iface dn0 query --group 239.1.1.1 --source 198.51.100.2\n"
+            "  mrouter igmp send --iface eth0 v3-report --record TO_EX:239.1.1.1 \\\n"
+            "      --record ALLOW:239.2.2.2:198.51.100.2,198.51.100.3\n"
+            "  mrouter igmp send --iface eth0 leave --group 239.1.1.1\n"
+            "  mrouter igmp send --iface dn0 --hex 1164ee9b00000000 --dry-run"
+        ),
+    )
+    send.add_argument("kind", nargs="?", choices=KINDS, metavar="KIND",
+                      help="what to send: " + ", ".join(KINDS))
+    send.add_argument("--iface", required=True, help="interface to send on")
+    send.add_argument("--group", type=_address, help="group address (default for queries: "
+                      "0.0.0.0, a general query)")
+    send.add_argument("--source", type=_address, action="append", default=[],
+                      metavar="ADDR", help="a source of a v3 query (repeat for more)")
+    send.add_argument("--version", type=int, choices=(1, 2, 3), default=3,
+                      help="query version (default 3)")
+    send.add_argument("--max-resp", type=_seconds, default=10.0, metavar="SECONDS",
+                      help="max response time of a query (default 10; v3 encodes it in "
+                           "the 8-bit float form, rounding down; v1 queries carry 0)")
+    send.add_argument("--max-resp-code", type=int, metavar="N",
+                      help="raw Max Resp Code byte, overriding --max-resp")
+    send.add_argument("-s", "--suppress", action="store_true",
+                      help="set the v3 S flag (suppress router-side processing)")
+    send.add_argument("--qrv", type=int, default=2, help="v3 querier's robustness (default 2)")
+    send.add_argument("--qqi", type=int, default=125, metavar="SECONDS",
+                      help="v3 querier's query interval (default 125)")
+    send.add_argument("--qqic", type=int, metavar="N", help="raw QQIC byte, overriding --qqi")
+    send.add_argument("--record", type=parse_record, action="append", default=[],
+                      metavar="TYPE:GROUP[:SRC,...]",
+                      help="a v3 group record; TYPE is IS_IN, IS_EX, TO_IN, TO_EX, ALLOW, "
+                           "BLOCK or a number (repeat for more records)")
+    send.add_argument("--hex", type=parse_hex, metavar="BYTES",
+                      help="send these IGMP bytes as they are, instead of a KIND")
+    send.add_argument("--whole-packet", action="store_true",
+                      help="with --hex: the bytes are a whole IPv4 packet, header included")
+    send.add_argument("--src", type=_address, help="IP source (default: the interface's "
+                      "first address)")
+    send.add_argument("--dst", type=_address, help="IP destination (default: per KIND)")
+    send.add_argument("--ttl", type=int, default=1, help="IP TTL (default 1)")
+    send.add_argument("--no-router-alert", action="store_true",
+                      help="leave out the Router Alert option")
+    send.add_argument("--count", type=_positive_int, default=1, help="send N times")
+    send.add_argument("--interval", type=_seconds, default=1.0, metavar="S",
+                      help="seconds between sends (default 1)")
+    send.add_argument("--dry-run", action="store_true",
+                      help="print what would be sent, with its bytes, and send nothing")
+    send.add_argument("--json", action="store_true", help="one JSON object per line")
+    send.set_defaults(func=run_send)
+

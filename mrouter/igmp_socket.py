@@ -1,0 +1,163 @@
+"""The raw IGMP socket shell: whole IPv4 packets in and out, with the interface.
+
+Theory of operation: IGMP has no port, so routers and queriers read it from a raw
+socket ``socket(AF_INET, SOCK_RAW, IPPROTO_IGMP)``. On receive, Linux delivers the
+whole IPv4 packet (header, options, IGMP); ``IP_PKTINFO`` adds the ingress interface
+index as ancillary data, so one socket serves every interface. On send we give the
+whole packet too (``IP_HDRINCL``, built by :func:`mrouter.igmp.codec.encode_packet`
+with TTL 1 and Router Alert) and pick the outgoing interface per packet with an
+``IP_PKTINFO`` control message (``ipi_ifindex``), which ``raw_sendmsg`` honours for
+multicast destinations.
+
+IGMPv1/v2 reports and leaves reach a raw IGMP socket without any join, but IGMPv3
+reports go to 224.0.0.22 and are delivered only after that group is joined on the
+interface: :meth:`IgmpSocket.join_router_groups` does it (and 224.0.0.2, the v2 leave
+destination, for good measure).
+
+Multicast loopback is off by default, so a querier does not hear its own queries
+(other machines on the link still do, and an ``AF_PACKET`` watcher sees them).
+
+The same socket may be the daemon's ``MRT_INIT`` socket: kernel upcalls then arrive
+through :meth:`IgmpSocket.recv` too, recognisable by a zero protocol byte (``im_mbz``).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import struct
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from mrouter.errors import McastError
+from mrouter.igmp.messages import ALL_IGMPV3_ROUTERS, ALL_ROUTERS
+
+log = logging.getLogger(__name__)
+
+# Linux constants Python's socket module lacks (include/uapi/linux/in.h).
+IP_PKTINFO = 8
+
+#: struct in_pktinfo { int ipi_ifindex; struct in_addr ipi_spec_dst; struct in_addr ipi_addr; }
+IN_PKTINFO = struct.Struct("=i4s4s")
+#: struct ip_mreqn { struct in_addr imr_multiaddr; struct in_addr imr_address; int imr_ifindex; }
+IP_MREQN = struct.Struct("=4s4si")
+
+#: Largest IPv4 packet; raw IGMP never comes close, but a truncated read would be a lie.
+RECV_BUFFER = 65535
+_ANCILLARY_SPACE = socket.CMSG_SPACE(IN_PKTINFO.size)
+
+ROUTER_GROUPS = (ALL_IGMPV3_ROUTERS, ALL_ROUTERS)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One packet read from the socket: the whole IPv4 packet and its ingress ifindex.
+
+    ``ifindex`` is 0 if the kernel gave no ``IP_PKTINFO`` (it always does on Linux).
+    """
+
+    data: bytes
+    ifindex: int
+
+
+class IgmpSocket:
+    """A non-blocking raw IGMP socket with ``IP_PKTINFO`` and ``IP_HDRINCL`` on.
+
+    ``IgmpSocket()`` opens a new socket; ``IgmpSocket(sock)`` wraps an existing raw
+    IGMP socket (the daemon's ``MRT_INIT`` socket) and sets the same options on it.
+    """
+
+    def __init__(self, sock: socket.socket | None = None, *, multicast_loop: bool = False) -> None:
+        if sock is None:
+            try:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
+            except PermissionError as exc:
+                raise McastError(
+                    "cannot open a raw IGMP socket: permission denied; "
+                    "run as root or with CAP_NET_RAW"
+                ) from exc
+            except OSError as exc:
+                raise McastError(f"cannot open a raw IGMP socket: {exc.strerror}") from exc
+        self.sock = sock
+        try:
+            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, int(multicast_loop))
+            sock.setblocking(False)
+        except OSError as exc:
+            raise McastError(
+                f"cannot set IP_PKTINFO/IP_HDRINCL on the IGMP socket: {exc.strerror}; "
+                "is it a raw IPPROTO_IGMP socket?"
+            ) from exc
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def join_router_groups(self, ifindex: int) -> None:
+        """Join 224.0.0.22 (IGMPv3 reports) and 224.0.0.2 (v2 leaves) on ``ifindex``.
+
+        Joining a group this socket has already joined there is not an error.
+        """
+        for group in ROUTER_GROUPS:
+            self._membership(socket.IP_ADD_MEMBERSHIP, group, ifindex, errno.EADDRINUSE)
+
+    def leave_router_groups(self, ifindex: int) -> None:
+        """Undo :meth:`join_router_groups` (a group not joined there is not an error)."""
+        for group in ROUTER_GROUPS:
+            self._membership(socket.IP_DROP_MEMBERSHIP, group, ifindex, errno.EADDRNOTAVAIL)
+
+    def _membership(self, option: int, group: IPv4Address, ifindex: int, benign: int) -> None:
+        mreqn = IP_MREQN.pack(group.packed, bytes(4), ifindex)
+        try:
+            self.sock.setsockopt(socket.IPPROTO_IP, option, mreqn)
+        except OSError as exc:
+            if exc.errno == benign:
+                return
+            verb = "join" if option == socket.IP_ADD_MEMBERSHIP else "leave"
+            raise McastError(
+                f"cannot {verb} {group} on interface index {ifindex}: {exc.strerror}; "
+                "check that the interface exists, is up and has multicast enabled"
+            ) from exc
+
+    def recv(self) -> Received | None:
+        """Read one packet, or return None if none is waiting."""
+        try:
+            data, ancdata, _flags, _addr = self.sock.recvmsg(RECV_BUFFER, _ANCILLARY_SPACE)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            raise McastError(f"reading the IGMP socket failed: {exc.strerror}") from exc
+        ifindex = 0
+        for level, kind, payload in ancdata:
+            if (level, kind) == (socket.IPPROTO_IP, IP_PKTINFO) and len(payload) >= IN_PKTINFO.size:
+                ifindex = IN_PKTINFO.unpack_from(payload)[0]
+        return Received(data, ifindex)
+
+    def send(self, ip_packet: bytes, ifindex: int) -> None:
+        """Send a whole IPv4 packet (header included) out of interface ``ifindex``.
+
+        The destination is read from the packet's header; the kernel fills in the IP
+        header checksum and total length.
+        """
+        if len(ip_packet) < 20:
+            raise McastError(f"cannot send {len(ip_packet)} bytes: not an IPv4 packet")
+        dst = str(IPv4Address(ip_packet[16:20]))
+        pktinfo = IN_PKTINFO.pack(ifindex, bytes(4), bytes(4))
+        try:
+            self.sock.sendmsg([ip_packet], [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)], 0, (dst, 0))
+        except OSError as exc:
+            raise McastError(
+                f"sending {len(ip_packet)} bytes to {dst} on interface index {ifindex} "
+                f"failed: {exc.strerror}; check that the interface is up and has an address"
+            ) from exc
+        log.debug("sent %d bytes to %s on ifindex %d", len(ip_packet), dst, ifindex)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> IgmpSocket:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
