@@ -1,0 +1,194 @@
+"""``mrouter querier``: a standalone IGMP querier (like querierd) on one or more interfaces.
+
+It sends the general and last-member queries, takes part in querier election, and
+prints membership and querier changes as they happen (one JSON object per line with
+``--json``). SIGUSR1 prints the group table (filter mode, timers, sources, hosts); so
+does the end of the run (SIGTERM or Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import time
+from datetime import datetime
+from typing import Any
+
+from mrouter.igmp.engine import (
+    Action,
+    Dropped,
+    Engine,
+    InterfaceSettings,
+    MembershipChanged,
+    QuerierChanged,
+    SendQuery,
+    render_snapshot,
+)
+
+EPILOG = """\
+examples:
+  mrouter querier --iface eth0
+  mrouter querier --iface eth0 --json --fast-leave
+  mrouter querier --iface eth0 --version 2 --query-interval 20 --query-response-interval 5
+  kill -USR1 <pid>     # print the group table
+
+Timers default to RFC 3376 §8: query interval 125 s, response interval 10 s,
+robustness 2, last member query interval 1 s (so a leave ends a membership within
+2 s), startup queries every QI/4. A router with a lower address on the link wins the
+querier election; this one then listens and resumes querying when that router falls
+silent for robustness x QI + QRI/2.
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--iface", "-i", action="append", required=True, metavar="IF",
+                        help="interface to run on (repeat for several); it needs an IPv4 "
+                             "address, the source of the queries")
+    parser.add_argument("--version", type=int, choices=(1, 2, 3), default=3,
+                        help="IGMP version to speak (default 3)")
+    parser.add_argument("--robustness", type=int, default=2,
+                        help="robustness variable: how many lost packets are tolerated")
+    parser.add_argument("--query-interval", type=float, default=125.0, metavar="S",
+                        help="seconds between general queries (default 125)")
+    parser.add_argument("--query-response-interval", type=float, default=10.0, metavar="S",
+                        help="max response time of general queries (default 10)")
+    parser.add_argument("--startup-query-interval", type=float, metavar="S",
+                        help="seconds between startup queries (default QI/4)")
+    parser.add_argument("--startup-query-count", type=int, metavar="N",
+                        help="startup queries (default: robustness)")
+    parser.add_argument("--last-member-query-interval", type=float, default=1.0, metavar="S",
+                        help="seconds between last-member queries after a leave (default 1)")
+    parser.add_argument("--last-member-query-count", type=int, metavar="N",
+                        help="last-member queries after a leave (default: robustness)")
+    parser.add_argument("--fast-leave", action="store_true",
+                        help="end a membership at once when the last host that reported "
+                             "it leaves (hosts are tracked by address)")
+    parser.add_argument("--no-querier", dest="querier", action="store_false",
+                        help="never query; only listen and track membership")
+    parser.add_argument("--show-queries", action="store_true",
+                        help="also print every query sent and every message dropped")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object per line (event, time, ...)")
+    parser.set_defaults(func=run)
+
+
+def settings_from(args: argparse.Namespace) -> InterfaceSettings:
+    return InterfaceSettings(
+        version=args.version, robustness=args.robustness, query_interval=args.query_interval,
+        query_response_interval=args.query_response_interval,
+        startup_query_interval=args.startup_query_interval,
+        startup_query_count=args.startup_query_count,
+        last_member_query_interval=args.last_member_query_interval,
+        last_member_query_count=args.last_member_query_count,
+        fast_leave=args.fast_leave, querier=args.querier,
+    )
+
+
+def action_event(action: Action) -> dict[str, Any]:
+    """One action as a JSON-able event."""
+    if isinstance(action, MembershipChanged):
+        return {"event": "membership", "iface": action.iface, "group": str(action.group),
+                "filter_mode": action.filter_mode.name,
+                "sources": [str(s) for s in sorted(action.sources)]}
+    if isinstance(action, QuerierChanged):
+        return {"event": "querier", "iface": action.iface,
+                "querier": None if action.querier is None else str(action.querier),
+                "is_self": action.is_self}
+    if isinstance(action, SendQuery):
+        q = action.query
+        return {"event": "query", "iface": action.iface, "dst": str(action.dst),
+                "version": q.version, "group": str(q.group), "s_flag": q.s_flag,
+                "max_resp": q.max_resp_tenths / 10, "sources": [str(s) for s in q.sources]}
+    return {"event": "dropped", "iface": action.iface, "reason": action.reason,
+            "detail": action.detail}
+
+
+def human(event: dict[str, Any]) -> str:
+    stamp = datetime.fromtimestamp(event["time"]).strftime("%H:%M:%S.%f")[:-3]
+    kind = event["event"]
+    if kind == "membership":
+        sources = "{" + ", ".join(event["sources"]) + "}"
+        if event["filter_mode"] == "INCLUDE":
+            what = "left (no members)" if not event["sources"] else f"forward only {sources}"
+        else:
+            what = ("forward all sources" if not event["sources"]
+                    else f"forward all sources except {sources}")
+        detail = f"{event['group']:<15}  {event['filter_mode']:<7}  {what}"
+    elif kind == "querier":
+        detail = (f"querier {event['querier'] or 'none'}"
+                  + (" (this router)" if event["is_self"] else ""))
+    elif kind == "query":
+        target = "general" if event["group"] == "0.0.0.0" else event["group"]
+        sources = f" sources {{{', '.join(event['sources'])}}}" if event["sources"] else ""
+        detail = (f"sent IGMPv{event['version']} query {target}{sources}"
+                  + (" S" if event["s_flag"] else ""))
+    else:
+        detail = f"dropped ({event['reason']}): {event['detail']}"
+    return f"{stamp}  {event['iface']:<8}  {kind:<10}  {detail}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from mrouter.igmp_socket import IgmpSocket
+    from mrouter.querier import IgmpTap, QuerierShell
+
+    settings = settings_from(args)
+
+    def emit(event: dict[str, Any]) -> None:
+        event = {"time": round(time.time(), 6), **event}
+        print(json.dumps(event) if args.json else human(event), flush=True)
+
+    def on_action(action: Action) -> None:
+        if isinstance(action, SendQuery | Dropped) and not args.show_queries:
+            return
+        emit(action_event(action))
+
+    def print_groups() -> None:
+        for name in shell.engine.interfaces():
+            snap = shell.engine.snapshot(name, time.monotonic())
+            if args.json:
+                emit({"event": "groups", "iface": name, "snapshot": snap})
+            else:
+                print(render_snapshot(snap), flush=True)
+
+    flags = {"stop": False, "dump": False}
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        flags["dump" if signum == signal.SIGUSR1 else "stop"] = True
+
+    def on_wakeup() -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(read_fd, 512)
+        if flags["dump"]:
+            flags["dump"] = False
+            print_groups()
+
+    old_wakeup = signal.set_wakeup_fd(write_fd)
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGUSR1, signal.SIGTERM,
+                                                    signal.SIGINT)}
+    sock = IgmpSocket()
+    tap = IgmpTap()
+    shell = QuerierShell(Engine(random.Random()), sock, time.monotonic, on_action, tap=tap)
+    try:
+        for name in args.iface:
+            shell.add_interface(name, settings)
+        shell.run(lambda: flags["stop"], {read_fd: on_wakeup})
+        print_groups()
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        signal.set_wakeup_fd(old_wakeup)
+        os.close(read_fd)
+        os.close(write_fd)
+        sock.close()
+        tap.close()
+    return 0
+

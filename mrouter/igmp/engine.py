@@ -1,0 +1,1078 @@
+"""Router-side IGMP (RFC 1112, RFC 2236, RFC 3376), sans-I/O.
+
+Theory of operation
+-------------------
+The engine decides who is a member of what on each interface. It holds no socket and
+reads no clock: the I/O shell feeds it decoded messages (:meth:`Engine.receive`) and
+the passing of time (:meth:`Engine.tick`), always with ``now`` (seconds, any monotonic
+origin), and performs the actions it returns:
+
+* :class:`SendQuery` - put this query on this interface, to this destination;
+* :class:`MembershipChanged` - the forwarding state of (interface, group) changed;
+* :class:`QuerierChanged` - the querier of an interface changed;
+* :class:`Dropped` - a message was ignored, and why (the shell logs and counts it).
+
+:meth:`Engine.next_deadline` tells the shell when to call :meth:`Engine.tick` next.
+Every timer of the RFCs is a deadline kept in the state below and indexed in a
+:class:`~mrouter.igmp.timers.DeadlineHeap`. The only randomness (a little jitter on
+periodic general queries) comes from the ``random.Random`` given to the constructor.
+
+One state machine for all versions. Group state is always the IGMPv3 state of RFC 3376
+§6.2: a filter mode, a group timer and per-source timers. Older messages are translated
+into IGMPv3 records as RFC 3376 §7.3.2 says (a v1/v2 report is IS_EX({}), a v2 leave is
+TO_IN({})), so an IGMPv2 group is simply ``EXCLUDE ({}, {})`` with a group timer, and a
+leave is "TO_IN({}) in EXCLUDE mode": Q(G) is sent LMQC times every LMQI and the group
+timer is lowered to LMQT (= LMQC x LMQI), which is RFC 2236 §3's "last member" procedure.
+Records go through the transition tables of RFC 3376 §6.4.1/§6.4.2, kept as data in
+:mod:`mrouter.igmp.tables`.
+
+Per interface:
+
+* querier election (RFC 3376 §6.6.2, RFC 2236 §3): a router starts as querier, sends
+  [Startup Query Count] general queries [Startup Query Interval] apart, then one every
+  [Query Interval]. A query from a lower address makes it a non-querier and starts the
+  Other Querier Present timer; when that expires it queries again. Queries from
+  0.0.0.0 or from outside the interface's subnet are dropped, so they never win.
+  Non-queriers adopt the querier's QRV and QQI (§4.1.6, §4.1.7), ignore
+  leaves (RFC 2236 §3), send no queries, and lower their timers when they hear the
+  querier's group(-and-source)-specific queries with the S flag clear (§6.6.1).
+* a v1 query starts the "IGMPv1 router present" timer (400 s, RFC 2236 §4): while it
+  runs the router queries in IGMPv1, sends no specific queries and ignores leaves
+  (RFC 3376 §7.3.1's IGMPv1 mode).
+
+Per group: the forwarding state is INCLUDE + the sources to forward, or EXCLUDE + the
+sources *not* to forward (those whose timer is 0, RFC 3376 §6.3). A
+:class:`MembershipChanged` is emitted only when that pair changes; ``INCLUDE {}`` means
+"no members any more". Compatibility (§7.3.2): a v1 or v2 report starts that version's
+Older Host Present timer; while one runs the group is in v1 or v2 compatibility mode.
+
+Fast leave (optional, per interface): the engine remembers which host sent which
+record. When a record makes the querier send a last-member query, and no other host
+that is still known wants the group (or those sources), the queried state expires at
+once instead of after LMQT. Only the first query is sent (it lets a member that kept
+quiet, as IGMPv1/v2 hosts do when they hear another host's report, answer at once).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import IntEnum
+from ipaddress import IPv4Address, IPv4Network
+from typing import TYPE_CHECKING, NamedTuple
+
+from mrouter.errors import EngineError
+from mrouter.igmp.messages import (
+    ALL_SYSTEMS,
+    ANY,
+    GroupRecord,
+    IgmpMessage,
+    Query,
+    RecordType,
+    UnknownMessage,
+    V1Report,
+    V2Leave,
+    V2Report,
+    V3Report,
+    value_to_code,
+)
+from mrouter.igmp.tables import TABLE, FilterMode, TimerValue, Transition
+from mrouter.igmp.timers import DeadlineHeap
+
+if TYPE_CHECKING:
+    import random
+
+__all__ = [
+    "Action",
+    "Dropped",
+    "Engine",
+    "FilterMode",
+    "InterfaceSettings",
+    "MembershipChanged",
+    "QuerierChanged",
+    "SendQuery",
+    "render_snapshot",
+]
+
+#: RFC 2236 §8.11 Version 1 Router Present Timeout.
+V1_ROUTER_PRESENT_TIMEOUT = 400.0
+#: Periodic general queries come up to this fraction of QI early (never late, so GMI
+#: and the Other Querier Present Interval stay valid); it keeps routers that started
+#: together from querying in lock-step.
+QUERY_JITTER = 0.02
+#: Sources per group-and-source-specific query so that it fits a 1500-byte MTU:
+#: (1500 - 24 IPv4 header with Router Alert - 12 query header) / 4.
+MAX_SOURCES_PER_QUERY = 366
+#: A source timer of 0 (RFC 3376 §6.3: an excluded source in EXCLUDE mode).
+EXPIRED = float("-inf")
+_MAX_V2_TENTHS = 255
+_MAX_V3_TENTHS = 31744
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class InterfaceSettings:
+    """IGMP settings of one interface. Defaults are RFC 3376 §8 / RFC 2236 §8.
+
+    ``startup_query_interval`` (default QI/4), ``startup_query_count`` and
+    ``last_member_query_count`` (default: robustness) are filled in when left as None.
+    """
+
+    version: int = 3
+    robustness: int = 2
+    query_interval: float = 125.0
+    query_response_interval: float = 10.0
+    startup_query_interval: float | None = None
+    startup_query_count: int | None = None
+    last_member_query_interval: float = 1.0
+    last_member_query_count: int | None = None
+    fast_leave: bool = False
+    querier: bool = True
+
+    def __post_init__(self) -> None:
+        if self.startup_query_interval is None:
+            object.__setattr__(self, "startup_query_interval", self.query_interval / 4)
+        if self.startup_query_count is None:
+            object.__setattr__(self, "startup_query_count", self.robustness)
+        if self.last_member_query_count is None:
+            object.__setattr__(self, "last_member_query_count", self.robustness)
+        self._validate()
+
+    def _validate(self) -> None:
+        def bad(what: str) -> EngineError:
+            return EngineError(f"IGMP setting {what}; fix the interface's settings")
+
+        if self.version not in (1, 2, 3):
+            raise bad(f"version={self.version} is not 1, 2 or 3")
+        if self.robustness < 1:
+            raise bad(f"robustness={self.robustness} must be at least 1 (RFC 3376 §8.1)")
+        if self.query_interval <= 0 or self.query_response_interval <= 0:
+            raise bad("query_interval and query_response_interval must be positive")
+        if self.query_response_interval >= self.query_interval:
+            raise bad(
+                f"query_response_interval={self.query_response_interval} must be less than "
+                f"query_interval={self.query_interval} (RFC 3376 §8.3)"
+            )
+        limit = _MAX_V3_TENTHS if self.version == 3 else _MAX_V2_TENTHS
+        for name in ("query_response_interval", "last_member_query_interval"):
+            value = getattr(self, name)
+            if value <= 0 or (self.version > 1 and round(value * 10) > limit):
+                raise bad(
+                    f"{name}={value} must be positive and at most {limit / 10} s "
+                    f"for IGMPv{self.version} (Max Resp Code)"
+                )
+        if self.startup_interval <= 0 or self.startup_count < 1 or self.lmq_count < 1:
+            raise bad("startup and last-member intervals and counts must be positive")
+
+    @property
+    def startup_interval(self) -> float:
+        return self.startup_query_interval or self.query_interval / 4
+
+    @property
+    def startup_count(self) -> int:
+        return self.startup_query_count or self.robustness
+
+    @property
+    def lmq_count(self) -> int:
+        return self.last_member_query_count or self.robustness
+
+    @property
+    def group_membership_interval(self) -> float:
+        """GMI = RV x QI + QRI (RFC 3376 §8.4)."""
+        return self.robustness * self.query_interval + self.query_response_interval
+
+    @property
+    def other_querier_present_interval(self) -> float:
+        """RV x QI + QRI / 2 (RFC 3376 §8.5)."""
+        return self.robustness * self.query_interval + self.query_response_interval / 2
+
+    @property
+    def last_member_query_time(self) -> float:
+        """LMQT = LMQC x LMQI (RFC 3376 §8.9)."""
+        return self.lmq_count * self.last_member_query_interval
+
+    @property
+    def older_host_present_interval(self) -> float:
+        """RV x QI + QRI (RFC 3376 §8.13)."""
+        return self.group_membership_interval
+
+
+# --------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True, slots=True)
+class SendQuery:
+    """Send ``query`` on interface ``iface`` to ``dst`` (224.0.0.1 or the group)."""
+
+    iface: str
+    dst: IPv4Address
+    query: Query
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipChanged:
+    """New forwarding state of ``group`` on ``iface``.
+
+    INCLUDE + sources: forward only those sources (INCLUDE with no sources: no members,
+    stop forwarding). EXCLUDE + sources: forward every source except those.
+    """
+
+    iface: str
+    group: IPv4Address
+    filter_mode: FilterMode
+    sources: frozenset[IPv4Address]
+
+
+@dataclass(frozen=True, slots=True)
+class QuerierChanged:
+    """The querier of ``iface`` is now ``querier`` (None: nobody known)."""
+
+    iface: str
+    querier: IPv4Address | None
+    is_self: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A message (or record) was ignored; ``reason`` is a short stable token."""
+
+    iface: str
+    reason: str
+    detail: str
+
+
+Action = SendQuery | MembershipChanged | QuerierChanged | Dropped
+
+
+# --------------------------------------------------------------------------- state
+
+
+class TimerKind(IntEnum):
+    GENERAL_QUERY = 1  # the querier's next general query
+    OTHER_QUERIER = 2  # Other Querier Present timer (§6.6.2)
+    GROUP = 3  # group timer (§6.2.2)
+    SOURCE = 4  # source timer (§6.2.3)
+    RETRANSMIT = 5  # next specific-query retransmission of a group (§6.6.3)
+
+
+class TimerKey(NamedTuple):
+    kind: TimerKind
+    iface: str
+    group: IPv4Address = ANY
+    source: IPv4Address = ANY
+
+
+@dataclass
+class SourceState:
+    timer: float  # deadline; at or before now means "timer 0"
+    retransmissions: int = 0  # Q(G,S) retransmissions left (§6.6.3.2)
+
+
+@dataclass
+class HostState:
+    """What one host last told us about a group (for fast leave and for students)."""
+
+    filter_mode: FilterMode
+    sources: set[IPv4Address]
+    expires: float
+
+    def wants(self, source: IPv4Address) -> bool:
+        if self.filter_mode is FilterMode.INCLUDE:
+            return source in self.sources
+        return source not in self.sources
+
+
+@dataclass
+class GroupState:
+    group: IPv4Address
+    filter_mode: FilterMode = FilterMode.INCLUDE
+    group_timer: float | None = None  # deadline; EXCLUDE mode only
+    sources: dict[IPv4Address, SourceState] = field(default_factory=dict)
+    v1_host_until: float = EXPIRED  # Older Version Host Present timers (§7.3.2)
+    v2_host_until: float = EXPIRED
+    retransmissions: int = 0  # Q(G) retransmissions left (§6.6.3.1)
+    hosts: dict[IPv4Address, HostState] = field(default_factory=dict)
+    forwarding: tuple[FilterMode, frozenset[IPv4Address]] = (
+        FilterMode.INCLUDE, frozenset())
+
+    def compat_mode(self, router_version: int, now: float) -> int:
+        """Group Compatibility Mode (RFC 3376 §7.3.2)."""
+        if self.v1_host_until > now:
+            return 1
+        if self.v2_host_until > now:
+            return min(2, router_version)
+        return router_version
+
+    def excluded(self, now: float) -> frozenset[IPv4Address]:
+        return frozenset(s for s, st in self.sources.items() if st.timer <= now)
+
+    def requested(self, now: float) -> frozenset[IPv4Address]:
+        return frozenset(s for s, st in self.sources.items() if st.timer > now)
+
+    def forwarding_state(self, now: float) -> tuple[FilterMode, frozenset[IPv4Address]]:
+        if self.filter_mode is FilterMode.INCLUDE:
+            return (FilterMode.INCLUDE, frozenset(self.sources))
+        return (FilterMode.EXCLUDE, self.excluded(now))
+
+    def live_hosts(self, now: float) -> list[HostState]:
+        for host in [h for h, st in self.hosts.items() if st.expires <= now]:
+            del self.hosts[host]
+        return list(self.hosts.values())
+
+
+@dataclass
+class InterfaceState:
+    name: str
+    address: IPv4Address
+    network: IPv4Network
+    settings: InterfaceSettings
+    querier: IPv4Address | None = None
+    other_querier_until: float | None = None
+    startup_left: int = 0
+    v1_router_until: float = EXPIRED
+    adopted_robustness: int | None = None  # from the querier's QRV (§4.1.6)
+    adopted_query_interval: float | None = None  # from its QQIC (§4.1.7)
+    groups: dict[IPv4Address, GroupState] = field(default_factory=dict)
+    dropped: Counter[str] = field(default_factory=Counter)
+    warned_until: dict[IPv4Address, float] = field(default_factory=dict)
+
+    @property
+    def is_querier(self) -> bool:
+        return self.querier == self.address
+
+    def version(self, now: float) -> int:
+        """The IGMP version this router speaks now (IGMPv1 while a v1 router is present)."""
+        return 1 if self.v1_router_until > now else self.settings.version
+
+    # Timer values: a non-querier uses the querier's values (§4.1.6, §4.1.7); a querier
+    # uses its own.
+    @property
+    def robustness(self) -> int:
+        return self.adopted_robustness or self.settings.robustness
+
+    @property
+    def query_interval(self) -> float:
+        return self.adopted_query_interval or self.settings.query_interval
+
+    @property
+    def query_response_interval(self) -> float:
+        return self.settings.query_response_interval
+
+    @property
+    def gmi(self) -> float:
+        return self.robustness * self.query_interval + self.query_response_interval
+
+    @property
+    def oqpi(self) -> float:
+        return self.robustness * self.query_interval + self.query_response_interval / 2
+
+    @property
+    def lmqt(self) -> float:
+        return self.settings.last_member_query_time
+
+
+# --------------------------------------------------------------------------- engine
+
+
+class Engine:
+    """Router-side IGMP for any number of interfaces. See the module docstring."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._ifaces: dict[str, InterfaceState] = {}
+        self._timers = DeadlineHeap()
+        self._now = 0.0
+
+    # ----------------------------------------------------------------- public API
+
+    def add_interface(
+        self, name: str, address: IPv4Address, network: IPv4Network,
+        settings: InterfaceSettings, now: float,
+    ) -> list[Action]:
+        """Start IGMP on an interface; as querier, the first startup query goes out now."""
+        if name in self._ifaces:
+            raise EngineError(f"interface {name} is already running IGMP; remove it first")
+        if address not in network:
+            raise EngineError(
+                f"interface {name}: address {address} is not in its network {network}")
+        self._now = now
+        actions = self._run_timers(now)
+        st = InterfaceState(name, address, network, settings)
+        self._ifaces[name] = st
+        if settings.querier:
+            # RFC 3376 §6.6.2: every router starts as querier and sends startup queries.
+            st.querier = address
+            st.startup_left = settings.startup_count
+            actions.append(QuerierChanged(name, address, True))
+            actions += self._general_query(st, now)
+        return actions
+
+    def remove_interface(self, name: str, now: float) -> list[Action]:
+        """Stop IGMP on an interface; every group it forwarded is withdrawn."""
+        st = self._iface(name)
+        self._now = now
+        actions = self._run_timers(now)
+        for g in list(st.groups.values()):
+            self._delete_group(st, g, actions)
+        self._timers.cancel(TimerKey(TimerKind.GENERAL_QUERY, name))
+        self._timers.cancel(TimerKey(TimerKind.OTHER_QUERIER, name))
+        del self._ifaces[name]
+        return actions
+
+    def receive(
+        self, name: str, src: IPv4Address, dst: IPv4Address, msg: IgmpMessage, now: float,
+    ) -> list[Action]:
+        """Handle one decoded IGMP message that arrived on interface ``name``."""
+        st = self._iface(name)
+        self._now = now
+        actions = self._run_timers(now)
+        if src == st.address:
+            return actions  # our own query, looped back
+        # The subnet check (RFC 3376 §4.2.13 allows 0.0.0.0 for v3 reports only).
+        if src not in st.network and not (src == ANY and isinstance(msg, V3Report)):
+            actions.append(self._drop(
+                st, "foreign-source",
+                f"{_kind(msg)} from {src}, which is not on {st.network}"))
+            return actions
+        if isinstance(msg, Query):
+            self._on_query(st, src, msg, now, actions)
+        elif isinstance(msg, V1Report | V2Report):
+            self._on_old_report(st, src, msg, now, actions)
+        elif isinstance(msg, V2Leave):
+            self._on_leave(st, src, msg, now, actions)
+        elif isinstance(msg, V3Report):
+            self._on_v3_report(st, src, msg, now, actions)
+        else:
+            actions.append(self._drop(
+                st, "unknown-type", f"IGMP type {msg.type:#04x} from {src} is not handled"))
+        actions += self._run_timers(now)  # fast leave may have expired state at `now`
+        return actions
+
+    def tick(self, now: float) -> list[Action]:
+        """Let time pass: fire every timer due at or before ``now``."""
+        self._now = now
+        return self._run_timers(now)
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` must be called next (None: nothing scheduled)."""
+        return self._timers.next_deadline()
+
+    def interfaces(self) -> list[str]:
+        return list(self._ifaces)
+
+    def snapshot(self, name: str, now: float | None = None) -> dict[str, object]:
+        """A JSON-able view of one interface: querier, timers, groups, sources, hosts.
+
+        Times are seconds remaining from ``now`` (default: the last time given to the
+        engine); a timer that is not running is None, a source timer at 0 is 0.
+        """
+        st = self._iface(name)
+        t = self._now if now is None else now
+        s = st.settings
+        gq = self._timers.deadline(TimerKey(TimerKind.GENERAL_QUERY, name))
+        return {
+            "iface": name,
+            "address": str(st.address),
+            "network": str(st.network),
+            "version": s.version,
+            "querier_version": st.version(t),
+            "querier": None if st.querier is None else str(st.querier),
+            "is_querier": st.is_querier,
+            "next_general_query": _remaining(gq, t),
+            "startup_queries_left": st.startup_left,
+            "other_querier_present": _remaining(st.other_querier_until, t),
+            "v1_router_present": _remaining(st.v1_router_until, t),
+            "fast_leave": s.fast_leave,
+            "timers": {
+                "robustness": st.robustness,
+                "query_interval": st.query_interval,
+                "query_response_interval": st.query_response_interval,
+                "group_membership_interval": st.gmi,
+                "other_querier_present_interval": st.oqpi,
+                "last_member_query_interval": s.last_member_query_interval,
+                "last_member_query_count": s.lmq_count,
+                "last_member_query_time": st.lmqt,
+            },
+            "dropped": dict(sorted(st.dropped.items())),
+            "groups": [self._group_view(st, g, t) for g in
+                       sorted(st.groups.values(), key=lambda g: g.group)],
+        }
+
+    # ----------------------------------------------------------------- queries in
+
+    def _on_query(
+        self, st: InterfaceState, src: IPv4Address, q: Query, now: float,
+        actions: list[Action],
+    ) -> None:
+        if q.version == 1:
+            # RFC 2236 §4 / RFC 3376 §7.3.1: an IGMPv1 router is present; speak IGMPv1.
+            if st.v1_router_until <= now and st.settings.version > 1:
+                actions.append(self._drop(
+                    st, "older-querier",
+                    f"IGMPv1 query from {src}: querying in IGMPv1 mode for "
+                    f"{V1_ROUTER_PRESENT_TIMEOUT:.0f} s (RFC 3376 §7.3.1)"))
+            st.v1_router_until = now + V1_ROUTER_PRESENT_TIMEOUT
+        elif q.version < st.settings.version and st.warned_until.get(src, EXPIRED) <= now:
+            # RFC 3376 §7.3.1: warn (rate-limited) about an older querier on the link.
+            st.warned_until[src] = now + st.oqpi
+            actions.append(self._drop(
+                st, "older-querier",
+                f"IGMPv{q.version} query from {src} on an IGMPv{st.settings.version} "
+                "interface: configure every router on the link for the lowest version"))
+        # Querier election (RFC 3376 §6.6.2, RFC 2236 §3): the lowest address wins.
+        if st.querier is None or src < st.querier:
+            st.querier = src
+            st.startup_left = 0
+            self._timers.cancel(TimerKey(TimerKind.GENERAL_QUERY, st.name))
+            actions.append(QuerierChanged(st.name, src, False))
+        if st.querier != src:
+            return  # a query from a router that lost the election: nothing to learn
+        if q.version == 3:
+            # §4.1.6/§4.1.7: adopt the querier's robustness and query interval.
+            st.adopted_robustness = q.qrv or None
+            st.adopted_query_interval = float(q.qqi) or None
+        st.other_querier_until = now + st.oqpi
+        self._timers.schedule(TimerKey(TimerKind.OTHER_QUERIER, st.name), st.other_querier_until)
+        if q.is_general or q.s_flag or q.version == 1:
+            return
+        # §6.6.1 (and RFC 2236 §6 for non-queriers): lower timers to LMQT, here
+        # [robustness] x the query's Max Resp time.
+        g = st.groups.get(q.group)
+        if g is None:
+            return
+        lowered = now + st.robustness * q.max_resp_tenths / 10
+        if not q.sources:
+            if g.filter_mode is FilterMode.EXCLUDE and g.group_timer is not None:
+                self._set_group_timer(st, g, min(g.group_timer, lowered))
+        else:
+            for source in q.sources:
+                s = g.sources.get(source)
+                if s is not None and s.timer > now:
+                    self._set_source_timer(st, g, source, min(s.timer, lowered))
+
+    # ----------------------------------------------------------------- reports in
+
+    def _on_old_report(
+        self, st: InterfaceState, src: IPv4Address, msg: V1Report | V2Report, now: float,
+        actions: list[Action],
+    ) -> None:
+        if not msg.group.is_multicast:
+            actions.append(self._drop(
+                st, "bad-group", f"{_kind(msg)} from {src} for {msg.group}"))
+            return
+        g = self._group(st, msg.group)
+        # §7.3.2: a v1/v2 report starts that version's Older Version Host Present timer
+        # and is handled as IS_EX({}).
+        if isinstance(msg, V1Report):
+            g.v1_host_until = now + st.gmi
+        elif st.settings.version > 2:
+            g.v2_host_until = now + st.gmi
+        self._apply(st, g, RecordType.MODE_IS_EXCLUDE, frozenset(), src, now, actions)
+
+    def _on_leave(
+        self, st: InterfaceState, src: IPv4Address, msg: V2Leave, now: float,
+        actions: list[Action],
+    ) -> None:
+        g = st.groups.get(msg.group)
+        if st.version(now) == 1:
+            actions.append(self._drop(
+                st, "leave-ignored", f"leave for {msg.group} from {src}: "
+                "this interface speaks IGMPv1, which has no leaves (RFC 3376 §7.3.1)"))
+            return
+        if not st.is_querier:
+            actions.append(self._drop(
+                st, "leave-ignored", f"leave for {msg.group} from {src}: "
+                "non-queriers ignore leaves (RFC 2236 §3)"))
+            return
+        if g is None:
+            return  # no members: nothing to leave
+        if g.compat_mode(st.version(now), now) == 1:
+            actions.append(self._drop(
+                st, "leave-ignored", f"leave for {msg.group} from {src}: the group is in "
+                "IGMPv1 compatibility mode (RFC 3376 §7.3.2)"))
+            return
+        # §7.3.2: a v2 leave is TO_IN({}).
+        self._apply(st, g, RecordType.CHANGE_TO_INCLUDE_MODE, frozenset(), src, now, actions)
+
+    def _on_v3_report(
+        self, st: InterfaceState, src: IPv4Address, msg: V3Report, now: float,
+        actions: list[Action],
+    ) -> None:
+        if st.settings.version < 3:
+            actions.append(self._drop(
+                st, "version", f"IGMPv3 report from {src} on an IGMPv{st.settings.version} "
+                "interface (hosts fall back to the querier's version)"))
+            return
+        for record in msg.records:
+            self._on_record(st, src, record, now, actions)
+
+    def _on_record(
+        self, st: InterfaceState, src: IPv4Address, record: GroupRecord, now: float,
+        actions: list[Action],
+    ) -> None:
+        if not isinstance(record.record_type, RecordType):
+            actions.append(self._drop(
+                st, "unknown-record",
+                f"record type {record.record_type} for {record.group} from {src}"))
+            return
+        rtype = record.record_type
+        if not record.group.is_multicast:
+            actions.append(self._drop(
+                st, "bad-group", f"{rtype.short} record from {src} for {record.group}"))
+            return
+        sources = frozenset(record.sources)
+        existing = st.groups.get(record.group)
+        compat = (existing.compat_mode(st.version(now), now) if existing is not None
+                  else st.version(now))
+        # §7.3.2: in v1/v2 compatibility mode BLOCK is ignored and TO_EX's sources are;
+        # in v1 mode TO_IN is ignored too.
+        if compat < 3:
+            if rtype is RecordType.BLOCK_OLD_SOURCES or (
+                    compat == 1 and rtype is RecordType.CHANGE_TO_INCLUDE_MODE):
+                actions.append(self._drop(
+                    st, "compat-ignored", f"{rtype.short} for {record.group} from {src}: "
+                    f"the group is in IGMPv{compat} compatibility mode (RFC 3376 §7.3.2)"))
+                return
+            if rtype is RecordType.CHANGE_TO_EXCLUDE_MODE:
+                sources = frozenset()
+        g = existing if existing is not None else self._group(st, record.group)
+        self._apply(st, g, rtype, sources, src, now, actions)
+
+    # ----------------------------------------------------------------- the tables
+
+    def _apply(
+        self, st: InterfaceState, g: GroupState, rtype: RecordType,
+        record_sources: frozenset[IPv4Address], host: IPv4Address, now: float,
+        actions: list[Action],
+    ) -> None:
+        """Apply one (possibly translated) group record: RFC 3376 §6.4.1/§6.4.2."""
+        row: Transition = TABLE[(g.filter_mode, rtype)]
+        if g.filter_mode is FilterMode.INCLUDE:
+            env = {"A": frozenset(g.sources), "B": record_sources}
+        else:
+            env = {"X": g.requested(now), "Y": g.excluded(now), "A": record_sources}
+        # Evaluate every expression on the old state first.
+        keep = row.new_requested(**env) | row.new_excluded(**env)
+        timer_sets = [(expr(**env), value) for expr, value in row.timers]
+        queried = frozenset().union(*(expr(**env) for expr in row.query_sources))
+        old_group_timer = g.group_timer if g.group_timer is not None else EXPIRED
+        # "Delete (...)": whatever is in neither new list goes.
+        for source in [s for s in g.sources if s not in keep]:
+            self._delete_source(st, g, source)
+        for source in keep - g.sources.keys():
+            g.sources[source] = SourceState(EXPIRED)
+        for sources, value in timer_sets:
+            deadline = {TimerValue.GMI: now + st.gmi, TimerValue.ZERO: EXPIRED,
+                        TimerValue.GROUP_TIMER: old_group_timer}[value]
+            for source in sources:
+                self._set_source_timer(st, g, source, deadline)
+        g.filter_mode = row.new_mode
+        if row.new_mode is FilterMode.EXCLUDE:
+            if row.group_timer_gmi:
+                self._set_group_timer(st, g, now + st.gmi)
+        else:
+            self._set_group_timer(st, g, None)
+        self._track_host(st, g, host, rtype, record_sources, now)
+        # "Send Q(...)": only the querier sends, and IGMPv1 has no specific queries.
+        version = st.version(now)
+        if st.is_querier and version >= 2 and (queried or row.query_group):
+            if self._schedule_specific(st, g, queried if version == 3 else frozenset(),
+                                       row.query_group, now):
+                actions += self._transmit_specific(st, g, now)
+            if st.settings.fast_leave:
+                self._fast_leave(st, g, queried, row.query_group, now)
+                actions += self._run_timers(now)
+        self._settle(st, g, now, actions)
+
+    def _track_host(
+        self, st: InterfaceState, g: GroupState, host: IPv4Address, rtype: RecordType,
+        sources: frozenset[IPv4Address], now: float,
+    ) -> None:
+        """Remember what ``host`` wants (the hosts' own filter state, RFC 3376 §3)."""
+        expires = now + st.gmi
+        if host == ANY:
+            # Anonymous reports cannot be matched with a later leave: count them as a
+            # host that wants everything until GMI passes.
+            g.hosts[host] = HostState(FilterMode.EXCLUDE, set(), expires)
+            return
+        h = g.hosts.get(host)
+        if rtype is RecordType.CHANGE_TO_INCLUDE_MODE:
+            h = HostState(FilterMode.INCLUDE, set(sources), expires)
+        elif rtype in (RecordType.MODE_IS_EXCLUDE, RecordType.CHANGE_TO_EXCLUDE_MODE):
+            h = HostState(FilterMode.EXCLUDE, set(sources), expires)
+        elif rtype in (RecordType.ALLOW_NEW_SOURCES, RecordType.MODE_IS_INCLUDE):
+            # IS_IN may answer a group-and-source-specific query with only the queried
+            # sources (§5.2), so like ALLOW it adds to what the host wants, never removes.
+            if h is None:
+                h = HostState(FilterMode.INCLUDE, set(), expires)
+            if h.filter_mode is FilterMode.INCLUDE:
+                h.sources |= sources
+            else:
+                h.sources -= sources
+            h.expires = expires
+        elif h is not None:  # BLOCK from a host we know
+            if h.filter_mode is FilterMode.INCLUDE:
+                h.sources -= sources
+            else:
+                h.sources |= sources
+            h.expires = expires
+        if h is None or (h.filter_mode is FilterMode.INCLUDE and not h.sources):
+            g.hosts.pop(host, None)
+        else:
+            g.hosts[host] = h
+
+    def _fast_leave(
+        self, st: InterfaceState, g: GroupState, queried: frozenset[IPv4Address],
+        query_group: bool, now: float,
+    ) -> None:
+        """Expire at once what was just queried if no other known host still wants it."""
+        hosts = g.live_hosts(now)
+        if (query_group and g.filter_mode is FilterMode.EXCLUDE
+                and not any(h.filter_mode is FilterMode.EXCLUDE for h in hosts)):
+            # The group leaves EXCLUDE mode now instead of after LMQT. The sources that
+            # INCLUDE-mode hosts asked for must survive the switch (§6.5 keeps only the
+            # sources with running timers, and an IS_EX in EXCLUDE mode may have deleted
+            # them): we know from their own reports until when they want them.
+            for h in hosts:
+                for source in h.sources:
+                    s = g.sources.get(source)
+                    if s is None:
+                        g.sources[source] = s = SourceState(EXPIRED)
+                    if s.timer < h.expires:
+                        self._set_source_timer(st, g, source, h.expires)
+            g.retransmissions = 0
+            self._set_group_timer(st, g, now)
+        for source in queried:
+            s = g.sources.get(source)
+            if s is not None and not any(h.wants(source) for h in hosts):
+                s.retransmissions = 0
+                self._set_source_timer(st, g, source, min(s.timer, now))
+
+    # ----------------------------------------------------------------- queries out
+
+    def _general_query(self, st: InterfaceState, now: float) -> list[Action]:
+        """Send a general query and arm the next one (§6.6.2, §8.6, §8.7)."""
+        s = st.settings
+        if st.startup_left > 0:
+            st.startup_left -= 1
+        if st.startup_left > 0:
+            interval = s.startup_interval
+        else:
+            interval = s.query_interval * (1.0 - self._rng.uniform(0.0, QUERY_JITTER))
+        self._timers.schedule(TimerKey(TimerKind.GENERAL_QUERY, st.name), now + interval)
+        query = self._make_query(st, ANY, s.query_response_interval, False, (), now)
+        return [SendQuery(st.name, ALL_SYSTEMS, query)]
+
+    def _make_query(
+        self, st: InterfaceState, group: IPv4Address, max_resp: float, s_flag: bool,
+        sources: tuple[IPv4Address, ...], now: float,
+    ) -> Query:
+        s = st.settings
+        version = st.version(now)
+        tenths = round(max_resp * 10)
+        if version == 1:
+            return Query(version=1)
+        if version == 2:
+            return Query(version=2, group=group, max_resp_code=min(tenths, _MAX_V2_TENTHS))
+        return Query(
+            version=3, group=group, max_resp_code=value_to_code(tenths), s_flag=s_flag,
+            qrv=s.robustness if s.robustness <= 7 else 0,  # §4.1.6: 0 when above 7
+            qqic=value_to_code(round(s.query_interval)), sources=sources,
+        )
+
+    def _schedule_specific(
+        self, st: InterfaceState, g: GroupState, sources: frozenset[IPv4Address],
+        query_group: bool, now: float,
+    ) -> bool:
+        """§6.6.3: lower the queried timers to LMQT and arm LMQC transmissions.
+
+        A query already pending for the group or a source is merged with the new one
+        (§6.6.3.1: "the new and pending queries have to be merged"): its timer is lowered
+        but its count is not restarted, so a host that repeats its state-change report
+        (as hosts do, [Robustness] times) does not add queries. Returns whether anything
+        new was scheduled, i.e. whether a query must go out now.
+        """
+        lowered = now + st.lmqt
+        count = st.settings.lmq_count
+        new = False
+        if query_group and g.filter_mode is FilterMode.EXCLUDE and g.group_timer is not None:
+            self._set_group_timer(st, g, min(g.group_timer, lowered))
+            if g.retransmissions == 0:
+                g.retransmissions = count
+                new = True
+        for source in sources:
+            s = g.sources.get(source)
+            if s is not None:
+                self._set_source_timer(st, g, source, min(s.timer, lowered))
+                if s.retransmissions == 0:
+                    s.retransmissions = count
+                    new = True
+        return new
+
+    def _transmit_specific(self, st: InterfaceState, g: GroupState, now: float) -> list[Action]:
+        """Send this round of g's pending specific queries (§6.6.3.1, §6.6.3.2)."""
+        actions: list[Action] = []
+        lmqt_deadline = now + st.lmqt
+        lmqi = st.settings.last_member_query_interval
+        if not st.is_querier or st.version(now) == 1:
+            # Lost the election (or an IGMPv1 router appeared) while queries were
+            # pending: only a querier sends them, and IGMPv1 has no specific queries.
+            g.retransmissions = 0
+            for state in g.sources.values():
+                state.retransmissions = 0
+            self._timers.cancel(TimerKey(TimerKind.RETRANSMIT, st.name, g.group))
+            return actions
+        if g.retransmissions > 0 and g.filter_mode is FilterMode.EXCLUDE:
+            # §6.6.3.1: S flag set when the group timer is above LMQT (a report came).
+            s_flag = g.group_timer is not None and g.group_timer > lmqt_deadline
+            actions.append(SendQuery(st.name, g.group, self._make_query(
+                st, g.group, lmqi, s_flag, (), now)))
+            g.retransmissions -= 1
+        else:
+            g.retransmissions = 0
+        pending = sorted(s for s, state in g.sources.items() if state.retransmissions > 0)
+        if st.version(now) == 3:
+            # §6.6.3.2: one query with S set for sources whose timer is above LMQT,
+            # one with S clear for the others.
+            high = [s for s in pending if g.sources[s].timer > lmqt_deadline]
+            low = [s for s in pending if g.sources[s].timer <= lmqt_deadline]
+            for s_flag, group_sources in ((True, high), (False, low)):
+                for i in range(0, len(group_sources), MAX_SOURCES_PER_QUERY):
+                    chunk = tuple(group_sources[i:i + MAX_SOURCES_PER_QUERY])
+                    actions.append(SendQuery(st.name, g.group, self._make_query(
+                        st, g.group, lmqi, s_flag, chunk, now)))
+        for source in pending:
+            g.sources[source].retransmissions -= 1
+        key = TimerKey(TimerKind.RETRANSMIT, st.name, g.group)
+        if g.retransmissions > 0 or any(s.retransmissions > 0 for s in g.sources.values()):
+            self._timers.schedule(key, now + lmqi)
+        else:
+            self._timers.cancel(key)
+        return actions
+
+    # ----------------------------------------------------------------- timers
+
+    def _run_timers(self, now: float) -> list[Action]:
+        actions: list[Action] = []
+        while due := self._timers.pop_due(now):
+            for key in due:
+                assert isinstance(key, TimerKey)
+                self._fire(key, now, actions)
+        return actions
+
+    def _fire(self, key: TimerKey, now: float, actions: list[Action]) -> None:
+        st = self._ifaces.get(key.iface)
+        if st is None:
+            return
+        if key.kind is TimerKind.GENERAL_QUERY:
+            if st.is_querier:
+                actions += self._general_query(st, now)
+            return
+        if key.kind is TimerKind.OTHER_QUERIER:
+            # §6.6.2: the querier went quiet; resume querying with our own values.
+            st.other_querier_until = None
+            st.adopted_robustness = st.adopted_query_interval = None
+            if st.settings.querier:
+                st.querier = st.address
+                actions.append(QuerierChanged(st.name, st.address, True))
+                actions += self._general_query(st, now)
+            else:
+                st.querier = None
+                actions.append(QuerierChanged(st.name, None, False))
+            return
+        g = st.groups.get(key.group)
+        if g is None:
+            return
+        if key.kind is TimerKind.RETRANSMIT:
+            actions += self._transmit_specific(st, g, now)
+        elif key.kind is TimerKind.GROUP:
+            # §6.5: the group timer expired in EXCLUDE mode: switch to INCLUDE with the
+            # sources whose timers still run; none left means the group is gone.
+            g.group_timer = None
+            g.filter_mode = FilterMode.INCLUDE
+            g.retransmissions = 0
+            for source in [s for s, state in g.sources.items() if state.timer <= now]:
+                self._delete_source(st, g, source)
+        elif key.kind is TimerKind.SOURCE:
+            expired = g.sources.get(key.source)
+            if expired is None:
+                return
+            expired.retransmissions = 0
+            # §6.3: INCLUDE mode: the source is deleted; EXCLUDE mode: it stays with its
+            # timer at 0 and is no longer forwarded.
+            if g.filter_mode is FilterMode.INCLUDE:
+                self._delete_source(st, g, key.source)
+        self._settle(st, g, now, actions)
+
+    def _set_group_timer(self, st: InterfaceState, g: GroupState, deadline: float | None) -> None:
+        g.group_timer = deadline
+        key = TimerKey(TimerKind.GROUP, st.name, g.group)
+        if deadline is None:
+            self._timers.cancel(key)
+        else:
+            self._timers.schedule(key, deadline)
+
+    def _set_source_timer(
+        self, st: InterfaceState, g: GroupState, source: IPv4Address, deadline: float,
+    ) -> None:
+        g.sources[source].timer = deadline
+        key = TimerKey(TimerKind.SOURCE, st.name, g.group, source)
+        if deadline == EXPIRED:
+            self._timers.cancel(key)
+        else:
+            self._timers.schedule(key, deadline)
+
+    # ----------------------------------------------------------------- bookkeeping
+
+    def _iface(self, name: str) -> InterfaceState:
+        try:
+            return self._ifaces[name]
+        except KeyError:
+            known = ", ".join(self._ifaces) or "none"
+            raise EngineError(
+                f"interface {name} is not running IGMP (known: {known}); "
+                "add it with add_interface first") from None
+
+    def _group(self, st: InterfaceState, group: IPv4Address) -> GroupState:
+        g = st.groups.get(group)
+        if g is None:
+            g = st.groups[group] = GroupState(group)
+        return g
+
+    def _delete_source(self, st: InterfaceState, g: GroupState, source: IPv4Address) -> None:
+        del g.sources[source]
+        self._timers.cancel(TimerKey(TimerKind.SOURCE, st.name, g.group, source))
+
+    def _delete_group(self, st: InterfaceState, g: GroupState, actions: list[Action]) -> None:
+        for source in list(g.sources):
+            self._delete_source(st, g, source)
+        self._timers.cancel(TimerKey(TimerKind.GROUP, st.name, g.group))
+        self._timers.cancel(TimerKey(TimerKind.RETRANSMIT, st.name, g.group))
+        del st.groups[g.group]
+        if g.forwarding != (FilterMode.INCLUDE, frozenset()):
+            actions.append(MembershipChanged(st.name, g.group, FilterMode.INCLUDE, frozenset()))
+
+    def _settle(self, st: InterfaceState, g: GroupState, now: float, actions: list[Action]) -> None:
+        """Delete an empty INCLUDE group; report a changed forwarding state."""
+        if g.group not in st.groups:
+            return
+        if g.filter_mode is FilterMode.INCLUDE and not g.sources:
+            self._delete_group(st, g, actions)
+            return
+        state = g.forwarding_state(now)
+        if state != g.forwarding:
+            g.forwarding = state
+            actions.append(MembershipChanged(st.name, g.group, state[0], state[1]))
+
+    def _drop(self, st: InterfaceState, reason: str, detail: str) -> Dropped:
+        st.dropped[reason] += 1
+        return Dropped(st.name, reason, f"{st.name}: {detail}")
+
+    def _group_view(self, st: InterfaceState, g: GroupState, now: float) -> dict[str, object]:
+        mode, forwarded = g.forwarding_state(now)
+        return {
+            "group": str(g.group),
+            "filter_mode": g.filter_mode.name,
+            "compat_mode": g.compat_mode(st.version(now), now),
+            "group_timer": _remaining(g.group_timer, now),
+            "v1_host_present": _remaining(g.v1_host_until, now),
+            "v2_host_present": _remaining(g.v2_host_until, now),
+            "query_retransmissions": g.retransmissions,
+            "forwarding": {"filter_mode": mode.name,
+                           "sources": [str(s) for s in sorted(forwarded)]},
+            "sources": [
+                {"source": str(source), "timer": _remaining(s.timer, now) or 0.0,
+                 "forwarded": (g.filter_mode is FilterMode.INCLUDE or s.timer > now),
+                 "query_retransmissions": s.retransmissions}
+                for source, s in sorted(g.sources.items())
+            ],
+            "hosts": [
+                {"host": str(host), "filter_mode": h.filter_mode.name,
+                 "sources": [str(s) for s in sorted(h.sources)],
+                 "expires": _remaining(h.expires, now)}
+                for host, h in sorted(g.hosts.items()) if h.expires > now
+            ],
+        }
+
+
+def _remaining(deadline: float | None, now: float) -> float | None:
+    if deadline is None or deadline == EXPIRED:
+        return None
+    return round(max(0.0, deadline - now), 3)
+
+
+def _kind(msg: IgmpMessage) -> str:
+    if isinstance(msg, Query):
+        return f"IGMPv{msg.version} query"
+    if isinstance(msg, UnknownMessage):
+        return f"IGMP type {msg.type:#04x}"
+    return {V1Report: "IGMPv1 report", V2Report: "IGMPv2 report", V2Leave: "IGMPv2 leave",
+            V3Report: "IGMPv3 report"}[type(msg)]
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def _secs(value: object) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def _set(items: object) -> str:
+    assert isinstance(items, list)
+    return "{" + ", ".join(str(i) for i in items) + "}"
+
+
+def render_snapshot(snap: dict[str, object]) -> str:
+    """The snapshot as text a student can read next to RFC 3376 §6."""
+    t = snap["timers"]
+    assert isinstance(t, dict)
+    who = "this router" if snap["is_querier"] else "other router"
+    lines = [
+        f"{snap['iface']}  {snap['address']} on {snap['network']}  IGMPv{snap['version']}"
+        + (f" (speaking IGMPv{snap['querier_version']})"
+           if snap["querier_version"] != snap["version"] else "")
+        + f"  fast leave {'on' if snap['fast_leave'] else 'off'}",
+        f"  querier: {snap['querier'] or 'none'}"
+        + ("" if snap["querier"] is None else f" ({who})")
+        + (f"  next general query in {_secs(snap['next_general_query'])}"
+           if snap["is_querier"] else
+           f"  other querier present timer {_secs(snap['other_querier_present'])}"),
+        f"  timers: robustness {t['robustness']}  QI {t['query_interval']:g} s"
+        f"  QRI {t['query_response_interval']:g} s  GMI {t['group_membership_interval']:g} s"
+        f"  LMQT {t['last_member_query_count']} x {t['last_member_query_interval']:g} s"
+        f" = {t['last_member_query_time']:g} s",
+    ]
+    dropped = snap["dropped"]
+    assert isinstance(dropped, dict)
+    if dropped:
+        lines.append("  dropped: " + "  ".join(f"{k} {v}" for k, v in dropped.items()))
+    groups = snap["groups"]
+    assert isinstance(groups, list)
+    if not groups:
+        lines.append("  no groups")
+    for g in groups:
+        fwd = g["forwarding"]
+        if fwd["filter_mode"] == "INCLUDE":
+            forwarding = f"forward only {_set(fwd['sources'])}"
+        elif fwd["sources"]:
+            forwarding = f"forward all sources except {_set(fwd['sources'])}"
+        else:
+            forwarding = "forward all sources"
+        timer = (f"  group timer {_secs(g['group_timer'])}"
+                 if g["filter_mode"] == "EXCLUDE" else "")
+        lines.append(f"  group {g['group']}  {g['filter_mode']}{timer}"
+                     f"  compatibility IGMPv{g['compat_mode']}  -> {forwarding}")
+        for s in g["sources"]:
+            state = "forwarded" if s["forwarded"] else "timer 0: not forwarded"
+            rexmit = (f", {s['query_retransmissions']} queries left"
+                      if s["query_retransmissions"] else "")
+            lines.append(f"    source {s['source']:<15}  timer {_secs(s['timer']):>9}"
+                         f"  ({state}{rexmit})")
+        if g["query_retransmissions"]:
+            lines.append(f"    group-specific queries left: {g['query_retransmissions']}")
+        for h in g["hosts"]:
+            lines.append(f"    host {h['host']:<15}  {h['filter_mode']} {_set(h['sources'])}"
+                         f"  (forgotten in {_secs(h['expires'])} unless it reports again)")
+    return "\n".join(lines)

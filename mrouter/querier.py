@@ -1,0 +1,242 @@
+"""The I/O shell around the IGMP engine: a raw IGMP socket, a clock and a loop.
+
+Theory of operation: :class:`QuerierShell` owns nothing but plumbing. It reads whole
+IPv4 packets from an :class:`~mrouter.igmp_socket.IgmpSocket`, decodes them
+(:mod:`mrouter.igmp.codec`), maps the ingress ifindex to the engine's interface name
+and calls :meth:`Engine.receive` with the time from the injected ``clock``. It performs
+what comes back - a :class:`SendQuery` becomes a packet from the interface's address
+with TTL 1 and Router Alert - and hands every action to ``on_action`` (the CLI prints
+them; the daemon programs routes from :class:`MembershipChanged`). Between packets it
+sleeps until :meth:`Engine.next_deadline` and then calls :meth:`Engine.tick`, exactly
+as aioquic's shells do with ``get_timer()`` / ``handle_timer()``.
+
+Where the reports come from. Linux delivers an IGMP packet to a raw socket only if
+the host accepts the destination: 224.0.0.1, the groups it joined (224.0.0.22 and
+224.0.0.2 via :meth:`IgmpSocket.join_router_groups`), or any group on an interface that
+is a multicast-routing VIF. An IGMPv1/v2 report goes to the group itself, so a
+standalone querier (no ``MRT_INIT``, no VIFs) would never hear it. It therefore reads
+IGMP with :class:`IgmpTap`, an ``AF_PACKET`` socket with a BPF filter that keeps IP
+protocol 2 (what tcpdump does), and uses the raw socket only to send, with a drop-all
+filter on it so that nothing is read twice. The daemon instead passes no tap: its
+``MRT_INIT`` socket, wrapped in an IgmpSocket, hears every report on its VIFs, and
+packets that are not IGMP (kernel upcalls, whose protocol byte is 0) go to ``on_other``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import selectors
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+
+from mrouter.errors import CodecError, EngineError, McastError
+from mrouter.igmp.codec import decode_packet, encode_packet
+from mrouter.igmp.engine import (
+    Action,
+    Dropped,
+    Engine,
+    InterfaceSettings,
+    MembershipChanged,
+    QuerierChanged,
+    SendQuery,
+)
+from mrouter.igmp_socket import IgmpSocket, Received
+
+log = logging.getLogger(__name__)
+
+IPPROTO_IGMP = 2
+_PROTOCOL_OFFSET = 9  # the protocol byte of the IPv4 header (im_mbz in an upcall)
+
+
+SO_ATTACH_FILTER = 26
+ETH_P_IP = 0x0800
+PACKET_OUTGOING = 4
+#: struct sock_filter { __u16 code; __u8 jt; __u8 jf; __u32 k; }
+SOCK_FILTER = struct.Struct("=HBBI")
+_BPF_LD_B_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x30, 0x15, 0x06
+#: "ldb [9]; jeq #2, keep, drop; keep: ret #65535; drop: ret #0" on the IPv4 header.
+IGMP_ONLY = (
+    (_BPF_LD_B_ABS, 0, 0, _PROTOCOL_OFFSET),
+    (_BPF_JEQ_K, 0, 1, IPPROTO_IGMP),
+    (_BPF_RET_K, 0, 0, 0xFFFF),
+    (_BPF_RET_K, 0, 0, 0),
+)
+DROP_ALL = ((_BPF_RET_K, 0, 0, 0),)
+
+
+def attach_filter(sock: socket.socket, program: tuple[tuple[int, int, int, int], ...]) -> None:
+    """SO_ATTACH_FILTER with a classic BPF program (struct sock_fprog { len; *filter })."""
+    code = b"".join(SOCK_FILTER.pack(*insn) for insn in program)
+    buf = ctypes.create_string_buffer(code)
+    fprog = struct.pack("HL", len(program), ctypes.addressof(buf))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
+class IgmpTap:
+    """Every IGMP packet seen on the node's interfaces, from an AF_PACKET socket.
+
+    ``recv`` returns the same :class:`Received` as :meth:`IgmpSocket.recv` (the whole IP
+    packet and its ifindex) and skips packets this host sent itself.
+    """
+
+    def __init__(self) -> None:
+        try:
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+        except OSError as exc:
+            raise McastError(f"cannot open a packet socket to hear IGMP: {exc.strerror}; "
+                             "run as root or with CAP_NET_RAW") from exc
+        attach_filter(self.sock, IGMP_ONLY)
+        self.sock.setblocking(False)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def recv(self) -> Received | None:
+        while True:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return None
+            # addr = (ifname, proto, pkttype, hatype, hwaddr)
+            if addr[2] != PACKET_OUTGOING:
+                return Received(data, socket.if_nametoindex(addr[0]))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@dataclass(frozen=True, slots=True)
+class ShellInterface:
+    name: str
+    ifindex: int
+    address: IPv4Address
+    network: IPv4Network
+
+
+class QuerierShell:
+    """Feed an :class:`Engine` from an :class:`IgmpSocket` and perform its actions."""
+
+    def __init__(
+        self, engine: Engine, sock: IgmpSocket, clock: Callable[[], float] = time.monotonic,
+        on_action: Callable[[Action], None] | None = None,
+        on_other: Callable[[Received], None] | None = None, tap: IgmpTap | None = None,
+    ) -> None:
+        self.engine = engine
+        self.sock = sock
+        self.tap = tap
+        if tap is not None:
+            attach_filter(sock.sock, DROP_ALL)  # the tap reads; the raw socket only sends
+        self.clock = clock
+        self.on_action = on_action
+        self.on_other = on_other
+        self._by_index: dict[int, ShellInterface] = {}
+        self._by_name: dict[str, ShellInterface] = {}
+        self.undecodable = 0
+
+    # ------------------------------------------------------------- interfaces
+
+    def add_interface(
+        self, name: str, settings: InterfaceSettings, *, ifindex: int | None = None,
+        address: IPv4Address | None = None, network: IPv4Network | None = None,
+    ) -> ShellInterface:
+        """Start IGMP on ``name``; index and address are looked up when not given."""
+        if ifindex is None or address is None or network is None:
+            from mrouter.mcast import interface  # pyroute2 is slow to import
+
+            found = interface(name)
+            if not found.addresses:
+                raise EngineError(
+                    f"interface {name} has no IPv4 address; a querier needs one to send "
+                    "queries from (add one with 'ip addr add')")
+            ifindex = found.index if ifindex is None else ifindex
+            address = found.addresses[0].ip if address is None else address
+            network = found.addresses[0].network if network is None else network
+        iface = ShellInterface(name, ifindex, address, network)
+        self.sock.join_router_groups(ifindex)
+        self._by_index[ifindex] = iface
+        self._by_name[name] = iface
+        self.perform(self.engine.add_interface(name, address, network, settings, self.clock()))
+        return iface
+
+    def remove_interface(self, name: str) -> None:
+        iface = self._by_name[name]
+        self.perform(self.engine.remove_interface(name, self.clock()))
+        del self._by_name[name], self._by_index[iface.ifindex]
+        self.sock.leave_router_groups(iface.ifindex)
+
+    # ------------------------------------------------------------- events
+
+    def handle_readable(self) -> None:
+        """Read and handle every packet waiting on the socket (or the tap)."""
+        source: IgmpSocket | IgmpTap = self.tap if self.tap is not None else self.sock
+        while (received := source.recv()) is not None:
+            self.handle_packet(received)
+
+    def handle_packet(self, received: Received) -> None:
+        data = received.data
+        if len(data) > _PROTOCOL_OFFSET and data[_PROTOCOL_OFFSET] != IPPROTO_IGMP:
+            if self.on_other is not None:
+                self.on_other(received)
+            return
+        iface = self._by_index.get(received.ifindex)
+        if iface is None:
+            return  # IGMP on an interface we do not run
+        try:
+            packet = decode_packet(data)
+        except CodecError as exc:
+            self.undecodable += 1
+            log.debug("%s: undecodable IGMP packet: %s", iface.name, exc)
+            return
+        log.debug("%s: %s -> %s %s", iface.name, packet.ip.src, packet.ip.dst, packet.igmp)
+        self.perform(self.engine.receive(
+            iface.name, packet.ip.src, packet.ip.dst, packet.igmp, self.clock()))
+
+    def handle_timers(self) -> None:
+        self.perform(self.engine.tick(self.clock()))
+
+    def timeout(self) -> float | None:
+        """Seconds until the engine's next deadline (None: no timer armed)."""
+        deadline = self.engine.next_deadline()
+        return None if deadline is None else max(0.0, deadline - self.clock())
+
+    def perform(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, SendQuery):
+                iface = self._by_name.get(action.iface)
+                if iface is None:
+                    continue
+                packet = encode_packet(action.query, iface.address, action.dst)
+                self.sock.send(packet, iface.ifindex)
+                log.debug("%s: sent %s to %s", iface.name, action.query, action.dst)
+            elif isinstance(action, MembershipChanged):
+                log.info("%s: %s %s {%s}", action.iface, action.group, action.filter_mode.name,
+                         ", ".join(map(str, sorted(action.sources))))
+            elif isinstance(action, QuerierChanged):
+                log.info("%s: querier is now %s%s", action.iface, action.querier,
+                         " (this router)" if action.is_self else "")
+            elif isinstance(action, Dropped):
+                log.debug("dropped (%s): %s", action.reason, action.detail)
+            if self.on_action is not None:
+                self.on_action(action)
+
+    # ------------------------------------------------------------- loop
+
+    def run(self, should_stop: Callable[[], bool],
+            extra: dict[int, Callable[[], None]] | None = None) -> None:
+        """Loop until ``should_stop()``: packets, timers, and ``extra`` fds' callbacks."""
+        with selectors.DefaultSelector() as sel:
+            reader = self.tap if self.tap is not None else self.sock
+            sel.register(reader.fileno(), selectors.EVENT_READ, self.handle_readable)
+            for fd, callback in (extra or {}).items():
+                sel.register(fd, selectors.EVENT_READ, callback)
+            while not should_stop():
+                for key, _ in sel.select(self.timeout()):
+                    key.data()
+                    if should_stop():
+                        return
+                self.handle_timers()
