@@ -1,0 +1,190 @@
+"""``mrouter run`` (the daemon) and the commands that talk to it over its control socket.
+
+Parsing and output only: the daemon is :mod:`mrouter.router.daemon`, the protocol of the
+control socket is :mod:`mrouter.router.control`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from mrouter.cli.sockets import table
+from mrouter.router.control import DEFAULT_SOCKET, request
+
+
+def _socket_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--socket", metavar="PATH", default=DEFAULT_SOCKET,
+                        help=f"the daemon's control socket (default {DEFAULT_SOCKET})")
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object per line instead of a table")
+
+
+# --- run ----------------------------------------------------------------------------------
+
+def configure_run(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Run the multicast routing daemon in the foreground until SIGTERM, SIGINT or "
+        "`mrouter stop`. It owns the kernel's multicast routing table (MRT_INIT), runs "
+        "the IGMP querier on its interfaces and installs routes; on exit the kernel "
+        "drops every route and VIF it made. SIGHUP re-reads the config. Log with -v/-vv "
+        "before the command: mrouter -v run ...")
+    parser.add_argument("--config", metavar="FILE", required=True,
+                        help="TOML config (see examples/router.toml and examples/proxy.toml)")
+    _socket_option(parser)
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mrouter.router.daemon import run_daemon
+
+    for noisy in ("pyroute2", "asyncio"):  # their DEBUG drowns the daemon's own at -vv
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    return run_daemon(args.config, args.socket)
+
+
+# --- show ---------------------------------------------------------------------------------
+
+def configure_show(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", choices=("interfaces", "groups", "routes"),
+                        help="interfaces: VIFs, querier and counters; groups: membership "
+                             "per interface; routes: static routes and kernel (S,G) entries "
+                             "with packets, bytes, wrong-interface arrivals and age")
+    _json_option(parser)
+    _socket_option(parser)
+    parser.set_defaults(func=_show)
+
+
+def _addr_list(items: list[str]) -> str:
+    return ",".join(items) if items else "-"
+
+
+def _show_interfaces(result: Any) -> str:
+    rows = [(i["name"], i["vif"], i["ifindex"], i["address"], i["role"],
+             "up" if i["active"] else "stopped",
+             f"v{i['igmp_version']}" if i["igmp"] else "-",
+             ("self" if i["is_querier"] else i["querier"] or "?") if i["igmp"] else "-",
+             i.get("packets_in", "?"), i.get("packets_out", "?")) for i in result]
+    return table(("IFACE", "VIF", "IFINDEX", "ADDRESS", "ROLE", "STATE", "IGMP", "QUERIER",
+                  "PKTS_IN", "PKTS_OUT"), rows)
+
+
+def _show_groups(result: Any) -> str:
+    rows = [(g["iface"], g["group"], g["filter_mode"], "static" if g["static"] else "igmp",
+             _addr_list(g["sources"])) for g in result]
+    return table(("IFACE", "GROUP", "MODE", "FROM", "SOURCES"), rows)
+
+
+def _show_routes(result: Any) -> str:
+    static = [(r["source"] or "*", r["group"], r["from"], ",".join(r["to"]))
+              for r in result["static"]]
+    entries = [(e["source"], e["group"], e["iif"], _addr_list(e["oifs"]), e["packets"],
+                e["bytes"], e["wrong_if"], f"{e['age']:.0f}s") for e in result["entries"]]
+    parts = []
+    if static:
+        parts.append("static routes:\n" + table(("SOURCE", "GROUP", "FROM", "TO"), static))
+    parts.append("kernel routes:\n" + table(("SOURCE", "GROUP", "IIF", "OIFS", "PACKETS",
+                                             "BYTES", "WRONG_IF", "AGE"), entries))
+    return "\n\n".join(parts)
+
+
+_SHOW: dict[str, Callable[[Any], str]] = {
+    "interfaces": _show_interfaces, "groups": _show_groups, "routes": _show_routes}
+
+
+def _show(args: argparse.Namespace) -> int:
+    result = request(args.socket, "show", what=args.what)
+    if args.json:
+        items = result if isinstance(result, list) else (
+            [{"kind": "static", **r} for r in result["static"]]
+            + [{"kind": "kernel", **e} for e in result["entries"]])
+        for item in items:
+            print(json.dumps(item))
+    else:
+        print(_SHOW[args.what](result))
+    return 0
+
+
+# --- route, join, leave -------------------------------------------------------------------
+
+def configure_route(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("add", "del"))
+    parser.add_argument("--source", metavar="ADDRESS",
+                        help="the source; omit for (*,G): any source")
+    parser.add_argument("--group", required=True, metavar="GROUP[/LEN]",
+                        help="a group, or a prefix such as 239.1.0.0/16")
+    parser.add_argument("--from", dest="iif", required=True, metavar="IFACE",
+                        help="inbound interface")
+    parser.add_argument("--to", nargs="+", default=[], metavar="IFACE",
+                        help="outbound interfaces (for del, optional)")
+    _socket_option(parser)
+    parser.set_defaults(func=_route)
+
+
+def _route(args: argparse.Namespace) -> int:
+    fields: dict[str, Any] = {"action": args.action, "group": args.group, "from": args.iif,
+                              "to": args.to}
+    if args.source:
+        fields["source"] = args.source
+    result = request(args.socket, "route", **fields)
+    print(f"route {args.action}: {result['route']}")
+    return 0
+
+
+def _membership_parser(parser: argparse.ArgumentParser, verb: str) -> None:
+    parser.add_argument("group", help="the group, e.g. 239.1.1.1")
+    parser.add_argument("--iface", required=True, help=f"interface to {verb} the group on")
+    parser.add_argument("--source", metavar="ADDRESS",
+                        help="only this source (source-specific); omit for any source")
+    _socket_option(parser)
+
+
+def configure_join(parser: argparse.ArgumentParser) -> None:
+    _membership_parser(parser, "join")
+    parser.set_defaults(func=lambda a: _membership(a, "join"))
+
+
+def configure_leave(parser: argparse.ArgumentParser) -> None:
+    _membership_parser(parser, "leave")
+    parser.set_defaults(func=lambda a: _membership(a, "leave"))
+
+
+def _membership(args: argparse.Namespace, command: str) -> int:
+    fields: dict[str, Any] = {"iface": args.iface, "group": args.group}
+    if args.source:
+        fields["source"] = args.source
+    result = request(args.socket, command, **fields)
+    source = f" source {result['source']}" if result["source"] else ""
+    print(f"{command}: {result['group']} on {result['iface']}{source}")
+    return 0
+
+
+# --- reload, stop -------------------------------------------------------------------------
+
+def configure_reload(parser: argparse.ArgumentParser) -> None:
+    _socket_option(parser)
+    parser.set_defaults(func=_reload)
+
+
+def _reload(args: argparse.Namespace) -> int:
+    result = request(args.socket, "reload")
+    print("reloaded: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.items()))
+    return 0
+
+
+def configure_stop(parser: argparse.ArgumentParser) -> None:
+    _socket_option(parser)
+    parser.set_defaults(func=_stop)
+
+
+def _stop(args: argparse.Namespace) -> int:
+    request(args.socket, "stop")
+    print("stopping")
+    return 0

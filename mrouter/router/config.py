@@ -1,0 +1,442 @@
+"""The daemon's configuration file (TOML), parsed and checked before anything starts.
+
+Theory of operation: :func:`load_config` reads the file with :mod:`tomllib` and turns it
+into frozen dataclasses, checking every key as it goes. Any problem raises one
+:class:`~mrouter.errors.ConfigError` naming the file, the line (found by scanning the
+text for the key), the key, what is wrong and what to write instead; the daemon starts
+nothing when that happens. The module is pure: no sockets, no interfaces are looked up
+here (the daemon checks that the named interfaces exist when it starts).
+
+Minimal router config::
+
+    mode = "router"
+    [interfaces.up0]
+    [interfaces.dn0]
+    igmp_version = 3
+    [[routes]]
+    source = "198.51.100.2"      # omit for (*,G)
+    group = "239.1.1.1"          # or a prefix such as "239.1.0.0/16"
+    from = "up0"
+    to = ["dn0"]
+
+See examples/router.toml and examples/proxy.toml for every key with its default.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from ipaddress import AddressValueError, IPv4Address, IPv4Network, NetmaskValueError
+from pathlib import Path
+from typing import Any
+
+from mrouter.errors import ConfigError
+
+MULTICAST = IPv4Network("224.0.0.0/4")
+LINK_LOCAL = IPv4Network("224.0.0.0/24")
+"""RFC 5771 Local Network Control Block: never forwarded (RFC 4605 §6 too)."""
+
+MAX_INTERFACES = 32  # the kernel's MAXVIFS
+
+
+class Mode(StrEnum):
+    ROUTER = "router"  # IGMP router side on every interface, routes any-to-any
+    PROXY = "proxy"  # RFC 4605: one upstream (host side), downstreams (router side)
+
+
+class Role(StrEnum):
+    UPSTREAM = "upstream"
+    DOWNSTREAM = "downstream"
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceConfig:
+    """One ``[interfaces.NAME]`` table. Timer defaults are RFC 3376 §8."""
+
+    name: str
+    role: Role = Role.DOWNSTREAM
+    igmp_version: int = 3
+    robustness: int = 2
+    query_interval: float = 125.0
+    query_response_interval: float = 10.0
+    startup_query_interval: float | None = None  # None: query_interval / 4
+    startup_query_count: int | None = None  # None: robustness
+    last_member_query_interval: float = 1.0
+    last_member_query_count: int | None = None  # None: robustness
+    fast_leave: bool = False
+    querier: bool = True
+    ttl_threshold: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    """One ``[[routes]]`` entry: (S,G), (*,G) when ``source`` is None, or a group prefix."""
+
+    group: IPv4Network
+    iif: str
+    oifs: tuple[str, ...]
+    source: IPv4Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipConfig:
+    """One ``[[memberships]]`` entry: a static join on an interface (smcroute's mgroup)."""
+
+    iface: str
+    group: IPv4Address
+    source: IPv4Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: str
+    mode: Mode = Mode.ROUTER
+    table: int | None = None
+    interfaces: tuple[InterfaceConfig, ...] = ()
+    routes: tuple[RouteConfig, ...] = ()
+    memberships: tuple[MembershipConfig, ...] = field(default=())
+
+    def interface(self, name: str) -> InterfaceConfig:
+        for iface in self.interfaces:
+            if iface.name == name:
+                return iface
+        raise KeyError(name)
+
+    @property
+    def upstream(self) -> InterfaceConfig | None:
+        for iface in self.interfaces:
+            if iface.role is Role.UPSTREAM:
+                return iface
+        return None
+
+
+# --- locating keys in the text, for messages ---------------------------------------------
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
+_KEY = re.compile(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+)\s*=")
+
+
+def _unquote(name: str) -> str:
+    return name.strip().strip("\"'")
+
+
+def _find_line(text: str, table: str, key: str | None) -> int | None:
+    """1-based line of ``key`` in ``table`` ("interfaces.dn0", "routes#2"), or of the
+    table header when ``key`` is None or not written in the file."""
+    counts: dict[str, int] = {}
+    current = ""
+    header_line: int | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        m = _HEADER.match(line)
+        if m:
+            name = ".".join(_unquote(p) for p in m.group(2).split("."))
+            if m.group(1) == "[[":
+                counts[name] = counts.get(name, 0) + 1
+                name = f"{name}#{counts[name]}"
+            current = name
+            if current == table:
+                header_line = number
+            continue
+        k = _KEY.match(line)
+        if k and current == table and key is not None and _unquote(k.group(1)) == key:
+            return number
+    return header_line
+
+
+class _Context:
+    """Where we are in the file, to build messages that name file, line and key."""
+
+    def __init__(self, path: str, text: str, *, inline: bool = False) -> None:
+        self.path = path
+        self.text = text
+        self.inline = inline  # a control request, not a file: name just the key
+
+    def error(self, table: str, key: str | None, message: str) -> ConfigError:
+        if self.inline:
+            return ConfigError(f"{self.path}: {key}: {message}" if key
+                               else f"{self.path}: {message}")
+        line = _find_line(self.text, table, key)
+        where = f"{self.path}:{line}" if line else self.path
+        if "#" in table:  # an array of tables: "[[routes]] #2, key 'group'"
+            array, number = table.split("#")
+            what = f"[[{array}]] #{number}" + (f", key '{key}'" if key else "")
+        else:
+            what = ".".join(p for p in (table, key) if p)
+        return ConfigError(f"{where}: {what}: {message}" if what else f"{where}: {message}")
+
+
+# --- value checkers -----------------------------------------------------------------------
+
+
+def _int(lo: int, hi: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ValueError(f"must be a whole number from {lo} to {hi}")
+        return value
+    return check
+
+
+def _seconds(lo: float, hi: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not lo < value <= hi:
+            raise ValueError(f"must be a number of seconds above {lo:g} and at most {hi:g}")
+        return float(value)
+    return check
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false (without quotes)")
+    return value
+
+
+def _choice(*allowed: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or value not in allowed:
+            raise ValueError("must be " + " or ".join(str(a) for a in allowed))
+        return int(value)
+    return check
+
+
+def _enum(cls: type[Mode] | type[Role]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError("must be " + " or ".join(f'"{m.value}"' for m in cls)) from None
+    return check
+
+
+def _source(value: Any) -> IPv4Address:
+    if not isinstance(value, str):
+        raise ValueError('must be a quoted IPv4 address such as "198.51.100.2"')
+    try:
+        address = IPv4Address(value)
+    except AddressValueError:
+        raise ValueError(f'"{value}" is not an IPv4 address; write e.g. "198.51.100.2"'
+                         ) from None
+    if address.is_multicast or address.is_unspecified:
+        raise ValueError(f"{address} is not a unicast source address; omit source for (*,G)")
+    return address
+
+
+def _group_prefix(value: Any) -> IPv4Network:
+    if not isinstance(value, str):
+        raise ValueError('must be a quoted group such as "239.1.1.1" or "239.1.0.0/16"')
+    try:
+        network = IPv4Network(value)
+    except (AddressValueError, NetmaskValueError, ValueError):
+        raise ValueError(f'"{value}" is not a group address or prefix; write e.g. '
+                         '"239.1.1.1" or "239.1.0.0/16" (no host bits set)') from None
+    if not network.subnet_of(MULTICAST):
+        raise ValueError(f"{network} is not multicast; groups are in 224.0.0.0/4")
+    if network.subnet_of(LINK_LOCAL):
+        raise ValueError(f"{network} is link-local (224.0.0.0/24) and is never forwarded")
+    return network
+
+
+def _group(value: Any) -> IPv4Address:
+    network = _group_prefix(value)
+    if network.prefixlen != 32:
+        raise ValueError(f"{network} is a prefix; a membership needs one group address")
+    return network.network_address
+
+
+_IFNAME = re.compile(r"^[^\s/:]{1,15}$")
+
+
+def _ifname(value: Any) -> str:
+    if not isinstance(value, str) or not _IFNAME.match(value):
+        raise ValueError(f"{value!r} is not a Linux interface name (1-15 characters, no "
+                         "spaces, '/' or ':')")
+    return value
+
+
+# --- tables of keys -----------------------------------------------------------------------
+
+#: key -> (checker, dataclass field). Timers: RFC 3376 §8 ranges, kept generous.
+_INTERFACE_KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "role": (_enum(Role), "role"),
+    "igmp_version": (_choice(2, 3), "igmp_version"),
+    "robustness": (_int(1, 7), "robustness"),
+    "query_interval": (_seconds(0, 31744), "query_interval"),
+    "query_response_interval": (_seconds(0, 3174.4), "query_response_interval"),
+    "startup_query_interval": (_seconds(0, 31744), "startup_query_interval"),
+    "startup_query_count": (_int(1, 255), "startup_query_count"),
+    "last_member_query_interval": (_seconds(0, 3174.4), "last_member_query_interval"),
+    "last_member_query_count": (_int(1, 255), "last_member_query_count"),
+    "fast_leave": (_bool, "fast_leave"),
+    "querier": (_bool, "querier"),
+    "ttl_threshold": (_int(1, 255), "ttl_threshold"),
+}
+
+_TOP_KEYS = ("mode", "table", "interfaces", "routes", "memberships")
+_ROUTE_KEYS = ("source", "group", "from", "to")
+_MEMBERSHIP_KEYS = ("iface", "group", "source")
+
+
+def _check_keys(ctx: _Context, table: str, data: Mapping[str, Any],
+                known: tuple[str, ...] | Mapping[str, Any]) -> None:
+    for key in data:
+        if key not in known:
+            raise ctx.error(table, key, "unknown key; the known keys here are "
+                            + ", ".join(known))
+
+
+def _value(ctx: _Context, table: str, key: str, value: Any,
+           check: Callable[[Any], Any]) -> Any:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ctx.error(table, key, str(exc)) from None
+
+
+def _table(ctx: _Context, table: str, key: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ctx.error(table, key, f"must be a table ([{key}...]), not a {type(value).__name__}")
+    return value
+
+
+def _array_of_tables(ctx: _Context, key: str, value: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ctx.error("", key, f"must be written as [[{key}]] tables")
+    return value
+
+
+def _parse_interface(ctx: _Context, name: str, data: Any) -> InterfaceConfig:
+    table = f"interfaces.{name}"
+    try:
+        _ifname(name)
+    except ValueError as exc:
+        raise ctx.error(table, None, str(exc)) from None
+    if not isinstance(data, dict):
+        raise ctx.error("interfaces", name, f"must be a table: write [interfaces.{name}]")
+    _check_keys(ctx, table, data, _INTERFACE_KEYS)
+    fields = {_INTERFACE_KEYS[k][1]: _value(ctx, table, k, v, _INTERFACE_KEYS[k][0])
+              for k, v in data.items()}
+    iface = InterfaceConfig(name=name, **fields)
+    if iface.query_response_interval >= iface.query_interval:
+        key = ("query_response_interval" if "query_response_interval" in data
+               else "query_interval")
+        raise ctx.error(table, key, "query_response_interval must be less than "
+                        f"query_interval (RFC 3376 §8.3), got {iface.query_response_interval:g}"
+                        f" >= {iface.query_interval:g}")
+    return iface
+
+
+def _parse_route(ctx: _Context, number: int, data: Mapping[str, Any],
+                 names: tuple[str, ...]) -> RouteConfig:
+    table = f"routes#{number}"
+    _check_keys(ctx, table, data, _ROUTE_KEYS)
+    for key in ("group", "from", "to"):
+        if key not in data:
+            raise ctx.error(table, None, f"missing key '{key}'; a route needs group, from "
+                            "and to (source is optional: omit it for (*,G))")
+    source = _value(ctx, table, "source", data["source"], _source) if "source" in data else None
+    group = _value(ctx, table, "group", data["group"], _group_prefix)
+    if source is not None and group.prefixlen != 32:
+        raise ctx.error(table, "group", f"{group} is a prefix; an (S,G) route needs one group "
+                        "(omit source for a prefix route)")
+    iif = _known_iface(ctx, table, "from", data["from"], names)
+    to = data["to"]
+    if not isinstance(to, list) or not to:
+        raise ctx.error(table, "to", f'must be a list of interface names such as ["{names[-1]}"]')
+    oifs = tuple(_known_iface(ctx, table, "to", o, names) for o in to)
+    if iif in oifs:
+        raise ctx.error(table, "to", f"{iif} is the inbound interface (from); traffic is "
+                        "never sent back out of it: remove it from 'to'")
+    if len(set(oifs)) != len(oifs):
+        raise ctx.error(table, "to", "names an interface twice")
+    return RouteConfig(group=group, iif=iif, oifs=oifs, source=source)
+
+
+def _known_iface(ctx: _Context, table: str, key: str, value: Any,
+                 names: tuple[str, ...]) -> str:
+    if value not in names:
+        raise ctx.error(table, key, f"{value!r} is not one of the configured interfaces "
+                        f"({', '.join(names)}); add [interfaces.{value}] or fix the name")
+    return str(value)
+
+
+def _parse_membership(ctx: _Context, number: int, data: Mapping[str, Any],
+                      names: tuple[str, ...]) -> MembershipConfig:
+    table = f"memberships#{number}"
+    _check_keys(ctx, table, data, _MEMBERSHIP_KEYS)
+    for key in ("iface", "group"):
+        if key not in data:
+            raise ctx.error(table, None, f"missing key '{key}'; a membership needs iface and "
+                            "group (source is optional)")
+    iface = _known_iface(ctx, table, "iface", data["iface"], names)
+    group = _value(ctx, table, "group", data["group"], _group)
+    source = _value(ctx, table, "source", data["source"], _source) if "source" in data else None
+    return MembershipConfig(iface=iface, group=group, source=source)
+
+
+def parse_config(text: str, path: str = "<config>") -> Config:
+    """Parse and check a config given as text; ``path`` is used in messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    ctx = _Context(path, text)
+    _check_keys(ctx, "", data, _TOP_KEYS)
+    mode = _value(ctx, "", "mode", data.get("mode", "router"), _enum(Mode))
+    table = _value(ctx, "", "table", data["table"], _int(0, 2**32 - 1)) \
+        if "table" in data else None
+    raw_ifaces = _table(ctx, "", "interfaces", data.get("interfaces", {}))
+    if not raw_ifaces:
+        raise ConfigError(f"{path}: no interfaces: add an [interfaces.NAME] table for each "
+                          "interface to route between (NAME is the Linux interface name)")
+    if len(raw_ifaces) > MAX_INTERFACES:
+        raise ctx.error("", "interfaces", f"{len(raw_ifaces)} interfaces, but the kernel "
+                        f"allows at most {MAX_INTERFACES} VIFs")
+    interfaces = tuple(_parse_interface(ctx, n, d) for n, d in raw_ifaces.items())
+    _check_roles(ctx, mode, interfaces)
+    names = tuple(i.name for i in interfaces)
+    routes = tuple(_parse_route(ctx, n, d, names) for n, d in
+                   enumerate(_array_of_tables(ctx, "routes", data.get("routes", [])), 1))
+    memberships = tuple(
+        _parse_membership(ctx, n, d, names) for n, d in
+        enumerate(_array_of_tables(ctx, "memberships", data.get("memberships", [])), 1))
+    return Config(path=path, mode=mode, table=table, interfaces=interfaces, routes=routes,
+                  memberships=memberships)
+
+
+def _check_roles(ctx: _Context, mode: Mode, interfaces: tuple[InterfaceConfig, ...]) -> None:
+    # In router mode roles are accepted and carry no meaning: a router routes between all
+    # interfaces, so one config can switch modes by its first line.
+    upstream = [i.name for i in interfaces if i.role is Role.UPSTREAM]
+    if mode is Mode.PROXY:
+        if len(upstream) != 1:
+            where = f"interfaces.{upstream[1]}" if upstream else "interfaces"
+            raise ctx.error(where, "role" if upstream else None,
+                            f"proxy mode needs exactly one interface with role = "
+                            f'"upstream" (RFC 4605), found {len(upstream)}')
+        if len(interfaces) < 2:
+            raise ctx.error("", "interfaces", "proxy mode needs at least one downstream "
+                            "interface besides the upstream one")
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and check the config file at ``path``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return parse_config(text, str(path))
+
+
+def parse_route(data: Mapping[str, Any], interfaces: tuple[str, ...]) -> RouteConfig:
+    """Check a route given as a mapping (a ``route add`` request) like a [[routes]] entry."""
+    return _parse_route(_Context("route", "", inline=True), 1, data, interfaces)
+
+
+def parse_membership(data: Mapping[str, Any], interfaces: tuple[str, ...]) -> MembershipConfig:
+    """Check a membership given as a mapping (a ``join``/``leave`` request)."""
+    return _parse_membership(_Context("membership", "", inline=True), 1, data, interfaces)

@@ -1,0 +1,676 @@
+"""The multicast routing daemon: kernel MFC, IGMP engine and control socket in one loop.
+
+Theory of operation: one thread, one :mod:`selectors` loop, woken by
+
+- the MRT_INIT raw IGMP socket, which carries both IGMP messages and kernel upcalls
+  (``im_mbz == 0``). IGMP is read, decoded, given to the engine and its queries sent by
+  the querier's shell (:class:`mrouter.querier.QuerierShell`, the same plumbing as
+  ``mrouter querier``); upcalls come back here: a NOCACHE upcall makes the
+  :class:`~mrouter.router.routes.ForwardingCache` install the (S,G) with the outbound
+  interfaces the route table gives; WRONGVIF is counted and logged, never acted on
+  (acting on it could loop);
+- the engine's next deadline (``engine.next_deadline()``): ``engine.tick(now)``;
+- the control socket (:mod:`mrouter.router.control`);
+- netlink link and address events (:mod:`mrouter.router.ifevents`): an interface that
+  goes away or loses its address stops, and starts again on its VIF when it returns;
+- signals, through a wakeup socket: SIGTERM/SIGINT stop (MRT_DONE empties the kernel
+  table), SIGHUP reloads the config.
+
+The engine's MembershipChanged updates the route table and at once every installed
+(S,G) of that group; QuerierChanged decides forwarding in proxy mode. In proxy mode
+(RFC 4605) the downstream memberships are merged (:mod:`mrouter.router.proxy`) and
+joined on the upstream interface from ordinary sockets, so the kernel's host side sends
+the reports upstream.
+
+VIF numbers are the interfaces' positions in the config file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import selectors
+import signal
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from types import FrameType
+from typing import Any, cast
+
+from mrouter.errors import ConfigError, EngineError, MrouterError
+from mrouter.igmp.engine import (
+    Action,
+    Engine,
+    InterfaceSettings,
+    MembershipChanged,
+    QuerierChanged,
+)
+from mrouter.igmp_socket import IgmpSocket, Received
+from mrouter.kernel.mroute import MrouteSocket, Upcall, UpcallType, is_upcall, parse_upcall
+from mrouter.querier import QuerierShell
+from mrouter.router import proxy
+from mrouter.router.config import (
+    Config,
+    InterfaceConfig,
+    MembershipConfig,
+    Mode,
+    Role,
+    RouteConfig,
+    load_config,
+    parse_membership,
+    parse_route,
+)
+from mrouter.router.control import ControlServer
+from mrouter.router.ifevents import LinkEvents
+from mrouter.router.routes import (
+    CacheAction,
+    FilterMode,
+    ForwardingCache,
+    Install,
+    Membership,
+    RouteTable,
+    StaticRoute,
+    Uninstall,
+)
+
+log = logging.getLogger(__name__)
+
+AGING_INTERVAL = 30.0  # seconds between reads of the kernel's (S,G) counters
+RESYNC_DELAY = 0.2  # seconds to let a burst of netlink events settle before re-reading
+
+
+@dataclass(slots=True)
+class Interface:
+    """A configured interface as the daemon runs it."""
+
+    config: InterfaceConfig
+    vif: int
+    index: int
+    address: IPv4Address
+    network: IPv4Network
+    igmp: bool  # router-side IGMP runs here
+    querier: IPv4Address | None = None
+    is_querier: bool = True
+    active: bool = True  # False while the Linux interface is gone or has no address
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+def _static_route(route: RouteConfig) -> StaticRoute:
+    return StaticRoute(route.group, route.iif, frozenset(route.oifs), route.source)
+
+
+def resolve_interfaces(config: Config) -> list[Interface]:
+    """Look up every configured interface in this namespace; ConfigError if one is
+    missing or has no IPv4 address."""
+    from mrouter.mcast import interfaces
+
+    known = {i.name: i for i in interfaces()}
+    result = []
+    for vif, iface in enumerate(config.interfaces):
+        found = known.get(iface.name)
+        if found is None:
+            raise ConfigError(f"{config.path}: interfaces.{iface.name}: no such interface in "
+                              f"this network namespace (it has {', '.join(known)}); fix the "
+                              "name or create the interface")
+        if not found.addresses:
+            raise ConfigError(f"{config.path}: interfaces.{iface.name}: has no IPv4 address; "
+                              f"add one (ip addr add ADDRESS/LEN dev {iface.name})")
+        igmp = not (config.mode is Mode.PROXY and iface.role is Role.UPSTREAM)
+        result.append(Interface(iface, vif, found.index, found.addresses[0].ip,
+                                found.addresses[0].network, igmp))
+    return result
+
+
+def igmp_settings(cfg: InterfaceConfig, path: str) -> InterfaceSettings:
+    """The engine's settings for a configured interface (ConfigError if it refuses them)."""
+    try:
+        return InterfaceSettings(
+            version=cfg.igmp_version, robustness=cfg.robustness,
+            query_interval=cfg.query_interval,
+            query_response_interval=cfg.query_response_interval,
+            startup_query_interval=cfg.startup_query_interval,
+            startup_query_count=cfg.startup_query_count,
+            last_member_query_interval=cfg.last_member_query_interval,
+            last_member_query_count=cfg.last_member_query_count,
+            fast_leave=cfg.fast_leave, querier=cfg.querier)
+    except EngineError as exc:
+        raise ConfigError(f"{path}: interfaces.{cfg.name}: {exc}") from None
+
+
+class UpstreamHost:
+    """Proxy mode: hold the merged downstream membership on the upstream interface.
+
+    One socket per group, so a group's state is replaced by closing its socket and
+    joining afresh (the kernel reports the change) and the per-socket membership limit
+    (igmp_max_memberships) never applies.
+    """
+
+    def __init__(self, iface: Interface) -> None:
+        self.iface = iface
+        self.joined: dict[IPv4Address, Membership] = {}
+        self._sockets: dict[IPv4Address, Any] = {}
+
+    def apply(self, database: Mapping[IPv4Address, Membership]) -> None:
+        from mrouter.mcast import McastSocket, interface
+
+        upstream = interface(self.iface.index)
+        for group, state in proxy.upstream_changes(self.joined, database).items():
+            old = self._sockets.pop(group, None)
+            if old is not None:
+                old.close()
+            if state is None:
+                del self.joined[group]
+                log.info("proxy: left %s upstream on %s", group, self.iface.name)
+                continue
+            sock = McastSocket()
+            try:
+                if state.filter_mode is FilterMode.INCLUDE:
+                    for source in sorted(state.sources):
+                        sock.join_source(group, source, upstream)
+                else:
+                    sock.join(group, upstream)
+                    for source in sorted(state.sources):
+                        sock.block_source(group, source, upstream)
+            except MrouterError as exc:
+                sock.close()
+                log.warning("proxy: cannot join %s upstream on %s: %s", group,
+                            self.iface.name, exc)
+                self.joined.pop(group, None)
+                continue
+            self._sockets[group] = sock
+            self.joined[group] = state
+            log.info("proxy: joined %s upstream on %s as %s %s", group, self.iface.name,
+                     state.filter_mode.name, sorted(map(str, state.sources)))
+
+    def close(self) -> None:
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
+        self.joined.clear()
+
+
+class Daemon:
+    """Open with :meth:`open` (everything that can fail fails there), then :meth:`run`."""
+
+    def __init__(self, config: Config, socket_path: str, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None) -> None:
+        self.config = config
+        self.socket_path = socket_path
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.stopping = False
+        self.started = 0.0
+        self.wrongvif: dict[tuple[IPv4Address, IPv4Address], int] = {}
+        self._signals: list[int] = []
+        self._closers: list[Callable[[], None]] = []
+
+    # --- setup -------------------------------------------------------------------------
+    def open(self) -> None:
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        config = self.config
+        now = self.clock()
+        self.started = now
+        self.interfaces = {i.name: i for i in resolve_interfaces(config)}
+        self.by_vif = {i.vif: i for i in self.interfaces.values()}
+        self.by_index = {i.index: i for i in self.interfaces.values()}
+        upstream = config.upstream.name if config.mode is Mode.PROXY and config.upstream \
+            else None
+        self.table = RouteTable(self.interfaces, upstream=upstream)
+        self.cache = ForwardingCache(self.table)
+        self.upstream_host = UpstreamHost(self.interfaces[upstream]) if upstream else None
+        if self.upstream_host is not None:
+            self._closers.append(self.upstream_host.close)
+
+        self.mrt = MrouteSocket(config.table, asserts=True)
+        self._closers.append(self.mrt.close)
+        self.igmp_sock = IgmpSocket(self.mrt.sock)
+        for iface in self.interfaces.values():
+            self.mrt.add_vif(iface.vif, iface.index, threshold=iface.config.ttl_threshold)
+            log.info("VIF %d: %s (ifindex %d, %s)", iface.vif, iface.name, iface.index,
+                     iface.address)
+
+        self._config_routes = {_static_route(r) for r in config.routes}
+        self._config_members = set(config.memberships)
+        for route in self._config_routes:
+            self.table.add_route(route)
+        for m in config.memberships:
+            self.table.join(m.iface, m.group, m.source)
+
+        # The IGMP loop plumbing (decode, engine, send queries) is the querier's shell;
+        # upcalls come back to us through on_other, engine decisions through on_action.
+        self.engine = Engine(self.rng)
+        self.shell = QuerierShell(self.engine, self.igmp_sock, self.clock,
+                                  on_action=self._on_action, on_other=self._on_other)
+        for iface in self.interfaces.values():
+            if iface.igmp:
+                self.shell.add_interface(iface.name, igmp_settings(iface.config, config.path),
+                                         ifindex=iface.index, address=iface.address,
+                                         network=iface.network)
+
+        self.control = ControlServer(self.socket_path, self._handlers())
+        self._closers.append(self.control.close)
+        self._apply_cache(self.cache.install_static(now))
+        self._membership_changed(None)
+        self._next_aging = now + AGING_INTERVAL
+        self._resync_at: float | None = None
+        self.link_events = LinkEvents()
+        self._closers.append(self.link_events.close)
+
+    # --- the loop ----------------------------------------------------------------------
+    def run(self) -> int:
+        """Serve until SIGTERM, SIGINT or a stop request; returns the exit status."""
+        wake_r, wake_w = socket.socketpair()
+        wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        old_fd = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+        handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        old_handlers = {s: signal.signal(s, self._on_signal) for s in handled}
+        sel = selectors.DefaultSelector()
+        try:
+            sel.register(self.igmp_sock.sock, selectors.EVENT_READ, "igmp")
+            sel.register(wake_r, selectors.EVENT_READ, "wake")
+            sel.register(self.link_events.sock, selectors.EVENT_READ, "links")
+            registered: dict[int, socket.socket] = {}
+            log.info("mrouter running (%s mode, %d interfaces, control %s)",
+                     self.config.mode.value, len(self.interfaces), self.socket_path)
+            while not self.stopping:
+                self._sync_control(sel, registered)
+                for key, _ in sel.select(self._timeout()):
+                    if key.data == "igmp":
+                        self._guard(self.shell.handle_readable)
+                    elif key.data == "links":
+                        if self.link_events.read() and self._resync_at is None:
+                            self._resync_at = self.clock() + RESYNC_DELAY
+                    elif key.data == "wake":
+                        with contextlib.suppress(OSError):
+                            wake_r.recv(4096)
+                    else:
+                        assert isinstance(key.fileobj, socket.socket)
+                        self.control.ready(key.fileobj)
+                self._handle_signals()
+                self._on_time()
+        finally:
+            sel.close()
+            signal.set_wakeup_fd(old_fd)
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
+            wake_r.close()
+            wake_w.close()
+        log.info("mrouter stopping: kernel routes and VIFs removed")
+        return 0
+
+    def _sync_control(self, sel: selectors.BaseSelector,
+                      registered: dict[int, socket.socket]) -> None:
+        current = {s.fileno(): s for s in self.control.sockets() if s.fileno() >= 0}
+        for fd in [fd for fd, s in registered.items() if current.get(fd) is not s]:
+            sel.unregister(fd)
+            del registered[fd]
+        for fd, s in current.items():
+            if fd not in registered:
+                sel.register(s, selectors.EVENT_READ, "control")
+                registered[fd] = s
+
+    def _timeout(self) -> float:
+        now = self.clock()
+        deadlines = [self._next_aging]
+        if self._resync_at is not None:
+            deadlines.append(self._resync_at)
+        igmp = self.shell.timeout()
+        if igmp is not None:
+            deadlines.append(now + igmp)
+        return max(0.0, min(deadlines) - now)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signals.append(signum)
+
+    def _handle_signals(self) -> None:
+        while self._signals:
+            signum = self._signals.pop(0)
+            if signum == signal.SIGHUP:
+                try:
+                    summary = self.reload()
+                except MrouterError as exc:
+                    log.error("reload failed, keeping the running config: %s", exc)
+                else:
+                    log.info("reloaded %s: %s", self.config.path, summary)
+            else:
+                log.info("signal %s: stopping", signal.Signals(signum).name)
+                self.stopping = True
+
+    def _on_time(self) -> None:
+        now = self.clock()
+        deadline = self.engine.next_deadline()
+        if deadline is not None and deadline <= now:
+            self._guard(self.shell.handle_timers)
+        if self._resync_at is not None and now >= self._resync_at:
+            self._resync_at = None
+            self.sync_interfaces()
+        if now >= self._next_aging:
+            self._next_aging = now + AGING_INTERVAL
+            self._apply_cache(self.cache.age(self._packet_counts(), now))
+
+    # --- interfaces coming and going --------------------------------------------------
+    def sync_interfaces(self) -> None:
+        """Re-read the configured interfaces after a netlink event and follow changes.
+
+        An interface that vanished or lost its address stops (its VIF, IGMP state and the
+        routes through it go); one that (re)appears with an address starts again on its
+        VIF; an address change restarts IGMP on it (the querier election depends on it).
+        """
+        from mrouter.mcast import interfaces
+
+        try:
+            current = {i.name: i for i in interfaces()}
+        except MrouterError as exc:
+            log.warning("cannot re-read interfaces: %s", exc)
+            return
+        now = self.clock()
+        for iface in self.interfaces.values():
+            found = current.get(iface.name)
+            usable = found is not None and bool(found.addresses)
+            if iface.active and (not usable or (found is not None
+                                                and found.index != iface.index)):
+                self._stop_interface(iface, now)
+            if found is None or not usable:
+                continue
+            address, network = found.addresses[0].ip, found.addresses[0].network
+            if iface.active and address != iface.address:
+                log.info("%s: address changed from %s to %s", iface.name, iface.address,
+                         address)
+                self._stop_interface(iface, now)
+            if not iface.active:
+                iface.index, iface.address, iface.network = found.index, address, network
+                self._start_interface(iface, now)
+
+    def _stop_interface(self, iface: Interface, now: float) -> None:
+        log.warning("%s: gone or without an IPv4 address; stopped (VIF %d)", iface.name,
+                    iface.vif)
+        iface.active = False
+        self.by_index.pop(iface.index, None)
+        with contextlib.suppress(MrouterError):  # the kernel drops VIFs of deleted links
+            self.mrt.del_vif(iface.vif)
+        self.table.interfaces = tuple(n for n, i in self.interfaces.items() if i.active)
+        if iface.igmp:  # leaving 224.0.0.22 on a deleted link fails: nothing to undo then
+            self._guard(lambda: self.shell.remove_interface(iface.name))
+        self._apply_cache(self.cache.remove_interface(iface.name))
+
+    def _start_interface(self, iface: Interface, now: float) -> None:
+        try:
+            self.mrt.add_vif(iface.vif, iface.index, threshold=iface.config.ttl_threshold)
+        except MrouterError as exc:
+            log.warning("%s: cannot start: %s", iface.name, exc)
+            return
+        iface.active = True
+        self.by_index[iface.index] = iface
+        log.info("%s: back (ifindex %d, %s) on VIF %d", iface.name, iface.index,
+                 iface.address, iface.vif)
+        self.table.interfaces = tuple(n for n, i in self.interfaces.items() if i.active)
+        self._apply_cache(self.cache.install_static(now) + self.cache.refresh())
+        if iface.igmp:
+            self._guard(lambda: self.shell.add_interface(
+                iface.name, igmp_settings(iface.config, self.config.path),
+                ifindex=iface.index, address=iface.address, network=iface.network))
+
+    def _packet_counts(self) -> dict[tuple[IPv4Address, IPv4Address], int]:
+        counts = {}
+        for key in self.cache.entries:
+            with contextlib.suppress(MrouterError):
+                counts[key] = self.mrt.sg_counters(*key).packets
+        return counts
+
+    # --- IGMP and upcalls --------------------------------------------------------------
+    def _guard(self, step: Callable[[], object]) -> None:
+        """Run one step of the IGMP shell; a failed send or read is logged, not fatal."""
+        try:
+            step()
+        except MrouterError as exc:
+            log.warning("IGMP: %s", exc)
+
+    def _on_other(self, received: Received) -> None:
+        """A packet on the MRT_INIT socket that is not IGMP: a kernel upcall."""
+        if not is_upcall(received.data):
+            return
+        try:
+            self._on_upcall(parse_upcall(received.data))
+        except MrouterError as exc:
+            log.warning("upcall: %s", exc)
+
+    def _on_upcall(self, upcall: Upcall) -> None:
+        iface = self.by_vif.get(upcall.vif)
+        if iface is None:
+            return
+        if upcall.kind is UpcallType.NOCACHE:
+            log.debug("NOCACHE (%s, %s) on %s", upcall.source, upcall.group, iface.name)
+            self._apply_cache(self.cache.resolve(upcall.source, upcall.group, iface.name,
+                                                 self.clock()))
+        elif upcall.kind is UpcallType.WRONGVIF:
+            key = (upcall.source, upcall.group)
+            self.wrongvif[key] = self.wrongvif.get(key, 0) + 1
+            level = logging.INFO if self.wrongvif[key] == 1 else logging.DEBUG
+            log.log(level, "(%s, %s) arrived on the wrong interface %s (%d times); ignored",
+                    upcall.source, upcall.group, iface.name, self.wrongvif[key])
+        else:
+            log.debug("ignored %s upcall for (%s, %s)", upcall.kind.name, upcall.source,
+                      upcall.group)
+
+    def _on_action(self, action: Action) -> None:
+        """The engine's decisions (the shell already sent queries and logged them)."""
+        if isinstance(action, MembershipChanged):
+            self.table.set_membership(action.iface, action.group,
+                                      FilterMode[action.filter_mode.name], action.sources)
+            self._membership_changed(action.group)
+        elif isinstance(action, QuerierChanged):
+            iface = self.interfaces[action.iface]
+            iface.querier, iface.is_querier = action.querier, action.is_self
+            self.table.set_querier(action.iface, action.is_self)
+            self._apply_cache(self.cache.refresh())
+
+    def _membership_changed(self, group: IPv4Address | None) -> None:
+        self._apply_cache(self.cache.refresh(group))
+        if self.upstream_host is not None:
+            downstream = {
+                name: {g: m for g in self.table.groups()
+                       if (m := self.table.membership(name, g)) is not None}
+                for name, i in self.interfaces.items() if i.igmp}
+            self.upstream_host.apply(proxy.merged_database(downstream))
+
+    def _apply_cache(self, actions: list[CacheAction]) -> None:
+        for action in actions:
+            try:
+                if isinstance(action, Install):
+                    ttls = {self.interfaces[o].vif: self.interfaces[o].config.ttl_threshold
+                            for o in action.oifs}
+                    self.mrt.add_mfc(action.source, action.group,
+                                     self.interfaces[action.iif].vif, ttls)
+                    log.info("route (%s, %s) from %s to %s", action.source, action.group,
+                             action.iif, ", ".join(sorted(action.oifs)) or "nowhere")
+                elif isinstance(action, Uninstall):
+                    self.mrt.del_mfc(action.source, action.group)
+                    self.wrongvif.pop((action.source, action.group), None)
+                    log.info("route (%s, %s) removed", action.source, action.group)
+            except MrouterError as exc:
+                log.error("kernel: %s", exc)
+
+    # --- control requests --------------------------------------------------------------
+    def _handlers(self) -> dict[str, Callable[[Mapping[str, Any]], Any]]:
+        return {
+            "ping": lambda r: {"pid": __import__("os").getpid()},
+            "show": self._show,
+            "route": self._route,
+            "join": lambda r: self._membership(r, join=True),
+            "leave": lambda r: self._membership(r, join=False),
+            "reload": lambda r: self.reload(),
+            "stop": self._stop,
+        }
+
+    def _stop(self, request: Mapping[str, Any]) -> Any:
+        self.stopping = True
+        return {"stopping": True}
+
+    def _show(self, request: Mapping[str, Any]) -> Any:
+        what = request.get("what")
+        shows: dict[str, Callable[[], Any]] = {
+            "interfaces": self.show_interfaces, "groups": self.show_groups,
+            "routes": self.show_routes}
+        if what not in shows:
+            raise ConfigError(f"show what? {what!r} is not one of {', '.join(shows)}")
+        return shows[what]()
+
+    def show_interfaces(self) -> list[dict[str, Any]]:
+        rows = []
+        for iface in self.interfaces.values():
+            try:
+                c = self.mrt.vif_counters(iface.vif)
+                counters = {"packets_in": c.packets_in, "packets_out": c.packets_out,
+                            "bytes_in": c.bytes_in, "bytes_out": c.bytes_out}
+            except MrouterError:
+                counters = {}
+            rows.append({
+                "name": iface.name, "vif": iface.vif, "ifindex": iface.index,
+                "address": str(iface.address), "role": iface.config.role.value,
+                "active": iface.active,
+                "igmp": iface.igmp,
+                "igmp_version": iface.config.igmp_version if iface.igmp else None,
+                "querier": str(iface.querier) if iface.querier else None,
+                "is_querier": iface.is_querier if iface.igmp else None,
+                **counters})
+        return rows
+
+    def show_groups(self) -> list[dict[str, Any]]:
+        """Merged membership per (interface, group); ``igmp`` is the engine's view of
+        the group (timers, sources, hosts) when IGMP learnt it."""
+        now = self.clock()
+        engine_groups: dict[tuple[str, str], Any] = {}
+        for name in self.engine.interfaces():
+            views = cast(list[dict[str, Any]], self.engine.snapshot(name, now)["groups"])
+            for view in views:
+                engine_groups[(name, view["group"])] = view
+        rows = []
+        static = {(i, g) for i, g, _ in self.table.static_memberships()}
+        for group in sorted(self.table.groups()):
+            for name in self.interfaces:
+                m = self.table.membership(name, group)
+                if m is None:
+                    continue
+                rows.append({"iface": name, "group": str(group),
+                             "filter_mode": m.filter_mode.name,
+                             "sources": sorted(map(str, m.sources)),
+                             "static": (name, group) in static,
+                             "igmp": engine_groups.get((name, str(group)))})
+        return rows
+
+    def show_routes(self) -> dict[str, Any]:
+        now = self.clock()
+        static = [{"source": str(r.source) if r.source else None, "group": str(r.group),
+                   "from": r.iif, "to": sorted(r.oifs)} for r in self.table.routes]
+        entries = []
+        for (source, group), e in sorted(self.cache.entries.items()):
+            try:
+                c = self.mrt.sg_counters(source, group)
+                packets, nbytes, wrong = c.packets, c.bytes, c.wrong_if
+            except MrouterError:
+                packets = nbytes = wrong = 0
+            entries.append({"source": str(source), "group": str(group), "iif": e.iif,
+                            "oifs": sorted(e.oifs), "packets": packets, "bytes": nbytes,
+                            "wrong_if": wrong, "age": round(now - e.installed_at, 1),
+                            "static": e.static})
+        return {"static": static, "entries": entries}
+
+    def _route(self, request: Mapping[str, Any]) -> Any:
+        action = request.get("action")
+        names = tuple(self.interfaces)
+        fields = {k: request[k] for k in ("source", "group", "from", "to") if k in request}
+        if action == "del" and not fields.get("to"):  # a route is known by (S, G, from)
+            fields["to"] = [n for n in names if n != fields.get("from")][:1]
+        route = _static_route(parse_route(fields, names))
+        if action == "add":
+            self.table.add_route(route)
+        elif action == "del":
+            if not self.table.remove_route(route.source, route.group, route.iif):
+                raise ConfigError(f"no such route: {_describe(route)}; see mrouter show routes")
+            self._config_routes.discard(route)
+        else:
+            raise ConfigError(f"route action must be add or del, not {action!r}")
+        self._apply_cache(self.cache.install_static(self.clock()) + self.cache.refresh())
+        log.info("route %s: %s", action, _describe(route))
+        return {"route": _describe(route)}
+
+    def _membership(self, request: Mapping[str, Any], *, join: bool) -> Any:
+        fields = {k: request[k] for k in ("iface", "group", "source") if k in request}
+        m = parse_membership(fields, tuple(self.interfaces))
+        done = (self.table.join if join else self.table.leave)(m.iface, m.group, m.source)
+        if not done:
+            state = "already joined" if join else "not joined"
+            raise ConfigError(f"{m.group} on {m.iface} is {state}"
+                              + (f" for source {m.source}" if m.source else ""))
+        self._membership_changed(m.group)
+        return {"iface": m.iface, "group": str(m.group),
+                "source": str(m.source) if m.source else None}
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read the config file and apply route and membership differences.
+
+        Changes to interfaces, mode or table need a restart; they are refused whole.
+        """
+        new = load_config(self.config.path)
+        if (new.mode, new.table, new.interfaces) != (self.config.mode, self.config.table,
+                                                     self.config.interfaces):
+            raise ConfigError(f"{new.path}: mode, table or [interfaces] changed; those need "
+                              "a restart (mrouter stop, then mrouter run); nothing was changed")
+        routes = {_static_route(r) for r in new.routes}
+        for route in self._config_routes - routes:
+            self.table.remove_route(route.source, route.group, route.iif)
+        for route in routes - self._config_routes:
+            self.table.add_route(route)
+        members: set[MembershipConfig] = set(new.memberships)
+        for m in self._config_members - members:
+            self.table.leave(m.iface, m.group, m.source)
+        for m in members - self._config_members:
+            self.table.join(m.iface, m.group, m.source)
+        summary = {"routes_added": len(routes - self._config_routes),
+                   "routes_removed": len(self._config_routes - routes),
+                   "memberships_added": len(members - self._config_members),
+                   "memberships_removed": len(self._config_members - members)}
+        self._config_routes, self._config_members, self.config = routes, members, new
+        self._apply_cache(self.cache.install_static(self.clock()))
+        self._membership_changed(None)
+        return summary
+
+    # --- teardown ----------------------------------------------------------------------
+    def close(self) -> None:
+        """Remove the control socket, leave upstream groups, MRT_DONE (idempotent)."""
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except OSError as exc:
+                log.warning("while closing: %s", exc)
+
+
+def _describe(route: StaticRoute) -> str:
+    source = route.source if route.source else "*"
+    return f"({source}, {route.group}) from {route.iif} to {', '.join(sorted(route.oifs))}"
+
+
+def run_daemon(config_path: str, socket_path: str) -> int:
+    """``mrouter run``: load the config (nothing starts on error), open, serve, close."""
+    config = load_config(config_path)
+    daemon = Daemon(config, socket_path)
+    daemon.open()
+    try:
+        return daemon.run()
+    finally:
+        daemon.close()

@@ -1,0 +1,390 @@
+"""`mrouter run` on real labs: static and dynamic forwarding, control, signals, errors.
+
+The daemon runs in r1 as a user would start it; senders and sniffers are sockets made
+inside the other nodes from this thread. A sniffer is an AF_PACKET socket: it sees what
+r1 puts on the wire without joining the group (a join would itself create membership).
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mrouter.errors import ControlError
+from mrouter.kernel.mroute import read_mfc_table, read_vif_table
+from mrouter.router.control import request
+
+pytestmark = pytest.mark.netns
+
+SOURCE = "198.51.100.2"
+PORT = 5000
+ETH_P_IP = 0x0800
+
+BASIC = """\
+mode = "router"
+[interfaces.up0]
+[interfaces.dn0]
+[[routes]]
+source = "198.51.100.2"
+group = "239.1.1.1"
+from = "up0"
+to = ["dn0"]
+[[routes]]
+group = "239.3.0.0/16"
+from = "up0"
+to = ["dn0"]
+"""
+
+LAN = """\
+mode = "router"
+[interfaces.up0]
+[interfaces.dn0]
+igmp_version = 3
+last_member_query_interval = 0.2
+"""
+
+
+class Daemon:
+    def __init__(self, proc: subprocess.Popen[str], sock: Path, log: Path) -> None:
+        self.proc, self.sock, self.log = proc, sock, log
+
+    def __call__(self, command: str, **args: Any) -> Any:
+        return request(self.sock, command, **args)
+
+    def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mrouter", *argv, "--socket",
+                               str(self.sock)], capture_output=True, text=True, timeout=30)
+
+
+def start(lab: Any, tmp_path: Path, config: str) -> Daemon:
+    path = tmp_path / "mrouter.toml"
+    path.write_text(config)
+    sock, log = tmp_path / "ctl.sock", tmp_path / "daemon.log"
+    with log.open("w") as err:
+        proc = lab.node("r1").spawn([sys.executable, "-m", "mrouter", "-v", "run", "--config",
+                                     str(path), "--socket", str(sock)], stderr=err)
+    daemon = Daemon(proc, sock, log)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            daemon("ping")
+            return daemon
+        except ControlError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"daemon did not start:\n{log.read_text()}") from None
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def basic(lab_factory: Callable[[str], Any], tmp_path: Path) -> Iterator[tuple[Any, Daemon]]:
+    lab = lab_factory("basic.toml")
+    yield lab, start(lab, tmp_path, BASIC)
+
+
+@pytest.fixture
+def lan(lab_factory: Callable[[str], Any], tmp_path: Path) -> Iterator[tuple[Any, Daemon]]:
+    lab = lab_factory("lan.toml")
+    yield lab, start(lab, tmp_path, LAN)
+
+
+def send(lab: Any, group: str, tag: str, count: int = 5) -> list[bytes]:
+    with lab.node("sender").enter():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    payloads = [f"{tag} {n}".encode() for n in range(count)]
+    with sock:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
+        for p in payloads:
+            sock.sendto(p, (group, PORT))
+            time.sleep(0.01)
+    return payloads
+
+
+@contextmanager
+def sniffer(lab: Any, node: str) -> Iterator[Callable[..., list[bytes]]]:
+    """UDP payloads to ``group`` seen on the node's eth0, without joining anything."""
+    with lab.node(node).enter():
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+        sock.bind(("eth0", ETH_P_IP))
+
+    def seen(group: str, wait: float = 1.0) -> list[bytes]:
+        out = []
+        while select.select([sock], [], [], wait)[0]:
+            packet = sock.recv(65535)
+            wait = 0.3
+            ihl = (packet[0] & 0x0F) * 4
+            if packet[9] == socket.IPPROTO_UDP and IPv4Address(packet[16:20]) == \
+                    IPv4Address(group):
+                out.append(packet[ihl + 8:])
+        return out
+
+    with sock:
+        yield seen
+
+
+@contextmanager
+def member(lab: Any, node: str, group: str) -> Iterator[socket.socket]:
+    """A receiver that joined ``group`` on eth0 (the host's kernel sends the reports)."""
+    address = lab.node(node).address("eth0")
+    with lab.node(node).enter():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((group, PORT))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                        IPv4Address(group).packed + address.packed)
+        yield sock
+
+
+def received(sock: socket.socket, wait: float = 1.0) -> list[bytes]:
+    out = []
+    while select.select([sock], [], [], wait)[0]:
+        out.append(sock.recv(65535))
+        wait = 0.3
+    return out
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def groups(daemon: Daemon) -> set[tuple[str, str]]:
+    return {(g["iface"], g["group"]) for g in daemon("show", what="groups")}
+
+
+def entry(daemon: Daemon, group: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [e for e in daemon("show", what="routes")["entries"]
+                                   if e["group"] == group]
+    assert len(found) == 1, found
+    return found[0]
+
+
+# --- static routes ------------------------------------------------------------------------
+
+def test_static_sg_route_forwards_without_any_member(basic: tuple[Any, Daemon]) -> None:
+    lab, daemon = basic
+    with sniffer(lab, "receiver") as seen:
+        sent = send(lab, "239.1.1.1", "sg")
+        assert seen("239.1.1.1") == sent
+    e = entry(daemon, "239.1.1.1")
+    assert (e["source"], e["iif"], e["oifs"], e["static"]) == (SOURCE, "up0", ["dn0"], True)
+    assert e["packets"] == 5 and e["bytes"] > 0 and e["wrong_if"] == 0
+
+
+def test_star_g_prefix_route_forwards_any_source(basic: tuple[Any, Daemon]) -> None:
+    lab, daemon = basic
+    with sniffer(lab, "receiver") as seen:
+        send(lab, "239.3.7.7", "warm-up", count=1)  # NOCACHE upcall installs (S,G)
+        time.sleep(0.3)
+        sent = send(lab, "239.3.7.7", "star-g")
+        assert seen("239.3.7.7")[-5:] == sent
+        send(lab, "239.4.0.1", "no route")
+        assert seen("239.4.0.1", 0.5) == []
+    assert entry(daemon, "239.3.7.7")["oifs"] == ["dn0"]
+    assert entry(daemon, "239.4.0.1")["oifs"] == []  # negative entry: no more upcalls
+
+
+def test_static_membership_and_route_commands(basic: tuple[Any, Daemon]) -> None:
+    lab, daemon = basic
+    out = daemon.cli("join", "--iface", "dn0", "239.5.5.5")
+    assert out.returncode == 0, out.stderr
+    out = daemon.cli("show", "groups")
+    assert out.stdout.splitlines()[1].split() == ["dn0", "239.5.5.5", "EXCLUDE", "static", "-"]
+    with sniffer(lab, "receiver") as seen:
+        send(lab, "239.5.5.5", "warm-up", count=1)
+        time.sleep(0.3)
+        sent = send(lab, "239.5.5.5", "joined")
+        assert seen("239.5.5.5")[-5:] == sent
+        assert daemon.cli("leave", "--iface", "dn0", "239.5.5.5").returncode == 0
+        send(lab, "239.5.5.5", "left")
+        assert seen("239.5.5.5", 0.5) == []  # the installed entry changed at once
+        out = daemon.cli("route", "add", "--source", SOURCE, "--group", "239.6.6.6",
+                         "--from", "up0", "--to", "dn0")
+        assert out.returncode == 0, out.stderr
+        sent = send(lab, "239.6.6.6", "routed")
+        assert seen("239.6.6.6") == sent  # installed before the first packet
+    out = daemon.cli("route", "add", "--group", "239.6.6.6", "--from", "up9", "--to", "dn0")
+    assert out.returncode == 2
+    assert "from: 'up9' is not one of the configured interfaces" in out.stderr
+    out = daemon.cli("show", "routes")
+    assert out.returncode == 0
+    assert "239.6.6.6" in out.stdout and "PACKETS" in out.stdout and "WRONG_IF" in out.stdout
+    out = daemon.cli("show", "interfaces", "--json")
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(r["name"], r["vif"], r["active"]) for r in rows] == [("up0", 0, True),
+                                                                  ("dn0", 1, True)]
+    assert rows[1]["packets_out"] >= 11
+
+
+def test_malformed_control_requests_get_errors_and_daemon_keeps_running(
+        basic: tuple[Any, Daemon]) -> None:
+    _, daemon = basic
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(daemon.sock))
+        sock.sendall(b"not json\n[1, 2]\n{\"command\": \"fly\"}\n")
+        replies = b""
+        while replies.count(b"\n") < 3:
+            replies += sock.recv(65536)
+    assert replies.count(b'"ok": false') == 3
+    assert b"unknown command 'fly'" in replies
+    assert daemon("ping")["pid"] == daemon.proc.pid
+    assert oct(daemon.sock.stat().st_mode & 0o777) == "0o600"
+
+
+def test_sighup_reloads_routes(basic: tuple[Any, Daemon], tmp_path: Path) -> None:
+    _, daemon = basic
+    config = tmp_path / "mrouter.toml"
+    config.write_text(BASIC.replace("239.1.1.1", "239.1.1.2"))
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: {r["group"] for r in daemon("show", what="routes")["static"]}
+             == {"239.1.1.2/32", "239.3.0.0/16"})
+
+
+# --- dynamic membership -------------------------------------------------------------------
+
+def test_join_starts_traffic_and_last_leave_stops_it(lan: tuple[Any, Daemon]) -> None:
+    lab, daemon = lan
+    group = "239.1.1.1"
+    with sniffer(lab, "h3") as seen:
+        send(lab, group, "nobody", count=1)
+        assert seen(group, 0.5) == []
+        with member(lab, "h1", group) as h1:
+            wait_for(lambda: ("dn0", group) in groups(daemon))
+            (row,) = daemon("show", what="groups")
+            assert row["igmp"]["hosts"][0]["host"] == "192.0.2.11"  # the engine's view
+            with member(lab, "h2", group) as h2:
+                time.sleep(0.2)
+                sent = send(lab, group, "two")
+                assert received(h1) == sent
+                assert received(h2) == sent
+            # h2 left, h1 is still there: traffic goes on
+            time.sleep(1.0)
+            sent = send(lab, group, "one")
+            assert received(h1) == sent
+            seen(group, 0.1)
+        # the last member left: after the last-member queries, forwarding stops
+        wait_for(lambda: ("dn0", group) not in groups(daemon))
+        assert entry(daemon, group)["oifs"] == []
+        send(lab, group, "none")
+        assert seen(group, 0.5) == []
+
+
+# --- lifecycle and errors -----------------------------------------------------------------
+
+def test_sigterm_leaves_kernel_tables_empty(basic: tuple[Any, Daemon]) -> None:
+    lab, daemon = basic
+    r1 = lab.node("r1")
+    with r1.enter():
+        assert len(read_vif_table()) == 2 and len(read_mfc_table()) == 1
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.proc.wait(timeout=10) == 0
+    with r1.enter():
+        assert read_vif_table() == [] and read_mfc_table() == []
+    assert not daemon.sock.exists()
+
+
+def test_stop_command_stops_the_daemon(basic: tuple[Any, Daemon]) -> None:
+    _, daemon = basic
+    out = daemon.cli("stop")
+    assert out.returncode == 0, out.stderr
+    assert daemon.proc.wait(timeout=10) == 0
+
+
+def test_second_daemon_fails_with_clear_message(basic: tuple[Any, Daemon],
+                                                tmp_path: Path) -> None:
+    lab, _ = basic
+    out = lab.node("r1").run([sys.executable, "-m", "mrouter", "run", "--config",
+                              str(tmp_path / "mrouter.toml"), "--socket",
+                              str(tmp_path / "other.sock")])
+    assert out.returncode == 2
+    assert "already owned by another process" in out.stderr
+    assert "smcroute, pimd, igmpproxy or another mrouter" in out.stderr
+    assert out.stderr.count("\n") == 1  # one line, no traceback
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    (LAN.replace("igmp_version = 3", "igmp_version = 5"), "interfaces.dn0.igmp_version"),
+    (LAN.replace("[interfaces.dn0]", "[interfaces.dn9]"),
+     "interfaces.dn9: no such interface in this network namespace"),
+])
+def test_config_errors_name_the_key_and_start_nothing(
+        lab_factory: Callable[[str], Any], tmp_path: Path, config: str, expected: str) -> None:
+    lab = lab_factory("basic.toml")
+    path = tmp_path / "bad.toml"
+    path.write_text(config)
+    r1 = lab.node("r1")
+    out = r1.run([sys.executable, "-m", "mrouter", "run", "--config", str(path), "--socket",
+                  str(tmp_path / "ctl.sock")])
+    assert out.returncode == 2
+    assert f"{path}:" in out.stderr and expected in out.stderr
+    with r1.enter():
+        assert read_vif_table() == []
+    assert not (tmp_path / "ctl.sock").exists()
+
+
+def test_interface_losing_and_regaining_its_address(basic: tuple[Any, Daemon]) -> None:
+    lab, daemon = basic
+    r1 = lab.node("r1")
+    r1.run(["ip", "addr", "flush", "dev", "dn0"], check=True)
+    wait_for(lambda: [i["name"] for i in daemon("show", what="interfaces")
+                      if i["active"]] == ["up0"])
+    with r1.enter():
+        assert [v.name for v in read_vif_table()] == ["up0"]
+    assert entry(daemon, "239.1.1.1")["oifs"] == []
+    r1.run(["ip", "addr", "add", "192.0.2.1/24", "dev", "dn0"], check=True)
+    wait_for(lambda: entry(daemon, "239.1.1.1")["oifs"] == ["dn0"])
+    with sniffer(lab, "receiver") as seen:
+        sent = send(lab, "239.1.1.1", "back")
+        assert seen("239.1.1.1") == sent
+
+
+def test_wrong_interface_is_counted_and_logged_never_acted_on(
+        basic: tuple[Any, Daemon]) -> None:
+    lab, daemon = basic
+    group = IPv4Address("239.1.1.1")
+    udp = struct.pack("!HHHH", PORT, PORT, 8 + 5, 0) + b"spoof"
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 8,
+                         socket.IPPROTO_UDP, 0, IPv4Address(SOURCE).packed, group.packed)
+    with lab.node("receiver").enter():  # S's packets for G, but arriving on dn0
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+    with raw:
+        raw.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+        for _ in range(3):
+            raw.sendto(header + udp, (str(group), 0))
+    wait_for(lambda: entry(daemon, str(group))["wrong_if"] == 3)
+    e = entry(daemon, str(group))
+    assert (e["iif"], e["oifs"]) == ("up0", ["dn0"])  # the route did not change
+    dn0 = [i for i in daemon("show", what="interfaces") if i["name"] == "dn0"]
+    assert dn0[0]["packets_out"] == 0  # and nothing was sent back out of dn0
+    wait_for(lambda: "arrived on the wrong interface dn0" in daemon.log.read_text())
+
+
+def test_reload_command_applies_routes_and_refuses_interface_changes(
+        basic: tuple[Any, Daemon], tmp_path: Path) -> None:
+    _, daemon = basic
+    config = tmp_path / "mrouter.toml"
+    config.write_text(BASIC + '[[memberships]]\niface = "dn0"\ngroup = "239.9.9.9"\n')
+    out = daemon.cli("reload")
+    assert out.returncode == 0, out.stderr
+    assert "memberships added 1" in out.stdout
+    assert ("dn0", "239.9.9.9") in groups(daemon)
+    config.write_text(BASIC.replace("[interfaces.dn0]", "[interfaces.dn0]\nttl_threshold = 4"))
+    out = daemon.cli("reload")
+    assert out.returncode == 2
+    assert "need a restart" in out.stderr and "nothing was changed" in out.stderr
+    assert ("dn0", "239.9.9.9") in groups(daemon)  # still running the previous config

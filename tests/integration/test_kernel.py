@@ -1,0 +1,179 @@
+"""The kernel binding on a real namespace: VIFs, MFC entries, upcalls, counters.
+
+Lab basic.toml: sender eth0 198.51.100.2 -- r1 up0 | r1 dn0 -- receiver eth0 192.0.2.2.
+The MRT_INIT socket is opened inside r1; the sender and receiver sockets inside their
+own nodes, all from this thread (sockets stay in the namespace they were made in).
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from ipaddress import IPv4Address
+from typing import Any
+
+import pytest
+
+from mrouter.errors import KernelError
+from mrouter.kernel.mroute import (
+    MrouteSocket,
+    Upcall,
+    UpcallType,
+    is_upcall,
+    parse_upcall,
+    read_mfc_table,
+    read_vif_table,
+)
+
+pytestmark = pytest.mark.netns
+
+SOURCE = IPv4Address("198.51.100.2")
+GROUP = IPv4Address("239.1.1.1")
+PORT = 5000
+UP, DN = 0, 1
+
+
+@pytest.fixture
+def lab(lab_factory: Callable[[str], Any]) -> Any:
+    return lab_factory("basic.toml")
+
+
+@contextmanager
+def mroute(lab: Any, **kwargs: Any) -> Iterator[MrouteSocket]:
+    r1 = lab.node("r1")
+    with r1.enter():
+        mrt = MrouteSocket(**kwargs)
+    try:
+        mrt.add_vif(UP, r1.ifindex("up0"))
+        mrt.add_vif(DN, r1.ifindex("dn0"))
+        yield mrt
+    finally:
+        mrt.close()
+
+
+def receiver_socket(lab: Any, group: IPv4Address = GROUP) -> socket.socket:
+    with lab.node("receiver").enter():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((str(group), PORT))
+        mreq = group.packed + IPv4Address("192.0.2.2").packed
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    return sock
+
+
+def send(lab: Any, count: int, group: IPv4Address = GROUP, ttl: int = 8) -> None:
+    with lab.node("sender").enter():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with sock:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
+        for n in range(count):
+            sock.sendto(b"packet %d" % n, (str(group), PORT))
+            time.sleep(0.01)
+
+
+def drain(sock: socket.socket, wait: float = 1.0) -> list[bytes]:
+    out = []
+    while select.select([sock], [], [], wait)[0]:
+        out.append(sock.recv(65535))
+        wait = 0.3
+    return out
+
+
+def upcalls(mrt: MrouteSocket, wait: float = 2.0) -> list[Upcall]:
+    return [parse_upcall(d) for d in drain(mrt.sock, wait) if is_upcall(d)]
+
+
+def test_mfc_entry_forwards_and_counts(lab: Any) -> None:
+    with mroute(lab) as mrt:
+        mrt.add_mfc(SOURCE, GROUP, UP, {DN: 1})
+        with receiver_socket(lab) as rx:
+            send(lab, 5)
+            got = drain(rx)
+        assert got == [b"packet %d" % n for n in range(5)]
+        counters = mrt.sg_counters(SOURCE, GROUP)
+        assert (counters.packets, counters.wrong_if) == (5, 0)
+        assert counters.bytes == 5 * (20 + 8 + 8)  # IP + UDP + "packet N"
+        assert mrt.vif_counters(UP).packets_in == 5
+        assert mrt.vif_counters(DN).packets_out == 5
+        with lab.node("r1").enter():
+            (entry,) = read_mfc_table()
+        assert (entry.source, entry.group, entry.iif_vif, entry.oifs) == (SOURCE, GROUP, UP,
+                                                                          {DN: 1})
+        assert mrt.version() == 0x305
+
+
+def test_ttl_threshold_holds_back_low_ttl(lab: Any) -> None:
+    with mroute(lab) as mrt:
+        mrt.add_mfc(SOURCE, GROUP, UP, {DN: 8})
+        with receiver_socket(lab) as rx:
+            send(lab, 3, ttl=5)  # decremented to 4 at r1: not above 8
+            assert drain(rx, 0.5) == []
+
+
+def test_unknown_sg_gives_nocache_upcall_and_no_traffic(lab: Any) -> None:
+    with mroute(lab) as mrt, receiver_socket(lab) as rx:
+        send(lab, 3)
+        assert drain(rx, 0.5) == []
+        calls = upcalls(mrt)
+    assert Upcall(UpcallType.NOCACHE, UP, SOURCE, GROUP) in calls
+
+
+def test_wrong_interface_gives_wrongvif_upcall_and_counts(lab: Any) -> None:
+    with mroute(lab, asserts=True) as mrt:
+        mrt.add_mfc(SOURCE, GROUP, DN, {UP: 1})  # expects the group from dn0
+        send(lab, 3)
+        calls = upcalls(mrt)
+        assert Upcall(UpcallType.WRONGVIF, UP, SOURCE, GROUP) in calls
+        assert mrt.sg_counters(SOURCE, GROUP).wrong_if == 3
+
+
+def test_second_owner_gets_clear_message(lab: Any) -> None:
+    with mroute(lab), lab.node("r1").enter(), pytest.raises(KernelError) as exc:
+        MrouteSocket()
+    assert "already owned by another process" in str(exc.value)
+    assert "smcroute, pimd, igmpproxy or another mrouter" in str(exc.value)
+
+
+def test_vif_limit_and_duplicate_vif_are_explained(lab: Any) -> None:
+    with mroute(lab) as mrt:
+        with pytest.raises(KernelError, match="at most 32 VIFs"):
+            mrt.add_vif(32, lab.node("r1").ifindex("dn0"))
+        with pytest.raises(KernelError, match="VIF 1 is already in use"):
+            mrt.add_vif(DN, lab.node("r1").ifindex("dn0"))
+
+
+def test_closing_empties_the_kernel_tables(lab: Any) -> None:
+    r1 = lab.node("r1")
+    with mroute(lab) as mrt:
+        mrt.add_mfc(SOURCE, GROUP, UP, {DN: 1})
+        with r1.enter():
+            assert [v.name for v in read_vif_table()] == ["up0", "dn0"]
+            assert len(read_mfc_table()) == 1
+    with r1.enter():
+        assert read_vif_table() == []
+        assert read_mfc_table() == []
+        assert r1.sysctl("net.ipv4.conf.all.mc_forwarding") == "0"
+
+
+def test_not_root_is_explained(lab: Any) -> None:
+    code = "from mrouter.kernel.mroute import MrouteSocket; MrouteSocket()"
+    out = lab.node("r1").run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                              sys.executable, "-c", code])
+    assert out.returncode != 0
+    assert "multicast routing needs root" in out.stderr
+
+
+def test_another_table_has_its_own_owner(lab: Any) -> None:
+    r1 = lab.node("r1")
+    with mroute(lab), r1.enter():
+        try:
+            other = MrouteSocket(table=100)
+        except KernelError as exc:  # a kernel without CONFIG_IP_MROUTE_MULTIPLE_TABLES
+            pytest.skip(str(exc))
+        with other:
+            other.add_vif(0, r1.ifindex("dn0"))
+            assert [v.name for v in read_vif_table()] == ["up0", "dn0"]  # the main table
