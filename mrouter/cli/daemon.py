@@ -77,9 +77,20 @@ def _show_interfaces(result: Any) -> str:
 
 
 def _show_groups(result: Any) -> str:
-    rows = [(g["iface"], g["group"], g["filter_mode"], "static" if g["static"] else "igmp",
-             _addr_list(g["sources"])) for g in result]
-    return table(("IFACE", "GROUP", "MODE", "FROM", "SOURCES"), rows)
+    rows = []
+    for g in result:
+        igmp = g.get("igmp") or {}
+        timer = igmp.get("group_timer")
+        rows.append((
+            g["iface"], g["group"], g["filter_mode"], _addr_list(g["sources"]),
+            "static" if g["static"] else "igmp",
+            "-" if timer is None else f"{timer:.1f}s",
+            f"v{igmp['compat_mode']}" if igmp else "-",
+            _addr_list([h["host"] for h in igmp.get("hosts", [])]),
+        ))
+    # SOURCES: forwarded ones in INCLUDE mode, blocked ones in EXCLUDE mode (RFC 3376 §6.3)
+    return table(("IFACE", "GROUP", "MODE", "SOURCES", "FROM", "TIMER", "COMPAT", "HOSTS"),
+                 rows)
 
 
 def _show_routes(result: Any) -> str:
