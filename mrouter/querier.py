@@ -211,8 +211,15 @@ class QuerierShell:
                 if iface is None:
                     continue
                 packet = encode_packet(action.query, iface.address, action.dst)
-                self.sock.send(packet, iface.ifindex)
-                log.debug("%s: sent %s to %s", iface.name, action.query, action.dst)
+                try:
+                    self.sock.send(packet, iface.ifindex)
+                except McastError as exc:
+                    # A link that went down or lost its address must not stop the loop: the
+                    # engine re-sends on its next timer, and netlink events restart the
+                    # interface when it comes back.
+                    log.warning("%s: query not sent: %s", iface.name, exc)
+                else:
+                    log.debug("%s: sent %s to %s", iface.name, action.query, action.dst)
             elif isinstance(action, MembershipChanged):
                 log.info("%s: %s %s {%s}", action.iface, action.group, action.filter_mode.name,
                          ", ".join(map(str, sorted(action.sources))))
