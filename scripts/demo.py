@@ -51,7 +51,8 @@ def wait_for(path: Path, proc: subprocess.Popen[str], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not path.exists():
         if proc.poll() is not None:
-            raise SystemExit(f"demo: mrouter run exited early:\n{proc.stderr.read() if proc.stderr else ''}")
+            err = proc.stderr.read() if proc.stderr else ""
+            raise SystemExit(f"demo: mrouter run exited early:\n{err}")
         if time.monotonic() > deadline:
             raise SystemExit("demo: mrouter run did not open its control socket in time")
         time.sleep(0.02)
