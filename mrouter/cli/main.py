@@ -75,6 +75,15 @@ COMMANDS: tuple[Command, ...] = (
     Command("stop", "mrouter.cli.daemon:configure_stop",
             "stop a running daemon (its kernel routes and VIFs are removed)",
             "mrouter stop"),
+    Command("explain", "mrouter.cli.diag:configure_explain",
+            "say per interface whether (S,G) is forwarded and, if not, why and the fix",
+            "mrouter explain 239.1.1.1 --source 198.51.100.2 --listen 2"),
+    Command("events", "mrouter.cli.diag:configure_events",
+            "print the daemon's events (IGMP, querier, membership, routes, upcalls, links)",
+            "mrouter events --follow --json"),
+    Command("timeline", "mrouter.cli.diag:configure_timeline",
+            "draw an events file: lanes per interface, membership and forwarding bars",
+            "mrouter timeline events.jsonl -o class.html"),
 )
 
 
@@ -88,15 +97,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _resolve(spec: str) -> Callable[[argparse.ArgumentParser], None] | None:
+def _resolve(spec: str) -> Callable[[argparse.ArgumentParser], None]:
     module_name, func_name = spec.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:  # that command is not built yet
-            return None
-        raise
-    func: Callable[[argparse.ArgumentParser], None] = getattr(module, func_name)
+    func: Callable[[argparse.ArgumentParser], None] = getattr(
+        importlib.import_module(module_name), func_name)
     return func
 
 
@@ -116,8 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for cmd in COMMANDS:
         configure = _resolve(cmd.configure)
-        if configure is None:
-            continue
         p = sub.add_parser(
             cmd.name, help=cmd.help, description=cmd.help[0].upper() + cmd.help[1:] + ".",
             epilog=f"example:\n  {cmd.example}",

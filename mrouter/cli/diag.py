@@ -1,0 +1,233 @@
+"""``mrouter explain``, ``mrouter events`` and ``mrouter timeline``: parsing and output.
+
+The reasoning is :mod:`mrouter.explain`, the event schema :mod:`mrouter.events`, the
+drawing :mod:`mrouter.timeline`. ``python -m mrouter.cli.diag explain ...`` runs these
+commands before they are in the main command table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+from mrouter.errors import MrouterError
+from mrouter.router.control import DEFAULT_SOCKET
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [list(map(str, header)), *([str(c) for c in r] for r in rows)]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in cells)
+
+
+def _address(text: str) -> IPv4Address:
+    try:
+        return IPv4Address(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IPv4 address") from None
+
+
+def _group(text: str) -> IPv4Address:
+    addr = _address(text)
+    if not addr.is_multicast:
+        raise argparse.ArgumentTypeError(f"{text} is not a multicast group (224.0.0.0/4)")
+    return addr
+
+
+# --- explain ------------------------------------------------------------------------------
+
+def configure_explain(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Say, for each interface, whether (S,G) is forwarded out of it and if not the "
+        "first reason why, with the fix. The chain follows the packet: link down, "
+        "bridge snooping without a querier, multicast routing not running, sender TTL, "
+        "rp_filter, missing VIFs, no route or only an unresolved one, route owned by "
+        "another process, RPF mismatch (arriving on another interface), no members, "
+        "TTL threshold. It reads the kernel's state in this namespace, asks a running "
+        "daemon when one answers on --socket, and with --listen watches the flow for "
+        "a few seconds to see where and with which TTL it arrives.")
+    parser.add_argument("group", type=_group, help="the multicast group, e.g. 239.1.1.1")
+    parser.add_argument("--source", type=_address, metavar="S",
+                        help="the sender's address (default: the one route or the one "
+                             "flow seen for the group)")
+    parser.add_argument("--iface", metavar="IF", help="explain only this interface")
+    parser.add_argument("--from", dest="arrival", metavar="IF",
+                        help="the interface the flow arrives on, if you know it")
+    parser.add_argument("--listen", type=float, default=0.0, metavar="SECONDS",
+                        help="sniff that long for the flow (its TTL and input interface)")
+    parser.add_argument("--probe-owner", action="store_true",
+                        help="try MRT_INIT to tell whether another process holds the "
+                             "table (released at once; do not use while a daemon starts)")
+    parser.add_argument("--socket", metavar="PATH", default=DEFAULT_SOCKET,
+                        help=f"the daemon's control socket (default {DEFAULT_SOCKET})")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object per interface (and source)")
+    parser.epilog = ("example:\n  mrouter explain 239.1.1.1 --source 198.51.100.2 --listen 2\n"
+                     "  mrouter explain 239.1.1.1 --iface dn0 --json")
+    parser.set_defaults(func=_explain)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from mrouter.explain import OWNER_TEXT, diagnose_all, filter_iface, gather
+
+    facts = gather(args.group, args.source, socket_path=args.socket, listen=args.listen,
+                   arrival=args.arrival, probe=args.probe_owner)
+    verdicts = filter_iface(diagnose_all(facts), args.iface)
+    if args.json:
+        for v in verdicts:
+            print(json.dumps(v.to_dict()), flush=True)
+    else:
+        print(f"({facts.source or '*'}, {facts.group}): multicast routing "
+              f"{OWNER_TEXT[facts.owner]}")
+        for note in facts.notes:
+            print(f"note: {note}")
+        rows = [(v.iface, v.source or "*",
+                 "yes" if v.forwarded else ("input" if v.reason == "input" else "no"),
+                 v.reason.value, v.text) for v in verdicts]
+        print(_table(("IFACE", "SOURCE", "FORWARDED", "REASON", "WHY"), rows))
+        for v in verdicts:
+            if v.fix:
+                print(f"fix {v.iface}: {v.fix}")
+    outbound = [v for v in verdicts if v.reason != "input"]
+    return 0 if outbound and all(v.forwarded for v in outbound) else 1
+
+
+# --- events -------------------------------------------------------------------------------
+
+def configure_events(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Print the daemon's recorded events (IGMP in and out, querier and membership "
+        "changes, timer expiries, kernel route add/update/delete, upcalls, interface "
+        "changes), from its control socket or from a file written by "
+        "`mrouter run --events FILE`.")
+    parser.add_argument("--follow", "-f", action="store_true",
+                        help="keep printing new events until Ctrl-C")
+    parser.add_argument("--file", metavar="FILE", help="read this events file instead of "
+                                                       "asking the daemon")
+    parser.add_argument("--socket", metavar="PATH", default=DEFAULT_SOCKET,
+                        help=f"the daemon's control socket (default {DEFAULT_SOCKET})")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.epilog = "example:\n  mrouter events --follow\n  mrouter events --file ev.jsonl --json"
+    parser.set_defaults(func=_events)
+
+
+def _format_event(e: Any, json_out: bool) -> str:
+    if json_out:
+        return str(e.to_json())
+    fields = " ".join(f"{k}={v}" for k, v in e.fields.items())
+    return f"{e.time:12.3f}  {e.kind.value:<18} {e.iface or '-':<8} {fields}"
+
+
+def _events(args: argparse.Namespace) -> int:
+    from mrouter.events import Event, read_events
+    from mrouter.router.control import request
+
+    if args.file:
+        if args.follow:
+            return _follow_file(Path(args.file), args.json)
+        for e in read_events(args.file):
+            print(_format_event(e, args.json), flush=True)
+        return 0
+    cursor: int | str = 0
+    while True:
+        try:
+            batch = request(args.socket, "events", since=cursor)
+        except MrouterError as exc:
+            if "unknown command" in str(exc):
+                raise MrouterError(f"the daemon at {args.socket} does not serve events "
+                                   "yet; run it with --events FILE and use "
+                                   "mrouter events --file FILE") from None
+            raise
+        if batch.get("lost"):
+            print(f"# {batch['lost']} events lost (the ring dropped them)", file=sys.stderr)
+        for raw in batch["events"]:
+            print(_format_event(Event.from_dict(raw), args.json), flush=True)
+        cursor = batch["cursor"]
+        if not args.follow:
+            return 0
+        time.sleep(0.5)
+
+
+def _follow_file(path: Path, json_out: bool) -> int:
+    from mrouter.events import parse_lines
+
+    try:
+        f = path.open()
+    except OSError as exc:
+        raise MrouterError(f"cannot read events file {path}: {exc.strerror}") from None
+    with f:
+        while True:
+            line = f.readline()
+            if not line:
+                time.sleep(0.3)
+                continue
+            for e in parse_lines([line], str(path)):
+                print(_format_event(e, json_out), flush=True)
+
+
+# --- timeline -----------------------------------------------------------------------------
+
+def configure_timeline(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Draw an events file as a timeline: one lane per interface, membership per "
+        "group and forwarding per (S,G) as bars, queries, reports and leaves as marks, "
+        "packet counts on the forwarding bars. .svg writes the drawing, .html adds a "
+        "legend. Open it in a browser.")
+    parser.add_argument("events", metavar="EVENTS.jsonl",
+                        help="written by mrouter run --events FILE")
+    parser.add_argument("-o", "--output", metavar="FILE", required=True,
+                        help="FILE.svg or FILE.html")
+    parser.add_argument("--title", default=None, help="title (default: the file name)")
+    parser.add_argument("--width", type=float, default=1100.0, help="pixels (default 1100)")
+    parser.epilog = "example:\n  mrouter timeline events.jsonl -o class.html"
+    parser.set_defaults(func=_timeline)
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    from mrouter.events import read_events
+    from mrouter.timeline import render_html, render_svg
+
+    events = read_events(args.events)
+    out = Path(args.output)
+    title = args.title or f"mrouter timeline: {Path(args.events).name}"
+    if out.suffix == ".svg":
+        text = render_svg(events, width=args.width, title=title)
+    elif out.suffix in (".html", ".htm"):
+        text = render_html(events, title=title)
+    else:
+        raise MrouterError(f"{out}: the output must end in .svg or .html")
+    try:
+        out.write_text(text)
+    except OSError as exc:
+        raise MrouterError(f"cannot write {out}: {exc.strerror}") from None
+    print(f"{out}: {len(events)} events")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mrouter.cli.diag explain|events|timeline ...``."""
+    parser = argparse.ArgumentParser(prog="mrouter")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, configure in (("explain", configure_explain), ("events", configure_events),
+                            ("timeline", configure_timeline)):
+        configure(sub.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter))
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except MrouterError as exc:
+        print(f"mrouter {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
