@@ -24,16 +24,15 @@ packets that are not IGMP (kernel upcalls, whose protocol byte is 0) go to ``on_
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import selectors
 import socket
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
+from mrouter import bpf
 from mrouter.errors import CodecError, EngineError, McastError
 from mrouter.igmp.codec import decode_packet, encode_packet
 from mrouter.igmp.engine import (
@@ -53,28 +52,15 @@ IPPROTO_IGMP = 2
 _PROTOCOL_OFFSET = 9  # the protocol byte of the IPv4 header (im_mbz in an upcall)
 
 
-SO_ATTACH_FILTER = 26
 ETH_P_IP = 0x0800
 PACKET_OUTGOING = 4
-#: struct sock_filter { __u16 code; __u8 jt; __u8 jf; __u32 k; }
-SOCK_FILTER = struct.Struct("=HBBI")
-_BPF_LD_B_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x30, 0x15, 0x06
 #: "ldb [9]; jeq #2, keep, drop; keep: ret #65535; drop: ret #0" on the IPv4 header.
-IGMP_ONLY = (
-    (_BPF_LD_B_ABS, 0, 0, _PROTOCOL_OFFSET),
-    (_BPF_JEQ_K, 0, 1, IPPROTO_IGMP),
-    (_BPF_RET_K, 0, 0, 0xFFFF),
-    (_BPF_RET_K, 0, 0, 0),
+IGMP_ONLY: bpf.Program = (
+    (bpf.LD_B_ABS, 0, 0, _PROTOCOL_OFFSET),
+    (bpf.JEQ_K, 0, 1, IPPROTO_IGMP),
+    (bpf.RET_K, 0, 0, 0xFFFF),
+    (bpf.RET_K, 0, 0, 0),
 )
-DROP_ALL = ((_BPF_RET_K, 0, 0, 0),)
-
-
-def attach_filter(sock: socket.socket, program: tuple[tuple[int, int, int, int], ...]) -> None:
-    """SO_ATTACH_FILTER with a classic BPF program (struct sock_fprog { len; *filter })."""
-    code = b"".join(SOCK_FILTER.pack(*insn) for insn in program)
-    buf = ctypes.create_string_buffer(code)
-    fprog = struct.pack("HL", len(program), ctypes.addressof(buf))
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 
 class IgmpTap:
@@ -90,7 +76,7 @@ class IgmpTap:
         except OSError as exc:
             raise McastError(f"cannot open a packet socket to hear IGMP: {exc.strerror}; "
                              "run as root or with CAP_NET_RAW") from exc
-        attach_filter(self.sock, IGMP_ONLY)
+        bpf.attach_filter(self.sock, IGMP_ONLY)
         self.sock.setblocking(False)
 
     def fileno(self) -> int:
@@ -130,7 +116,7 @@ class QuerierShell:
         self.sock = sock
         self.tap = tap
         if tap is not None:
-            attach_filter(sock.sock, DROP_ALL)  # the tap reads; the raw socket only sends
+            bpf.attach_filter(sock.sock, bpf.DROP_ALL)  # the tap reads; the raw socket only sends
         self.clock = clock
         self.on_action = on_action
         self.on_other = on_other

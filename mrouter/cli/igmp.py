@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import logging
 import select
@@ -26,7 +25,7 @@ from collections.abc import Iterator
 from ipaddress import IPv4Address
 from typing import IO, Any
 
-from mrouter import pcap
+from mrouter import bpf, pcap
 from mrouter.errors import CodecError, McastError, MrouterError
 from mrouter.igmp.codec import decode_packet, encode_packet
 from mrouter.igmp.describe import Fields, error_fields, header_line, line, packet_fields
@@ -58,27 +57,21 @@ ETH_P_IP = 0x0800
 SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_ALLMULTI = 2
-SO_ATTACH_FILTER = 26
 SO_TIMESTAMPNS = 35
 #: struct packet_mreq { int mr_ifindex; u16 mr_type; u16 mr_alen; u8 mr_address[8]; }
 PACKET_MREQ = struct.Struct("=iHH8s")
-#: struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }
-SOCK_FILTER = struct.Struct("=HBBI")
-#: struct sock_fprog { unsigned short len; struct sock_filter *filter; } (native alignment)
-SOCK_FPROG = struct.Struct("@HP")
 TIMESPEC = struct.Struct("@qq")
 
 #: Classic BPF run on each frame (SOCK_DGRAM packet sockets start at the network
 #: header): accept it if its protocol is IPv4 and byte 9, the IP protocol, is 2 (IGMP).
 #: The socket is bound to ETH_P_ALL because only those taps see outgoing packets.
-SKF_AD_PROTOCOL = 0xFFFFF000  # SKF_AD_OFF + SKF_AD_PROTOCOL: load skb->protocol
-IGMP_FILTER = (
-    (0x28, 0, 0, SKF_AD_PROTOCOL),  # ldh proto
-    (0x15, 0, 3, ETH_P_IP),         # jeq #0x0800, next, drop
-    (0x30, 0, 0, 9),                # ldb [9]
-    (0x15, 0, 1, 2),                # jeq #2, accept, drop
-    (0x06, 0, 0, 0x40000),          # accept: ret #262144
-    (0x06, 0, 0, 0),                # drop: ret #0
+IGMP_FILTER: bpf.Program = (
+    (bpf.LD_H_ABS, 0, 0, bpf.SKF_AD_PROTOCOL),  # ldh proto
+    (bpf.JEQ_K, 0, 3, ETH_P_IP),                # jeq #0x0800, next, drop
+    (bpf.LD_B_ABS, 0, 0, 9),                    # ldb [9]
+    (bpf.JEQ_K, 0, 1, 2),                       # jeq #2, accept, drop
+    (bpf.RET_K, 0, 0, 0x40000),                 # accept: ret #262144
+    (bpf.RET_K, 0, 0, 0),                       # drop: ret #0
 )
 
 
@@ -125,13 +118,6 @@ def describe(
 # --- watch --------------------------------------------------------------------------
 
 
-def _attach_igmp_filter(sock: socket.socket) -> None:
-    program = b"".join(SOCK_FILTER.pack(*insn) for insn in IGMP_FILTER)
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = SOCK_FPROG.pack(len(IGMP_FILTER), ctypes.addressof(buffer))
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-
-
 def open_watch_socket(iface: str) -> socket.socket:
     """An AF_PACKET socket on ``iface`` that receives IPv4 packets of protocol 2, in and
     out (only ETH_P_ALL taps see outgoing packets, so a BPF filter does the choosing),
@@ -149,7 +135,7 @@ def open_watch_socket(iface: str) -> socket.socket:
         raise McastError("watching needs a packet socket: run as root or with CAP_NET_RAW") \
             from None
     try:
-        _attach_igmp_filter(sock)
+        bpf.attach_filter(sock, IGMP_FILTER)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.bind((iface, ETH_P_ALL))
         # Real NICs drop multicast nobody joined (224.0.0.22!): take all of it while we

@@ -35,7 +35,6 @@ layer drops such a packet as it would have here.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import logging
 import socket
@@ -46,6 +45,7 @@ from enum import Enum
 from ipaddress import IPv4Address
 from typing import Any
 
+from mrouter import bpf
 from mrouter.dataplane.forward import (
     LINK_LOCAL,
     MIN_HEADER_LEN,
@@ -64,16 +64,11 @@ OnDecision = Callable[[dict[str, Any]], None]
 ETH_P_IP = 0x0800
 SOL_PACKET = 263
 PACKET_IGNORE_OUTGOING = 23  # linux/if_packet.h, Linux >= 4.20; Python lacks it
-SO_ATTACH_FILTER = 26
 PACKET_MULTICAST = 2  # skb->pkt_type of a frame received with a multicast address
 IPPROTO_IGMP = 2
 RECV_BUFFER = 65536
 SOCKET_RCVBUF = 4 * 1024 * 1024
 
-# struct sock_filter { __u16 code; __u8 jt; __u8 jf; __u32 k; }  (classic BPF insn)
-SOCK_FILTER = struct.Struct("=HBBI")
-# struct sock_fprog { unsigned short len; struct sock_filter *filter; }
-SOCK_FPROG = struct.Struct("@HP")
 # struct ip_mreqn { struct in_addr imr_multiaddr, imr_address; int imr_ifindex; }
 IP_MREQN = struct.Struct("=4s4si")
 # The (source, group) words of an IPv4 header, as one 64-bit key.
@@ -94,13 +89,13 @@ ETH = VNET_HDR_LEN  # where the Ethernet header starts in the buffer
 ETH_SRC = ETH + 6
 IP = ETH + ETH_HLEN  # where the IP header starts
 
-BPF_LD_W_ABS, BPF_LD_B_ABS = 0x20, 0x30
-BPF_AND_K, BPF_JEQ_K, BPF_RET_K = 0x54, 0x15, 0x06
-SKF_AD_PKTTYPE = 0xFFFFF000 + 4  # SKF_AD_OFF + SKF_AD_PKTTYPE: load skb->pkt_type
+BPF_LD_W_ABS, BPF_LD_B_ABS = bpf.LD_W_ABS, bpf.LD_B_ABS
+BPF_AND_K, BPF_JEQ_K, BPF_RET_K = bpf.AND_K, bpf.JEQ_K, bpf.RET_K
+SKF_AD_PKTTYPE = bpf.SKF_AD_PKTTYPE
 
 # Offsets are from the Ethernet header (SOCK_RAW). A false test jumps to the last
 # instruction (drop).
-FILTER = (
+FILTER: bpf.Program = (
     (BPF_LD_W_ABS, 0, 0, SKF_AD_PKTTYPE),
     (BPF_JEQ_K, 0, 9, PACKET_MULTICAST),  # not received as multicast (ours, loopback)
     (BPF_LD_B_ABS, 0, 0, ETH_HLEN),
@@ -195,13 +190,6 @@ class _Port:
     mac: bytes
 
 
-def _attach_filter(sock: socket.socket) -> None:
-    program = b"".join(SOCK_FILTER.pack(*insn) for insn in FILTER)
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = SOCK_FPROG.pack(len(FILTER), ctypes.addressof(buffer))
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)  # the kernel copies it
-
-
 def _packet_socket(iface: DataplaneInterface, *, receive: bool) -> socket.socket:
     """A non-blocking SOCK_RAW packet socket with PACKET_VNET_HDR, bound to ``iface``.
 
@@ -213,7 +201,7 @@ def _packet_socket(iface: DataplaneInterface, *, receive: bool) -> socket.socket
     try:
         sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
         if receive:
-            _attach_filter(sock)
+            bpf.attach_filter(sock, FILTER)
             with contextlib.suppress(OSError):  # old kernels: the BPF pkttype test does it
                 sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_RCVBUF)
