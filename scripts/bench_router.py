@@ -1,0 +1,536 @@
+#!/usr/bin/env python3
+"""Benchmark: the mrouter daemon against real peers from Debian, same run, same topology.
+
+Every figure is measured in lab namespaces (netns/basic.toml, or a generated topology
+with four downstream LANs) with the peers running inside r1, interleaved with mrouter:
+
+- forward   packets/s forwarded by the kernel for one (S,G), mrouter vs smcroute (both
+            program the kernel's MFC, so the ratio should be ~1). Counted on r1 dn0's
+            TX counter over a fixed window while a sender blasts; medians of rounds.
+- join      router reaction on the wire: from the host's IGMP report arriving on r1 dn0
+            to the first forwarded data packet leaving dn0 (kernel timestamps of an
+            AF_PACKET capture), a sender at --rate packets/s already running. Each rep
+            uses a fresh group. Also shown: join call -> first packet (includes the
+            host's random 0-20 ms report delay). mrouter vs igmpproxy.
+- leave     from the host's leave (v2 Leave or v3 TO_IN({})) on the wire to the last
+            forwarded data packet: mrouter default timers (target <= LMQC x LMQI +
+            50 ms) vs igmpproxy (default config); mrouter fast_leave (target < 20 ms)
+            vs igmpproxy with quickleave.
+- scale     --groups memberships (default 10000) over 4 downstream LANs (a generated
+            topology, one host per LAN), learned from crafted IGMPv3 reports (150
+            TO_EX({}) records each, repeated every 5 s as hosts answering queries
+            would); VmRSS of the daemon; then one sender round robin over every group
+            and the rate at which the kernel's MFC fills with forwarding (S,G)
+            entries, from the first to the last. mrouter vs igmpproxy (its per-socket
+            join limits raised in r1 so it can join 10k groups upstream).
+- start     spawn -> control socket answers: `mrouter run` (show interfaces) vs
+            smcrouted (`smcroutectl show`).
+
+    sudo .venv/bin/python scripts/bench_router.py             # everything (~4 min)
+    sudo .venv/bin/python scripts/bench_router.py --quick     # small sizes (~1 min)
+    sudo .venv/bin/python scripts/bench_router.py --only join leave --json
+
+Not a pass/fail test: it prints figures, ratios and one verdict line per target.
+Progress goes to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import benchlib as b
+
+from mrouter.igmp.codec import encode_packet
+from mrouter.igmp.messages import GroupRecord, RecordType, V3Report
+from mrouter.lab import Lab
+from mrouter.router.control import request
+
+ROOT = b.ROOT
+BASIC = ROOT / "netns" / "basic.toml"
+SOURCE = "198.51.100.2"
+ALL_V3_ROUTERS = IPv4Address("224.0.0.22")
+LINK_LOCAL = IPv4Network("224.0.0.0/24")
+LMQC, LMQI = 2, 1.0  # RFC 3376 defaults (robustness 2, 1 s)
+
+Result = dict[str, Any]
+
+
+def mrouter_basic(fast_leave: bool = False, route: bool = False) -> str:
+    routes = [{"source": SOURCE, "group": "239.1.1.1", "from": "up0", "to": ["dn0"]}] \
+        if route else []
+    return b.mrouter_config({"up0": {}, "dn0": {"igmp_version": 3, "fast_leave": fast_leave}},
+                            routes)
+
+
+SMCROUTE_BASIC = f"mroute from up0 source {SOURCE} group 239.1.1.1 to dn0\n"
+
+
+# --- start to ready -----------------------------------------------------------------------
+
+def bench_start(workdir: Path, reps: int) -> Result:
+    times: dict[str, list[float]] = {"mrouter": [], "smcroute": []}
+    starters: dict[str, Callable[[Lab], b.Daemon]] = {
+        "mrouter": lambda lab: b.start_mrouter(lab.node("r1"), workdir, mrouter_basic(
+            route=True)),
+        "smcroute": lambda lab: b.start_smcroute(lab.node("r1"), workdir, SMCROUTE_BASIC),
+    }
+    with Lab.from_file(BASIC) as lab:
+        for i in range(reps):
+            b.progress(f"start: rep {i + 1}/{reps}")
+            for name, start in starters.items():
+                t0 = time.perf_counter()
+                daemon = start(lab)
+                with b.running(daemon):
+                    daemon.wait_ready()
+                    times[name].append(time.perf_counter() - t0)
+    mr, smc = b.median(times["mrouter"]), b.median(times["smcroute"])
+    return {"mrouter_s": times["mrouter"], "smcroute_s": times["smcroute"],
+            "mrouter_median_s": mr, "smcroute_median_s": smc, "ratio": mr / smc}
+
+
+# --- forwarding ---------------------------------------------------------------------------
+
+def bench_forward(workdir: Path, rounds: int, window: float, senders: int) -> Result:
+    pps: dict[str, list[float]] = {"mrouter": [], "smcroute": []}
+    with Lab.from_file(BASIC) as lab:
+        r1 = lab.node("r1")
+        procs = [b.start_sender(lab.node("sender"), IPv4Address("239.1.1.1"), rate=0)
+                 for _ in range(senders)]
+        try:
+            for i in range(rounds):
+                b.progress(f"forward: round {i + 1}/{rounds}")
+                for name in ("mrouter", "smcroute") if i % 2 == 0 else ("smcroute", "mrouter"):
+                    daemon = b.start_mrouter(r1, workdir, mrouter_basic(route=True)) \
+                        if name == "mrouter" else b.start_smcroute(r1, workdir, SMCROUTE_BASIC)
+                    with b.running(daemon):
+                        daemon.wait_ready()
+                        if not b.wait_for(lambda: b.forwarding_entries(r1) >= 1, 5.0, 0.01):
+                            raise RuntimeError(f"{name}: the (S,G) route never appeared")
+                        time.sleep(0.2)
+                        before, t0 = b.tx_packets(r1, "dn0"), time.perf_counter()
+                        time.sleep(window)
+                        after, t1 = b.tx_packets(r1, "dn0"), time.perf_counter()
+                        pps[name].append((after - before) / (t1 - t0))
+        finally:
+            for proc in procs:
+                b.stop(proc)
+    mr, smc = b.median(pps["mrouter"]), b.median(pps["smcroute"])
+    return {"mrouter_pps": pps["mrouter"], "smcroute_pps": pps["smcroute"],
+            "mrouter_median_pps": mr, "smcroute_median_pps": smc, "ratio": mr / smc,
+            "senders": senders, "window_s": window}
+
+
+# --- join reaction and leave ----------------------------------------------------------------
+
+def bench_membership(workdir: Path, peer: str, reps: int, leave_reps: int, rate: float,
+                     block: int) -> Result:
+    """Join reaction (every rep) and leave -> last packet (the first ``leave_reps``)."""
+    reactions: list[float] = []
+    call_to_first: list[float] = []
+    leaves: list[float] = []
+    missed = 0
+    with Lab.from_file(BASIC) as lab:
+        r1, sender, receiver = lab.node("r1"), lab.node("sender"), lab.node("receiver")
+        if peer.startswith("igmpproxy"):
+            daemon = b.start_igmpproxy(r1, workdir, b.igmpproxy_config(
+                "up0", ["dn0"], quickleave=peer == "igmpproxy-quickleave"), 2, tag=peer)
+        else:
+            daemon = b.start_mrouter(r1, workdir, mrouter_basic(
+                fast_leave=peer == "mrouter-fast-leave"), tag=peer)
+        member = b.HostMember(receiver, "eth0")
+        with b.running(daemon), b.Capture(r1, "dn0") as cap:
+            daemon.wait_ready()
+            time.sleep(0.3)
+            for i in range(reps):
+                group = IPv4Address(f"239.2.{block}.{i + 1}")
+                snd = b.start_sender(sender, group, rate=rate)
+                try:
+                    time.sleep(0.25)  # the sender is running and (S,G) known to the router
+                    called = member.join(group)
+
+                    def forwarded(g: IPv4Address = group) -> bool:
+                        return cap.first_data(g) is not None
+
+                    def quiet(g: IPv4Address = group) -> bool:  # no data for 0.5 s
+                        return time.time_ns() - (cap.last_data(g) or 0) > 500_000_000
+
+                    if not b.wait_for(forwarded, 5.0, 0.005):
+                        missed += 1
+                        member.leave(group)
+                        continue
+                    first = cap.first_data(group)
+                    report = cap.first_igmp("join", group, called - 1_000_000)
+                    assert first is not None
+                    if report is not None:
+                        reactions.append((first - report) / 1e6)
+                    call_to_first.append((first - called) / 1e6)
+                    if i < leave_reps:
+                        b.progress(f"{peer}: leave {i + 1}/{leave_reps}")
+                        time.sleep(0.1)
+                        left = member.leave(group)
+                        if b.wait_for(quiet, 90.0, 0.02):
+                            leave_at = cap.first_igmp("leave", group, left - 1_000_000)
+                            last = cap.last_data(group)
+                            if leave_at is not None and last is not None:
+                                leaves.append((last - leave_at) / 1e6)
+                    else:
+                        member.leave(group)
+                finally:
+                    b.stop(snd)
+        member.close()
+    b.progress(f"{peer}: {len(reactions)} joins, {len(leaves)} leaves, {missed} missed")
+    return {"reaction_ms": reactions, "call_to_first_ms": call_to_first, "leave_ms": leaves,
+            "missed": missed,
+            "reaction_p50_ms": b.percentile(reactions, 0.5),
+            "reaction_p90_ms": b.percentile(reactions, 0.9),
+            "call_to_first_p50_ms": b.percentile(call_to_first, 0.5),
+            "leave_p50_ms": b.percentile(leaves, 0.5),
+            "leave_max_ms": max(leaves) if leaves else math.nan}
+
+
+# --- 10k groups over 4 LANs -------------------------------------------------------------------
+
+LANS = [("dn0", "192.0.2.1/26", "192.0.2.2/26"), ("dn1", "192.0.2.65/26", "192.0.2.66/26"),
+        ("dn2", "192.0.2.129/26", "192.0.2.130/26"), ("dn3", "203.0.113.1/24", "203.0.113.2/24")]
+
+
+def four_lans_topology() -> str:
+    lines = ['description = "bench_router: sender -- r1 -- four LANs, one host each"',
+             '[nodes.sender]', 'kind = "host"', 'default_route = "198.51.100.1"',
+             '[nodes.r1]', 'kind = "router"']
+    for k, (_, router, _host) in enumerate(LANS):
+        lines += [f"[nodes.h{k}]", 'kind = "host"',
+                  f'default_route = "{router.split("/")[0]}"']
+    lines += ["[[links]]", "endpoints = [",
+              '  { node = "sender", iface = "eth0", address = "198.51.100.2/24" },',
+              '  { node = "r1", iface = "up0", address = "198.51.100.1/24" },', "]"]
+    for k, (iface, router, host) in enumerate(LANS):
+        lines += [f"[lans.blan{k}]", "members = [",
+                  f'  {{ node = "r1", iface = "{iface}", address = "{router}" }},',
+                  f'  {{ node = "h{k}", iface = "eth0", address = "{host}" }},', "]"]
+    return "\n".join(lines) + "\n"
+
+
+def send_reports(lab: Lab, groups: list[IPv4Address], per_packet: int = 150) -> None:
+    """IGMPv3 TO_EX({}) records for each LAN's quarter of ``groups``, from its host."""
+    quarter = math.ceil(len(groups) / len(LANS))
+    for k, (_, _, host) in enumerate(LANS):
+        node = lab.node(f"h{k}")
+        src = IPv4Address(host.split("/")[0])
+        mine = groups[k * quarter:(k + 1) * quarter]
+        with node.enter():
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        try:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, src.packed)
+            for start in range(0, len(mine), per_packet):
+                records = tuple(GroupRecord(RecordType.CHANGE_TO_EXCLUDE_MODE, g)
+                                for g in mine[start:start + per_packet])
+                packet = encode_packet(V3Report(records=records), src, ALL_V3_ROUTERS)
+                sock.sendto(packet, (str(ALL_V3_ROUTERS), 0))
+                time.sleep(0.001)
+        finally:
+            sock.close()
+
+
+REFRESH_INTERVAL = 5.0  # seconds between repeats of every host's reports
+
+
+def refresh_reports(lab: Lab, groups: list[IPv4Address], done: threading.Event) -> None:
+    while not done.wait(REFRESH_INTERVAL):
+        send_reports(lab, groups)
+
+
+def upstream_joins(node: Any, iface: str) -> int:
+    """Groups joined on ``iface`` in the node (/proc/net/igmp): igmpproxy's learned set."""
+    count, current = 0, None
+    for line in b.read_proc(node, "igmp").splitlines()[1:]:
+        if not line.startswith("\t"):
+            current = line.split()[1].rstrip(":") if len(line.split()) > 1 else None
+        elif current == iface:
+            group = IPv4Address(bytes.fromhex(line.split()[0])[::-1])  # host byte order
+            count += group not in LINK_LOCAL
+    return count
+
+
+REPORT_ROUNDS = 3
+
+
+def wait_stable(learned: Callable[[], int], count: int, deadline: float) -> int:
+    """Poll ``learned()`` until it reaches ``count``, stops growing for 1 s, or the
+    deadline passes; return the last value."""
+    last, since = -1, time.perf_counter()
+    while True:
+        have, now = learned(), time.perf_counter()
+        if have >= count or now > deadline:
+            return have
+        if have != last:
+            last, since = have, now
+        elif now - since > 1.0:
+            return have
+        time.sleep(0.05)
+
+
+def bench_scale(workdir: Path, peer: str, count: int, rate: float,
+                timeout: float) -> Result:
+    groups = [IPv4Address("239.10.0.0") + i for i in range(count)]
+    lab = b.lab_from_text(four_lans_topology(), workdir, "fourlans")
+    with lab:
+        r1 = lab.node("r1")
+        # igmpproxy joins every group upstream from one socket: lift the per-socket cap
+        # and the socket option memory those joins take (131072 B is ~2700 joins)
+        r1.sysctl("net.ipv4.igmp_max_memberships", str(count + 100))
+        r1.sysctl("net.core.optmem_max", str(max(131072, 512 * count)))
+        downs = [iface for iface, _, _ in LANS]
+        if peer == "igmpproxy":
+            daemon = b.start_igmpproxy(r1, workdir, b.igmpproxy_config("up0", downs), 5,
+                                       tag="igmpproxy-scale")
+
+            def learned() -> int:
+                return upstream_joins(r1, "up0")
+        else:
+            daemon = b.start_mrouter(r1, workdir, b.mrouter_config(
+                {"up0": {}, **{d: {"igmp_version": 3} for d in downs}}), tag="mrouter-scale")
+            sock = workdir / "mrouter-scale.sock"
+
+            def learned() -> int:
+                return len(request(sock, "show", timeout=30.0, what="groups"))
+        with b.running(daemon):
+            daemon.wait_ready()
+            time.sleep(0.3)
+            rss_idle = b.rss_kb(daemon.pid)
+            b.progress(f"scale {peer}: sending reports for {count} groups")
+            t0 = time.perf_counter()
+            have, rounds = 0, 0
+            while have < count and rounds < REPORT_ROUNDS \
+                    and time.perf_counter() - t0 < timeout:
+                rounds += 1  # like hosts answering queries: missing groups come again
+                send_reports(lab, groups)
+                have = wait_stable(learned, count, t0 + timeout)
+            ok = have >= count
+            learn_s = time.perf_counter() - t0
+            # let it finish with the reports (later rounds repeat groups it knows)
+            busy_s = b.wait_idle(daemon.pid, 0.5, timeout)
+            rss_learned = b.rss_kb(daemon.pid)
+            b.progress(f"scale {peer}: {have} groups learned in {learn_s:.2f} s ({rounds} "
+                       f"rounds of reports), busy {busy_s:.1f} s more; sending to every group")
+            # The hosts keep answering queries (crafted reports have no kernel behind
+            # them): without this igmpproxy ages every group out at its second query.
+            stop_refresh = threading.Event()
+            refresher = threading.Thread(target=refresh_reports,
+                                         args=(lab, groups, stop_refresh), daemon=True)
+            refresher.start()
+            snd = b.start_sender(lab.node("sender"), groups[0], count=count, rate=rate)
+            try:
+                # from the first forwarding route to the last (the sender's start-up and
+                # the first upcall are not the router's install rate)
+                b.wait_for(lambda: b.forwarding_entries(r1) >= 1, 10.0, 0.001)
+                t0 = time.perf_counter()
+                filled = b.wait_for(lambda: b.forwarding_entries(r1) >= count, timeout, 0.02,
+                                    max_interval=1.0)
+                install_s = time.perf_counter() - t0
+                routes = b.forwarding_entries(r1)
+            finally:
+                b.stop(snd)
+                stop_refresh.set()
+                refresher.join()
+            rss_routes = b.rss_kb(daemon.pid)
+            b.progress(f"scale {peer}: {routes} routes in {install_s:.2f} s")
+    return {"groups": count, "learned": have, "all_learned": ok, "learn_s": learn_s,
+            "report_rounds": rounds, "busy_after_learned_s": busy_s,
+            "routes": routes, "all_routes": filled, "install_s": install_s,
+            "install_per_s": (routes - 1) / install_s if install_s else math.nan,
+            "rss_idle_mb": rss_idle / 1024, "rss_learned_mb": rss_learned / 1024,
+            "rss_mb": rss_routes / 1024, "sender_pps": rate}
+
+
+# --- report -------------------------------------------------------------------------------
+
+def fmt(value: float, digits: int = 2) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else f"{value:.{digits}f}"
+
+
+def ratio(value: float) -> str:
+    return "-" if math.isnan(value) or math.isinf(value) else f"{value:.3g}"
+
+
+def verdict(ok: bool | None, text: str) -> str:
+    mark = "n/a " if ok is None else ("PASS" if ok else "MISS")
+    return f"[{mark}] {text}"
+
+
+def report(results: Result) -> str:
+    rows: list[tuple[str, str, str, str]] = []
+    verdicts: list[str] = []
+    if "start" in results:
+        r = results["start"]
+        rows.append(("start -> ready (s, median)", fmt(r["mrouter_median_s"], 3),
+                     fmt(r["smcroute_median_s"], 3) + " smcroute", ratio(r["ratio"])))
+        verdicts.append(verdict(r["mrouter_median_s"] < 0.3,
+                                f"start to ready {r['mrouter_median_s']:.3f} s < 0.3 s"))
+    if "forward" in results:
+        r = results["forward"]
+        rows.append(("forwarding (packets/s, median)", f"{r['mrouter_median_pps']:,.0f}",
+                     f"{r['smcroute_median_pps']:,.0f} smcroute", ratio(r["ratio"])))
+        verdicts.append(verdict(r["ratio"] >= 0.98,
+                                f"forwarding ratio vs smcroute {r['ratio']:.3f} >= 0.98"))
+    if "join" in results:
+        j = results["join"]
+        mr, ip = j.get("mrouter", {}), j.get("igmpproxy", {})
+        for label, key in (("join reaction p50 (ms, wire)", "reaction_p50_ms"),
+                           ("join reaction p90 (ms, wire)", "reaction_p90_ms"),
+                           ("join call -> first packet p50 (ms)", "call_to_first_p50_ms")):
+            mv, iv = mr.get(key, math.nan), ip.get(key, math.nan)
+            rows.append((label, fmt(mv, 3), fmt(iv, 3) + " igmpproxy", ratio(mv / iv)))
+        p50 = mr.get("reaction_p50_ms", math.nan)
+        verdicts.append(verdict(None if math.isnan(p50) else p50 < 0.5,
+                                f"join reaction p50 {fmt(p50, 3)} ms < 0.5 ms"))
+    if "leave" in results:
+        lv = results["leave"]
+        for key, peer, label in (
+                ("mrouter", "igmpproxy", "leave -> last packet p50 (ms), default timers"),
+                ("mrouter-fast-leave", "igmpproxy-quickleave",
+                 "leave -> last packet p50 (ms), fast leave")):
+            mv = lv.get(key, {}).get("leave_p50_ms", math.nan)
+            ip = lv.get(peer, {}).get("leave_p50_ms", math.nan)
+            name = "igmpproxy" if peer == "igmpproxy" else "quickleave"
+            rows.append((label, fmt(mv, 1), f"{fmt(ip, 1)} {name}", ratio(mv / ip)))
+        default = lv.get("mrouter", {}).get("leave_max_ms", math.nan)
+        limit = LMQC * LMQI * 1000 + 50
+        verdicts.append(verdict(None if math.isnan(default) else default <= limit,
+                                f"leave, default timers: worst {fmt(default, 1)} ms <= "
+                                f"LMQC x LMQI + 50 ms = {limit:.0f} ms"))
+        fast = lv.get("mrouter-fast-leave", {}).get("leave_max_ms", math.nan)
+        verdicts.append(verdict(None if math.isnan(fast) else fast < 20,
+                                f"leave, fast leave: worst {fmt(fast, 1)} ms < 20 ms"))
+    if "scale" in results:
+        s = results["scale"]
+        mr, ip = s.get("mrouter", {}), s.get("igmpproxy", {})
+        n = mr.get("groups") or ip.get("groups")
+        for label, key, digits in (
+                (f"{n} groups: VmRSS after routes (MB)", "rss_mb", 1),
+                (f"{n} groups: VmRSS idle (MB)", "rss_idle_mb", 1),
+                (f"{n} groups: reports -> all learned (s)", "learn_s", 2),
+                (f"{n} groups: route installs (routes/s)", "install_per_s", 0),
+                (f"{n} groups: forwarding routes in MFC", "routes", 0)):
+            mv, iv = mr.get(key, math.nan), ip.get(key, math.nan)
+            rows.append((label, fmt(mv, digits), fmt(iv, digits) + " igmpproxy",
+                         ratio(mv / iv) if iv else "-"))
+        if mr:
+            complete = mr["all_routes"] and mr["all_learned"]
+            verdicts.append(verdict(mr["rss_mb"] < 80 and complete,
+                                    f"{n} groups: RSS {mr['rss_mb']:.1f} MB < 80 MB"
+                                    + ("" if complete else " (not all groups/routes!)")))
+            verdicts.append(verdict(mr["install_per_s"] >= 5000 and complete,
+                                    f"{n} groups: route install {mr['install_per_s']:,.0f}/s"
+                                    " >= 5k/s"))
+    width = max(len(r[0]) for r in rows) if rows else 10
+    lines = [f"{'measure':{width}}  {'mrouter':>12}  {'peer':>22}  {'ratio':>6}",
+             "-" * (width + 48)]
+    lines += [f"{a:{width}}  {m:>12}  {p:>22}  {r:>6}" for a, m, p, r in rows]
+    return "\n".join([*lines, "", *verdicts])
+
+
+def finite(value: Any) -> Any:
+    """``value`` with NaN (not measured) as None, so the JSON is standard."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
+SECTIONS = ("start", "forward", "join", "leave", "scale")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, fewer reps")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--save", metavar="FILE", help="also write the JSON results here")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help="run only these parts (join and leave share their runs)")
+    parser.add_argument("--rate", type=float, default=5000.0,
+                        help="sender packets/s for join and leave (default 5000)")
+    parser.add_argument("--reps", type=int, help="join reps per peer (20; quick 5)")
+    parser.add_argument("--leave-reps", type=int,
+                        help="leave reps for mrouter, default timers and fast leave (5; quick 2)")
+    parser.add_argument("--peer-leave-reps", type=int,
+                        help="leave reps for igmpproxy, 9-26 s each (2; quick 1; 0 skips)")
+    parser.add_argument("--groups", type=int, help="groups for scale (10000; quick 400)")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="scale: seconds a daemon gets to learn, and to install (60)")
+    parser.add_argument("--senders", type=int, default=1,
+                        help="sender processes for the forwarding test (default 1)")
+    args = parser.parse_args()
+    q = args.quick
+    reps = args.reps or (5 if q else 20)
+    leave_reps = args.leave_reps if args.leave_reps is not None else (2 if q else 5)
+    groups = args.groups or (400 if q else 10000)
+
+    results: Result = {"quick": q}
+    with tempfile.TemporaryDirectory(prefix="bench_router.") as tmp:
+        workdir = Path(tmp)
+        if "start" in args.only:
+            b.progress("start to ready: mrouter vs smcroute")
+            results["start"] = bench_start(workdir, 3 if q else 10)
+        if "forward" in args.only:
+            b.progress("forwarding: mrouter vs smcroute")
+            results["forward"] = bench_forward(workdir, 2 if q else 6, 0.5 if q else 2.0,
+                                               args.senders)
+        if "join" in args.only or "leave" in args.only:
+            want_leave = "leave" in args.only
+            runs = {}
+            peer_leaves = args.peer_leave_reps if args.peer_leave_reps is not None \
+                else (1 if q else 2)
+            peers = [("mrouter", leave_reps), ("igmpproxy", peer_leaves)]
+            if want_leave:  # fast leave: join reps only as many as leave reps
+                peers += [("mrouter-fast-leave", leave_reps),
+                          ("igmpproxy-quickleave", peer_leaves)]
+            for block, (peer, lreps) in enumerate(peers):
+                if lreps == 0 and peer.endswith("leave"):
+                    continue
+                b.progress(f"join/leave: {peer}")
+                runs[peer] = bench_membership(workdir, peer, reps if block < 2 else lreps,
+                                              lreps if want_leave else 0, args.rate, block)
+            if "join" in args.only:
+                results["join"] = {p: runs[p] for p in ("mrouter", "igmpproxy")}
+            if want_leave:
+                results["leave"] = runs
+            results["rate_pps"] = args.rate
+        if "scale" in args.only:
+            results["scale"] = {}
+            for peer in ("mrouter", "igmpproxy"):
+                b.progress(f"scale: {peer}, {groups} groups")
+                results["scale"][peer] = bench_scale(workdir, peer, groups,
+                                                     20000.0 if q else 50000.0, args.timeout)
+    results["machine"] = {"cores": os.cpu_count(), "load_1min": os.getloadavg()[0],
+                          "kernel": os.uname().release}
+    if args.save:
+        Path(args.save).write_text(json.dumps(finite(results), indent=1) + "\n")
+    if args.json:
+        print(json.dumps(finite(results)))
+    else:
+        print(report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
