@@ -34,7 +34,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from mrouter import bpf
 from mrouter.errors import CodecError, EngineError, McastError
-from mrouter.igmp.codec import decode_packet, encode_packet
+from mrouter.igmp.codec import Packet, decode_packet, encode_packet
 from mrouter.igmp.engine import (
     Action,
     Dropped,
@@ -111,6 +111,7 @@ class QuerierShell:
         self, engine: Engine, sock: IgmpSocket, clock: Callable[[], float] = time.monotonic,
         on_action: Callable[[Action], None] | None = None,
         on_other: Callable[[Received], None] | None = None, tap: IgmpTap | None = None,
+        on_igmp: Callable[[str, Packet], None] | None = None,
     ) -> None:
         self.engine = engine
         self.sock = sock
@@ -120,6 +121,7 @@ class QuerierShell:
         self.clock = clock
         self.on_action = on_action
         self.on_other = on_other
+        self.on_igmp = on_igmp  # each decoded IGMP packet, with its interface name
         self._by_index: dict[int, ShellInterface] = {}
         self._by_name: dict[str, ShellInterface] = {}
         self.undecodable = 0
@@ -179,6 +181,8 @@ class QuerierShell:
             log.debug("%s: undecodable IGMP packet: %s", iface.name, exc)
             return
         log.debug("%s: %s -> %s %s", iface.name, packet.ip.src, packet.ip.dst, packet.igmp)
+        if self.on_igmp is not None:
+            self.on_igmp(iface.name, packet)
         self.perform(self.engine.receive(
             iface.name, packet.ip.src, packet.ip.dst, packet.igmp, self.clock()))
 

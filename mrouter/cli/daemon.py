@@ -38,6 +38,11 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", required=True,
                         help="TOML config (see examples/router.toml and examples/proxy.toml)")
     _socket_option(parser)
+    parser.add_argument("--events", metavar="FILE",
+                        help="also append every event (IGMP in/out, querier and membership "
+                             "changes, routes, upcalls, links) to FILE as JSON lines, for "
+                             "`mrouter timeline FILE -o picture.html`; `mrouter events` "
+                             "reads the last ones from the daemon without it")
     parser.set_defaults(func=_run)
 
 
@@ -47,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
     for noisy in ("pyroute2", "asyncio"):  # their DEBUG drowns the daemon's own at -vv
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
-    return run_daemon(args.config, args.socket)
+    return run_daemon(args.config, args.socket, events_path=args.events)
 
 
 # --- show ---------------------------------------------------------------------------------

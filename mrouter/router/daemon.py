@@ -41,6 +41,8 @@ from types import FrameType
 from typing import Any, cast
 
 from mrouter.errors import ConfigError, EngineError, MrouterError
+from mrouter.events import EventLog, EventWriter, igmp_fields
+from mrouter.igmp.codec import Packet
 from mrouter.igmp.engine import (
     Action,
     Engine,
@@ -79,6 +81,10 @@ from mrouter.router.routes import (
 log = logging.getLogger(__name__)
 
 AGING_INTERVAL = 30.0  # seconds between reads of the kernel's (S,G) counters
+# With an events file, the (S,G) counters are recorded this often (when they changed), so
+# a timeline can label forwarding with packet counts; up to this many entries.
+COUNTER_EVENT_INTERVAL = 1.0
+COUNTER_EVENT_MAX_ENTRIES = 1000
 RESYNC_DELAY = 0.2  # seconds to let a burst of netlink events settle before re-reading
 
 
@@ -200,8 +206,10 @@ class Daemon:
 
     def __init__(self, config: Config, socket_path: str, *,
                  clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, events_path: str | None = None) -> None:
         self.config = config
+        self.events_path = events_path
+        self.events = EventLog()
         self.socket_path = socket_path
         self.clock = clock
         self.rng = rng or random.Random()
@@ -223,6 +231,12 @@ class Daemon:
         config = self.config
         now = self.clock()
         self.started = now
+        if self.events_path is not None:
+            self.events = EventLog(writer=EventWriter(self.events_path), wall_clock=time.time)
+            self._closers.append(self.events.close)
+        self._in_kernel: set[tuple[IPv4Address, IPv4Address]] = set()
+        self._counted: dict[tuple[IPv4Address, IPv4Address], int] = {}
+        self._next_counter_event = now + COUNTER_EVENT_INTERVAL
         self.interfaces = {i.name: i for i in resolve_interfaces(config)}
         self.by_vif = {i.vif: i for i in self.interfaces.values()}
         self.by_index = {i.index: i for i in self.interfaces.values()}
@@ -253,7 +267,8 @@ class Daemon:
         # upcalls come back to us through on_other, engine decisions through on_action.
         self.engine = Engine(self.rng)
         self.shell = QuerierShell(self.engine, self.igmp_sock, self.clock,
-                                  on_action=self._on_action, on_other=self._on_other)
+                                  on_action=self._on_action, on_other=self._on_other,
+                                  on_igmp=self._on_igmp)
         for iface in self.interfaces.values():
             if iface.igmp:
                 self.shell.add_interface(iface.name, igmp_settings(iface.config, config.path),
@@ -286,6 +301,8 @@ class Daemon:
             registered: dict[int, socket.socket] = {}
             log.info("mrouter running (%s mode, %d interfaces, control %s)",
                      self.config.mode.value, len(self.interfaces), self.socket_path)
+            self.events.record("daemon_started", self.clock(), mode=self.config.mode.value,
+                               interfaces=sorted(self.interfaces))
             while not self.stopping:
                 self._sync_control(sel, registered)
                 for key, _ in sel.select(self._timeout()):
@@ -310,6 +327,7 @@ class Daemon:
             wake_r.close()
             wake_w.close()
         log.info("mrouter stopping: kernel routes and VIFs removed")
+        self.events.record("daemon_stopped", self.clock())
         return 0
 
     def _sync_control(self, sel: selectors.BaseSelector,
@@ -326,6 +344,8 @@ class Daemon:
     def _timeout(self) -> float:
         now = self.clock()
         deadlines = [self._next_aging]
+        if self.events.writer is not None:
+            deadlines.append(self._next_counter_event)
         if self._resync_at is not None:
             deadlines.append(self._resync_at)
         igmp = self.shell.timeout()
@@ -361,6 +381,21 @@ class Daemon:
         if now >= self._next_aging:
             self._next_aging = now + AGING_INTERVAL
             self._apply_cache(self.cache.age(self._packet_counts(), now))
+        if self.events.writer is not None and now >= self._next_counter_event:
+            self._next_counter_event = now + COUNTER_EVENT_INTERVAL
+            self._record_counters(now)
+
+    def _record_counters(self, now: float) -> None:
+        """An ``mfc_counters`` event for each (S,G) whose packet count changed."""
+        for key in list(self._in_kernel)[:COUNTER_EVENT_MAX_ENTRIES]:
+            try:
+                c = self.mrt.sg_counters(*key)
+            except MrouterError:
+                continue
+            if self._counted.get(key) != c.packets:
+                self._counted[key] = c.packets
+                self.events.record("mfc_counters", now, source=key[0], group=key[1],
+                                   packets=c.packets, bytes=c.bytes, wrong_if=c.wrong_if)
 
     # --- interfaces coming and going --------------------------------------------------
     def sync_interfaces(self) -> None:
@@ -399,6 +434,7 @@ class Daemon:
         log.warning("%s: gone or without an IPv4 address; stopped (VIF %d)", iface.name,
                     iface.vif)
         iface.active = False
+        self.events.record("iface_changed", now, iface.name, state="down")
         self.by_index.pop(iface.index, None)
         with contextlib.suppress(MrouterError):  # the kernel drops VIFs of deleted links
             self.mrt.del_vif(iface.vif)
@@ -414,6 +450,7 @@ class Daemon:
             log.warning("%s: cannot start: %s", iface.name, exc)
             return
         iface.active = True
+        self.events.record("iface_changed", now, iface.name, state="up")
         self.by_index[iface.index] = iface
         log.info("%s: back (ifindex %d, %s) on VIF %d", iface.name, iface.index,
                  iface.address, iface.vif)
@@ -439,6 +476,10 @@ class Daemon:
         except MrouterError as exc:
             log.warning("IGMP: %s", exc)
 
+    def _on_igmp(self, iface: str, packet: Packet) -> None:
+        self.events.record("igmp_in", self.clock(), iface, src=packet.ip.src,
+                           **igmp_fields(packet.igmp))
+
     def _on_other(self, received: Received) -> None:
         """A packet on the MRT_INIT socket that is not IGMP: a kernel upcall."""
         if not is_upcall(received.data):
@@ -452,6 +493,8 @@ class Daemon:
         iface = self.by_vif.get(upcall.vif)
         if iface is None:
             return
+        self.events.record("upcall", self.clock(), iface.name, type=upcall.kind.name,
+                           source=upcall.source, group=upcall.group)
         if upcall.kind is UpcallType.NOCACHE:
             log.debug("NOCACHE (%s, %s) on %s", upcall.source, upcall.group, iface.name)
             self._apply_cache(self.cache.resolve(upcall.source, upcall.group, iface.name,
@@ -468,6 +511,7 @@ class Daemon:
 
     def _on_action(self, action: Action) -> None:
         """The engine's decisions (the shell already sent queries and logged them)."""
+        self.events.record_action(action, self.clock())
         if isinstance(action, MembershipChanged):
             self.table.set_membership(action.iface, action.group,
                                       FilterMode[action.filter_mode.name], action.sources)
@@ -495,10 +539,25 @@ class Daemon:
                             for o in action.oifs}
                     self.mrt.add_mfc(action.source, action.group,
                                      self.interfaces[action.iif].vif, ttls)
+                    key = (action.source, action.group)
+                    self.events.record("mfc_update" if key in self._in_kernel else "mfc_add",
+                                       self.clock(), source=action.source, group=action.group,
+                                       iif=action.iif, oifs=sorted(action.oifs))
+                    self._in_kernel.add(key)
                     log.info("route (%s, %s) from %s to %s", action.source, action.group,
                              action.iif, ", ".join(sorted(action.oifs)) or "nowhere")
                 elif isinstance(action, Uninstall):
+                    key = (action.source, action.group)
+                    counts: dict[str, Any] = {}
+                    with contextlib.suppress(MrouterError):
+                        c = self.mrt.sg_counters(*key)
+                        counts = {"packets": c.packets, "bytes": c.bytes,
+                                  "wrong_if": c.wrong_if}
                     self.mrt.del_mfc(action.source, action.group)
+                    self._in_kernel.discard(key)
+                    self._counted.pop(key, None)
+                    self.events.record("mfc_delete", self.clock(), source=action.source,
+                                       group=action.group, **counts)
                     self.wrongvif.pop((action.source, action.group), None)
                     log.info("route (%s, %s) removed", action.source, action.group)
             except MrouterError as exc:
@@ -514,7 +573,11 @@ class Daemon:
             "leave": lambda r: self._membership(r, join=False),
             "reload": lambda r: self.reload(),
             "stop": self._stop,
+            "events": self.events_request,
         }
+
+    def events_request(self, request: Mapping[str, Any]) -> Any:
+        return self.events.serve(request)
 
     def _stop(self, request: Mapping[str, Any]) -> Any:
         self.stopping = True
@@ -665,10 +728,10 @@ def _describe(route: StaticRoute) -> str:
     return f"({source}, {route.group}) from {route.iif} to {', '.join(sorted(route.oifs))}"
 
 
-def run_daemon(config_path: str, socket_path: str) -> int:
+def run_daemon(config_path: str, socket_path: str, events_path: str | None = None) -> int:
     """``mrouter run``: load the config (nothing starts on error), open, serve, close."""
     config = load_config(config_path)
-    daemon = Daemon(config, socket_path)
+    daemon = Daemon(config, socket_path, events_path=events_path)
     daemon.open()
     try:
         return daemon.run()
