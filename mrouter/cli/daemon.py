@@ -43,6 +43,10 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
                              "changes, routes, upcalls, links) to FILE as JSON lines, for "
                              "`mrouter timeline FILE -o picture.html`; `mrouter events` "
                              "reads the last ones from the daemon without it")
+    parser.add_argument("--dataplane", choices=("kernel", "user"), default="kernel",
+                        help="who forwards: the kernel's multicast cache (default; no "
+                             "per-packet cost in mrouter) or mrouter itself with packet "
+                             "sockets (slower; each decision visible at -vv)")
     parser.set_defaults(func=_run)
 
 
@@ -52,7 +56,8 @@ def _run(args: argparse.Namespace) -> int:
     for noisy in ("pyroute2", "asyncio"):  # their DEBUG drowns the daemon's own at -vv
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
-    return run_daemon(args.config, args.socket, events_path=args.events)
+    return run_daemon(args.config, args.socket, events_path=args.events,
+                      dataplane=args.dataplane)
 
 
 # --- show ---------------------------------------------------------------------------------

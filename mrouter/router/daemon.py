@@ -40,6 +40,7 @@ from ipaddress import IPv4Address, IPv4Network
 from types import FrameType
 from typing import Any, cast
 
+from mrouter.dataplane.user import DataplaneInterface, UserDataplane
 from mrouter.errors import ConfigError, EngineError, MrouterError
 from mrouter.events import EventLog, EventWriter, igmp_fields
 from mrouter.igmp.codec import Packet
@@ -206,8 +207,13 @@ class Daemon:
 
     def __init__(self, config: Config, socket_path: str, *,
                  clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None, events_path: str | None = None) -> None:
+                 rng: random.Random | None = None, events_path: str | None = None,
+                 dataplane: str = "kernel") -> None:
+        if dataplane not in ("kernel", "user"):
+            raise ConfigError(f"dataplane {dataplane!r}: write kernel or user")
         self.config = config
+        self.dataplane = dataplane
+        self.user_plane: UserDataplane | None = None
         self.events_path = events_path
         self.events = EventLog()
         self.socket_path = socket_path
@@ -256,6 +262,15 @@ class Daemon:
             log.info("VIF %d: %s (ifindex %d, %s)", iface.vif, iface.name, iface.index,
                      iface.address)
 
+        if self.dataplane == "user":
+            # The kernel keeps the VIFs and (S,G) entries without outbound interfaces: it
+            # still delivers IGMP and upcalls and counts packets, but mrouter forwards.
+            on_decision = (lambda e: log.debug("forward %s", e)) \
+                if log.isEnabledFor(logging.DEBUG) else None
+            self.user_plane = UserDataplane(self._dataplane_interfaces(), self.table.oifs,
+                                            on_decision=on_decision)
+            self._closers.append(self.user_plane.close)
+
         self._config_routes = {_static_route(r) for r in config.routes}
         self._config_members = set(config.memberships)
         for route in self._config_routes:
@@ -284,6 +299,10 @@ class Daemon:
         self.link_events = LinkEvents()
         self._closers.append(self.link_events.close)
 
+    def _dataplane_interfaces(self) -> list[DataplaneInterface]:
+        return [DataplaneInterface(i.name, i.index, i.config.ttl_threshold)
+                for i in self.interfaces.values() if i.active]
+
     # --- the loop ----------------------------------------------------------------------
     def run(self) -> int:
         """Serve until SIGTERM, SIGINT or a stop request; returns the exit status."""
@@ -299,18 +318,23 @@ class Daemon:
             sel.register(wake_r, selectors.EVENT_READ, "wake")
             sel.register(self.link_events.sock, selectors.EVENT_READ, "links")
             registered: dict[int, socket.socket] = {}
+            dataplane: dict[int, socket.socket] = {}
             log.info("mrouter running (%s mode, %d interfaces, control %s)",
                      self.config.mode.value, len(self.interfaces), self.socket_path)
             self.events.record("daemon_started", self.clock(), mode=self.config.mode.value,
                                interfaces=sorted(self.interfaces))
             while not self.stopping:
                 self._sync_control(sel, registered)
+                self._sync_dataplane(sel, dataplane)
                 for key, _ in sel.select(self._timeout()):
                     if key.data == "igmp":
                         self._guard(self.shell.handle_readable)
                     elif key.data == "links":
                         if self.link_events.read() and self._resync_at is None:
                             self._resync_at = self.clock() + RESYNC_DELAY
+                    elif key.data == "dataplane":
+                        assert self.user_plane is not None
+                        self.user_plane.handle_readable(key.fd)
                     elif key.data == "wake":
                         with contextlib.suppress(OSError):
                             wake_r.recv(4096)
@@ -339,6 +363,21 @@ class Daemon:
         for fd, s in current.items():
             if fd not in registered:
                 sel.register(s, selectors.EVENT_READ, "control")
+                registered[fd] = s
+
+    def _sync_dataplane(self, sel: selectors.BaseSelector,
+                        registered: dict[int, socket.socket]) -> None:
+        """Keep the selector on the user data plane's current sockets (by identity: an
+        interface that went and came back has new sockets, maybe with old numbers)."""
+        if self.user_plane is None:
+            return
+        current = {s.fileno(): s for s in self.user_plane.sockets() if s.fileno() >= 0}
+        for fd in [fd for fd, s in registered.items() if current.get(fd) is not s]:
+            sel.unregister(fd)
+            del registered[fd]
+        for fd, s in current.items():
+            if fd not in registered:
+                sel.register(s, selectors.EVENT_READ, "dataplane")
                 registered[fd] = s
 
     def _timeout(self) -> float:
@@ -439,6 +478,8 @@ class Daemon:
         with contextlib.suppress(MrouterError):  # the kernel drops VIFs of deleted links
             self.mrt.del_vif(iface.vif)
         self.table.interfaces = tuple(n for n, i in self.interfaces.items() if i.active)
+        if self.user_plane is not None:
+            self.user_plane.set_interfaces(self._dataplane_interfaces())
         if iface.igmp:  # leaving 224.0.0.22 on a deleted link fails: nothing to undo then
             self._guard(lambda: self.shell.remove_interface(iface.name))
         self._apply_cache(self.cache.remove_interface(iface.name))
@@ -455,6 +496,8 @@ class Daemon:
         log.info("%s: back (ifindex %d, %s) on VIF %d", iface.name, iface.index,
                  iface.address, iface.vif)
         self.table.interfaces = tuple(n for n, i in self.interfaces.items() if i.active)
+        if self.user_plane is not None:
+            self.user_plane.set_interfaces(self._dataplane_interfaces())
         self._apply_cache(self.cache.install_static(now) + self.cache.refresh())
         if iface.igmp:
             self._guard(lambda: self.shell.add_interface(
@@ -532,11 +575,14 @@ class Daemon:
             self.upstream_host.apply(proxy.merged_database(downstream))
 
     def _apply_cache(self, actions: list[CacheAction]) -> None:
+        if self.user_plane is not None:
+            self.user_plane.invalidate()  # routes or membership changed: ask the table again
         for action in actions:
             try:
                 if isinstance(action, Install):
-                    ttls = {self.interfaces[o].vif: self.interfaces[o].config.ttl_threshold
-                            for o in action.oifs}
+                    ttls = {} if self.user_plane is not None else {
+                        self.interfaces[o].vif: self.interfaces[o].config.ttl_threshold
+                        for o in action.oifs}
                     self.mrt.add_mfc(action.source, action.group,
                                      self.interfaces[action.iif].vif, ttls)
                     key = (action.source, action.group)
@@ -728,10 +774,11 @@ def _describe(route: StaticRoute) -> str:
     return f"({source}, {route.group}) from {route.iif} to {', '.join(sorted(route.oifs))}"
 
 
-def run_daemon(config_path: str, socket_path: str, events_path: str | None = None) -> int:
+def run_daemon(config_path: str, socket_path: str, events_path: str | None = None,
+               dataplane: str = "kernel") -> int:
     """``mrouter run``: load the config (nothing starts on error), open, serve, close."""
     config = load_config(config_path)
-    daemon = Daemon(config, socket_path, events_path=events_path)
+    daemon = Daemon(config, socket_path, events_path=events_path, dataplane=dataplane)
     daemon.open()
     try:
         return daemon.run()

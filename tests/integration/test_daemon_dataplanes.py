@@ -1,0 +1,156 @@
+"""The same forwarding tests through `mrouter run`, once per data plane.
+
+``--dataplane kernel`` installs (S,G) entries in the kernel's multicast cache, which
+forwards; ``--dataplane user`` keeps the kernel entries without outbound interfaces and
+forwards itself with packet sockets. A user must not be able to tell them apart by what
+arrives: the same datagrams, once each, with the same TTL, only where members or routes
+are, never back out of the inbound interface.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_daemon import Daemon, member, received, sniffer, wait_for
+
+from mrouter.errors import ControlError
+from mrouter.router.control import request
+
+pytestmark = pytest.mark.netns
+
+PLANES = ["kernel", "user"]
+
+STATIC = """\
+mode = "router"
+[interfaces.up0]
+[interfaces.dn0]
+ttl_threshold = 4
+[[routes]]
+source = "198.51.100.2"
+group = "239.1.1.1"
+from = "up0"
+to = ["dn0"]
+[[routes]]
+group = "239.3.0.0/16"
+from = "up0"
+to = ["dn0"]
+"""
+
+DYNAMIC = """\
+mode = "router"
+[interfaces.up0]
+[interfaces.dn0]
+igmp_version = 3
+last_member_query_interval = 0.2
+"""
+
+
+def start(lab: Any, tmp_path: Path, config: str, plane: str) -> Daemon:
+    path = tmp_path / "mrouter.toml"
+    path.write_text(config)
+    sock, log = tmp_path / "ctl.sock", tmp_path / "daemon.log"
+    with log.open("w") as err:
+        proc = lab.node("r1").spawn(
+            [sys.executable, "-m", "mrouter", "run", "--config", str(path), "--socket",
+             str(sock), "--dataplane", plane], stderr=err)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            request(sock, "ping")
+            return Daemon(proc, sock, log)
+        except ControlError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"daemon did not start:\n{log.read_text()}") from None
+            time.sleep(0.05)
+
+
+def send(lab: Any, group: str, tag: str, ttl: int = 8, count: int = 5) -> list[bytes]:
+    with lab.node("sender").enter():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    payloads = [f"{tag} {n}".encode() for n in range(count)]
+    with sock:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
+        for p in payloads:
+            sock.sendto(p, (group, 5000))
+            time.sleep(0.01)
+    return payloads
+
+
+def ttl_seen(lab: Any, group: str) -> int:
+    """The TTL of one datagram to ``group`` as the receiver's eth0 sees it."""
+    with lab.node("receiver").enter():
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+        sock.bind(("eth0", 0x0800))
+    with sock:
+        sock.settimeout(2.0)
+        send(lab, group, "ttl", count=1)
+        while True:
+            packet = sock.recv(65535)
+            if packet[16:20] == socket.inet_aton(group):
+                return packet[8]
+
+
+@pytest.mark.parametrize("plane", PLANES)
+def test_static_routes_threshold_and_ttl(lab_factory: Callable[[str], Any], tmp_path: Path,
+                                         plane: str) -> None:
+    lab = lab_factory("basic.toml")
+    start(lab, tmp_path, STATIC, plane)
+    with sniffer(lab, "receiver") as seen:
+        send(lab, "239.1.1.1", "warm-up", count=1)  # the first packet may wait for the route
+        time.sleep(0.3)
+        seen("239.1.1.1", 0.3)
+        sent = send(lab, "239.1.1.1", "sg")
+        assert seen("239.1.1.1") == sent  # every datagram, once, in order
+        sent = send(lab, "239.3.4.5", "prefix")
+        assert seen("239.3.4.5")[-5:] == sent
+        # dn0's threshold is 4: a packet must arrive with TTL > 4 to go out
+        assert seen("239.1.1.1", 0.2) == []
+        send(lab, "239.1.1.1", "low", ttl=4)
+        assert seen("239.1.1.1", 0.5) == []
+        send(lab, "239.4.0.1", "no route")
+        assert seen("239.4.0.1", 0.5) == []
+    assert ttl_seen(lab, "239.1.1.1") == 7  # one hop: the router decrements the TTL
+    # who forwarded: with the user plane the kernel's entry has no outbound interface
+    cache = lab.node("r1").run(["cat", "/proc/net/ip_mr_cache"]).stdout.splitlines()[1:]
+    (line,) = [c for c in cache if c.startswith("0101")]  # 239.1.1.1, little-endian hex
+    oifs = line.split()[6:]
+    assert oifs == ([] if plane == "user" else ["1:4"])
+
+
+@pytest.mark.parametrize("plane", PLANES)
+def test_membership_starts_and_stops_forwarding(lab_factory: Callable[[str], Any],
+                                                tmp_path: Path, plane: str) -> None:
+    lab = lab_factory("lan.toml")
+    daemon = start(lab, tmp_path, DYNAMIC, plane)
+    group = "239.1.1.1"
+    with sniffer(lab, "h3") as seen:
+        send(lab, group, "nobody", count=1)
+        assert seen(group, 0.5) == []
+        with member(lab, "h1", group) as h1:
+            wait_for(lambda: any(g["group"] == group
+                                 for g in daemon("show", what="groups")))
+            time.sleep(0.2)
+            sent = send(lab, group, "member")
+            assert received(h1) == sent
+            assert seen(group)[-5:] == sent  # once on the LAN: never duplicated
+        wait_for(lambda: not daemon("show", what="groups"))
+        send(lab, group, "gone")
+        assert seen(group, 0.5) == []
+
+
+@pytest.mark.parametrize("plane", PLANES)
+def test_stop_leaves_kernel_tables_empty(lab_factory: Callable[[str], Any], tmp_path: Path,
+                                         plane: str) -> None:
+    lab = lab_factory("basic.toml")
+    daemon = start(lab, tmp_path, STATIC, plane)
+    send(lab, "239.1.1.1", "x", count=2)
+    assert daemon.cli("stop").returncode == 0
+    daemon.proc.wait(timeout=10)
+    out = lab.node("r1").run(["cat", "/proc/net/ip_mr_vif", "/proc/net/ip_mr_cache"])
+    assert len(out.stdout.splitlines()) == 2  # the two header lines only
