@@ -95,6 +95,11 @@ class Config:
     path: str
     mode: Mode = Mode.ROUTER
     table: int | None = None
+    # Dynamic (S,G) entries whose packet count has not moved for expire_after seconds are
+    # removed; the kernel's counters are read every poll_interval seconds (smcroute's
+    # cache-timeout, igmpproxy's route ageing).
+    expire_after: float = 300.0
+    poll_interval: float = 30.0
     interfaces: tuple[InterfaceConfig, ...] = ()
     routes: tuple[RouteConfig, ...] = ()
     memberships: tuple[MembershipConfig, ...] = field(default=())
@@ -274,7 +279,8 @@ _INTERFACE_KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "ttl_threshold": (_int(1, 255), "ttl_threshold"),
 }
 
-_TOP_KEYS = ("mode", "table", "interfaces", "routes", "memberships")
+_TOP_KEYS = ("mode", "table", "expire_after", "poll_interval", "interfaces", "routes",
+             "memberships")
 _ROUTE_KEYS = ("source", "group", "from", "to")
 _MEMBERSHIP_KEYS = ("iface", "group", "source")
 
@@ -387,6 +393,14 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     mode = _value(ctx, "", "mode", data.get("mode", "router"), _enum(Mode))
     table = _value(ctx, "", "table", data["table"], _int(0, 2**32 - 1)) \
         if "table" in data else None
+    expire_after = _value(ctx, "", "expire_after", data.get("expire_after", 300.0),
+                          _seconds(0, 86400))
+    poll_interval = _value(ctx, "", "poll_interval", data.get("poll_interval", 30.0),
+                           _seconds(0, 3600))
+    if poll_interval > expire_after:
+        raise ctx.error("", "poll_interval", f"{poll_interval:g} s is longer than "
+                        f"expire_after ({expire_after:g} s): entries could not expire on "
+                        "time; make poll_interval at most expire_after")
     raw_ifaces = _table(ctx, "", "interfaces", data.get("interfaces", {}))
     if not raw_ifaces:
         raise ConfigError(f"{path}: no interfaces: add an [interfaces.NAME] table for each "
@@ -402,7 +416,8 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     memberships = tuple(
         _parse_membership(ctx, n, d, names) for n, d in
         enumerate(_array_of_tables(ctx, "memberships", data.get("memberships", [])), 1))
-    return Config(path=path, mode=mode, table=table, interfaces=interfaces, routes=routes,
+    return Config(path=path, mode=mode, table=table, expire_after=expire_after,
+                  poll_interval=poll_interval, interfaces=interfaces, routes=routes,
                   memberships=memberships)
 
 

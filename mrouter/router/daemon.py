@@ -81,7 +81,6 @@ from mrouter.router.routes import (
 
 log = logging.getLogger(__name__)
 
-AGING_INTERVAL = 30.0  # seconds between reads of the kernel's (S,G) counters
 # With an events file, the (S,G) counters are recorded this often (when they changed), so
 # a timeline can label forwarding with packet counts; up to this many entries.
 COUNTER_EVENT_INTERVAL = 1.0
@@ -249,7 +248,7 @@ class Daemon:
         upstream = config.upstream.name if config.mode is Mode.PROXY and config.upstream \
             else None
         self.table = RouteTable(self.interfaces, upstream=upstream)
-        self.cache = ForwardingCache(self.table)
+        self.cache = ForwardingCache(self.table, expiry=config.expire_after)
         self.upstream_host = UpstreamHost(self.interfaces[upstream]) if upstream else None
         if self.upstream_host is not None:
             self._closers.append(self.upstream_host.close)
@@ -294,7 +293,7 @@ class Daemon:
         self._closers.append(self.control.close)
         self._apply_cache(self.cache.install_static(now))
         self._membership_changed(None)
-        self._next_aging = now + AGING_INTERVAL
+        self._next_aging = now + self.config.poll_interval
         self._resync_at: float | None = None
         self.link_events = LinkEvents()
         self._closers.append(self.link_events.close)
@@ -418,7 +417,7 @@ class Daemon:
             self._resync_at = None
             self.sync_interfaces()
         if now >= self._next_aging:
-            self._next_aging = now + AGING_INTERVAL
+            self._next_aging = now + self.config.poll_interval
             self._apply_cache(self.cache.age(self._packet_counts(), now))
         if self.events.writer is not None and now >= self._next_counter_event:
             self._next_counter_event = now + COUNTER_EVENT_INTERVAL
@@ -754,6 +753,7 @@ class Daemon:
                    "memberships_added": len(members - self._config_members),
                    "memberships_removed": len(self._config_members - members)}
         self._config_routes, self._config_members, self.config = routes, members, new
+        self.cache.expiry = new.expire_after  # takes effect at the next counter poll
         self._apply_cache(self.cache.install_static(self.clock()))
         self._membership_changed(None)
         return summary

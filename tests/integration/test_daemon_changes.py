@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,25 @@ def test_reload_adds_a_route_while_another_flow_keeps_going(
     # (S,G) is unresolved); after that, nothing lost across the reload
     assert a["received"] >= 599 and a["lost"] == 0 and a["reordered"] == 0, a
     assert b["received"] >= 149, b  # the new route forwards
+
+
+def test_idle_learnt_routes_expire_and_busy_ones_stay(
+        lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
+    lab = lab_factory("basic.toml")
+    config = "expire_after = 1.5\npoll_interval = 0.25\n" + BASIC
+    start(lab, tmp_path, config)
+
+    def cached() -> set[str]:
+        text = lab.node("r1").run(["cat", "/proc/net/ip_mr_cache"]).stdout
+        return {str(IPv4Address(bytes.fromhex(line.split()[0])[::-1]))
+                for line in text.splitlines()[1:]}
+
+    send(lab, "239.3.1.1", "once", count=3)  # learnt through the (*,G) prefix route
+    busy = lab.node("sender").spawn(
+        [*MROUTER, "send", "239.3.2.2:5000", "--ttl", "8", "--rate", "20", "--count", "80"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: {"239.3.1.1", "239.3.2.2"} <= cached())
+    wait_for(lambda: "239.3.1.1" not in cached(), timeout=4.0)  # idle for expire_after
+    assert "239.3.2.2" in cached()  # still carrying packets: kept
+    busy.terminate()
+    busy.wait(timeout=5)

@@ -144,3 +144,17 @@ def test_errors_name_file_line_and_key(text: str, expected: str) -> None:
 def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"cannot read config file .*missing\.toml"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_route_expiry_settings() -> None:
+    parse = parse_config
+    base = '[interfaces.up0]\n[interfaces.dn0]\n'
+    cfg = parse("expire_after = 20\npoll_interval = 2\n" + base, "r.toml")
+    assert (cfg.expire_after, cfg.poll_interval) == (20.0, 2.0)
+    defaults = parse(base, "r.toml")
+    assert (defaults.expire_after, defaults.poll_interval) == (300.0, 30.0)
+    with pytest.raises(ConfigError, match=r"r.toml:2: poll_interval: 60 s is longer than "
+                                          r"expire_after \(20 s\)"):
+        parse("expire_after = 20\npoll_interval = 60\n" + base, "r.toml")
+    with pytest.raises(ConfigError, match=r"r\.toml:1: expire_after: must be a number"):
+        parse('expire_after = "soon"\n' + base, "r.toml")
