@@ -48,6 +48,8 @@ from mrouter.igmp_socket import IgmpSocket, Received
 
 log = logging.getLogger(__name__)
 
+READ_BATCH = 64  # packets handled per readable event before the loop looks around again
+
 IPPROTO_IGMP = 2
 _PROTOCOL_OFFSET = 9  # the protocol byte of the IPv4 header (im_mbz in an upcall)
 
@@ -125,6 +127,7 @@ class QuerierShell:
         self._by_index: dict[int, ShellInterface] = {}
         self._by_name: dict[str, ShellInterface] = {}
         self.undecodable = 0
+        self._full_warned: set[str] = set()
 
     # ------------------------------------------------------------- interfaces
 
@@ -159,10 +162,18 @@ class QuerierShell:
 
     # ------------------------------------------------------------- events
 
-    def handle_readable(self) -> None:
-        """Read and handle every packet waiting on the socket (or the tap)."""
+    def handle_readable(self, batch: int = READ_BATCH) -> None:
+        """Read and handle up to ``batch`` waiting packets (from the socket or the tap).
+
+        Bounded so that a flood cannot starve the rest of the loop (timers, the daemon's
+        control socket): what is left is read on the next turn, as the socket stays
+        readable.
+        """
         source: IgmpSocket | IgmpTap = self.tap if self.tap is not None else self.sock
-        while (received := source.recv()) is not None:
+        for _ in range(batch):
+            received = source.recv()
+            if received is None:
+                return
             self.handle_packet(received)
 
     def handle_packet(self, received: Received) -> None:
@@ -217,7 +228,13 @@ class QuerierShell:
                 log.info("%s: querier is now %s%s", action.iface, action.querier,
                          " (this router)" if action.is_self else "")
             elif isinstance(action, Dropped):
-                log.debug("dropped (%s): %s", action.reason, action.detail)
+                # A full group table is worth a warning, once per interface (a flood would
+                # otherwise fill the log); every other drop is routine and counted.
+                if action.reason == "group-limit" and action.iface not in self._full_warned:
+                    self._full_warned.add(action.iface)
+                    log.warning("%s (further ones at debug level)", action.detail)
+                else:
+                    log.debug("dropped (%s): %s", action.reason, action.detail)
             if self.on_action is not None:
                 self.on_action(action)
 

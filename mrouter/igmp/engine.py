@@ -130,6 +130,10 @@ class InterfaceSettings:
     last_member_query_count: int | None = None
     fast_leave: bool = False
     querier: bool = True
+    # A bound on the per-interface group table, so that a flood of reports for random
+    # groups cannot take all memory: past it, reports for *new* groups are dropped (and
+    # counted); groups already known keep working.
+    max_groups: int = 4096
 
     def __post_init__(self) -> None:
         if self.startup_query_interval is None:
@@ -165,6 +169,8 @@ class InterfaceSettings:
                 )
         if self.startup_interval <= 0 or self.startup_count < 1 or self.lmq_count < 1:
             raise bad("startup and last-member intervals and counts must be positive")
+        if self.max_groups < 1:
+            raise bad(f"max_groups={self.max_groups} must be at least 1")
 
     @property
     def startup_interval(self) -> float:
@@ -562,7 +568,9 @@ class Engine:
             actions.append(self._drop(
                 st, "bad-group", f"{_kind(msg)} from {src} for {msg.group}"))
             return
-        g = self._group(st, msg.group)
+        g = self._group(st, msg.group, src, actions)
+        if g is None:
+            return
         # §7.3.2: a v1/v2 report starts that version's Older Version Host Present timer
         # and is handled as IS_EX({}).
         if isinstance(msg, V1Report):
@@ -637,7 +645,9 @@ class Engine:
                 return
             if rtype is RecordType.CHANGE_TO_EXCLUDE_MODE:
                 sources = frozenset()
-        g = existing if existing is not None else self._group(st, record.group)
+        g = existing if existing is not None else self._group(st, record.group, src, actions)
+        if g is None:
+            return
         self._apply(st, g, rtype, sources, src, now, actions)
 
     # ----------------------------------------------------------------- the tables
@@ -935,9 +945,18 @@ class Engine:
                 f"interface {name} is not running IGMP (known: {known}); "
                 "add it with add_interface first") from None
 
-    def _group(self, st: InterfaceState, group: IPv4Address) -> GroupState:
+    def _group(self, st: InterfaceState, group: IPv4Address, src: IPv4Address,
+               actions: list[Action]) -> GroupState | None:
+        """The group's state, made if new; None (and a Dropped) when the table is full."""
         g = st.groups.get(group)
         if g is None:
+            limit = st.settings.max_groups
+            if len(st.groups) >= limit:
+                actions.append(self._drop(
+                    st, "group-limit", f"report from {src} for {group} ignored: the table "
+                    f"holds {limit} groups, the limit (max_groups); known groups are kept. "
+                    "Raise max_groups if this many receivers are real"))
+                return None
             g = st.groups[group] = GroupState(group)
         return g
 

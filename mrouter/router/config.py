@@ -69,6 +69,7 @@ class InterfaceConfig:
     fast_leave: bool = False
     querier: bool = True
     ttl_threshold: int = 1
+    max_groups: int = 4096  # groups IGMP may learn on this interface (flood bound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +278,7 @@ _INTERFACE_KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "fast_leave": (_bool, "fast_leave"),
     "querier": (_bool, "querier"),
     "ttl_threshold": (_int(1, 255), "ttl_threshold"),
+    "max_groups": (_int(1, 1_000_000), "max_groups"),
 }
 
 _TOP_KEYS = ("mode", "table", "expire_after", "poll_interval", "interfaces", "routes",

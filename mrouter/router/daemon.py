@@ -144,7 +144,7 @@ def igmp_settings(cfg: InterfaceConfig, path: str) -> InterfaceSettings:
             startup_query_count=cfg.startup_query_count,
             last_member_query_interval=cfg.last_member_query_interval,
             last_member_query_count=cfg.last_member_query_count,
-            fast_leave=cfg.fast_leave, querier=cfg.querier)
+            fast_leave=cfg.fast_leave, querier=cfg.querier, max_groups=cfg.max_groups)
     except EngineError as exc:
         raise ConfigError(f"{path}: interfaces.{cfg.name}: {exc}") from None
 

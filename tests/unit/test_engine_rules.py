@@ -470,3 +470,31 @@ def test_query_codes_encode_the_settings() -> None:
                                 robustness=9))
     q = queries(a for _, a in lan.log)[0]
     assert (q.qrv, code_to_value(q.qqic), q.max_resp_tenths) == (0, 300 - 300 % 16, 200)
+
+
+def test_full_group_table_refuses_new_groups_and_keeps_the_known_ones() -> None:
+    lan = Lan(InterfaceSettings(querier=False, max_groups=2))
+    g1, g2, g3 = (IPv4Address(f"239.9.0.{n}") for n in (1, 2, 3))
+    assert changes(lan.v2_report(H1, g1)) and changes(lan.record(H2, R.CHANGE_TO_EXCLUDE_MODE,
+                                                                group=g2))
+    refused = lan.record(H1, R.CHANGE_TO_EXCLUDE_MODE, group=g3)
+    assert changes(refused) == []
+    (drop,) = [a for a in refused if isinstance(a, Dropped)]
+    assert drop.reason == "group-limit"
+    assert "239.9.0.3" in drop.detail and "max_groups" in drop.detail
+    assert changes(lan.v2_report(H2, g3)) == []  # v1/v2 reports are bounded too
+    # the groups that were there keep their state and keep being refreshed
+    lan.advance(200)
+    lan.v2_report(H1, g1)
+    lan.record(H2, R.MODE_IS_EXCLUDE, group=g2)
+    assert changes(lan.advance(200)) == []
+    assert lan.forwarding(g1) == (EXC, frozenset()) and lan.forwarding(g2) == (EXC, frozenset())
+    # once a group has gone (g1: no report for GMI), a new one fits again
+    lan.record(H2, R.MODE_IS_EXCLUDE, group=g2)
+    assert changes(lan.advance(61)) == [MembershipChanged(IFACE, g1, INC, frozenset())]
+    assert changes(lan.record(H1, R.CHANGE_TO_EXCLUDE_MODE, group=g3))
+
+
+def test_max_groups_must_be_positive() -> None:
+    with pytest.raises(EngineError, match="max_groups=0 must be at least 1"):
+        InterfaceSettings(max_groups=0)
