@@ -191,8 +191,8 @@ def igmp_fields(msg: IgmpMessage) -> dict[str, Any]:
         leaving = bool(msg.records) and all(
             (r.record_type == RecordType.CHANGE_TO_INCLUDE_MODE and not r.sources)
             or r.record_type == RecordType.BLOCK_OLD_SOURCES for r in msg.records)
-        records = [{"type": RecordType(r.record_type).short
-                    if r.record_type in set(RecordType) else int(r.record_type),
+        records = [{"type": r.record_type.short
+                    if isinstance(r.record_type, RecordType) else int(r.record_type),
                     "group": str(r.group), "sources": [str(x) for x in r.sources]}
                    for r in msg.records]
         return {"type": "leave" if leaving else "report",

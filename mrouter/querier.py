@@ -113,7 +113,7 @@ class QuerierShell:
         self, engine: Engine, sock: IgmpSocket, clock: Callable[[], float] = time.monotonic,
         on_action: Callable[[Action], None] | None = None,
         on_other: Callable[[Received], None] | None = None, tap: IgmpTap | None = None,
-        on_igmp: Callable[[str, Packet], None] | None = None,
+        on_igmp: Callable[[str, Packet, float], None] | None = None,
     ) -> None:
         self.engine = engine
         self.sock = sock
@@ -123,7 +123,9 @@ class QuerierShell:
         self.clock = clock
         self.on_action = on_action
         self.on_other = on_other
-        self.on_igmp = on_igmp  # each decoded IGMP packet, with its interface name
+        # each decoded IGMP packet with its interface name and arrival time, called after
+        # its actions were performed (so that a join reaches the routes first)
+        self.on_igmp = on_igmp
         self._by_index: dict[int, ShellInterface] = {}
         self._by_name: dict[str, ShellInterface] = {}
         self.undecodable = 0
@@ -192,10 +194,11 @@ class QuerierShell:
             log.debug("%s: undecodable IGMP packet: %s", iface.name, exc)
             return
         log.debug("%s: %s -> %s %s", iface.name, packet.ip.src, packet.ip.dst, packet.igmp)
-        if self.on_igmp is not None:
-            self.on_igmp(iface.name, packet)
+        now = self.clock()
         self.perform(self.engine.receive(
-            iface.name, packet.ip.src, packet.ip.dst, packet.igmp, self.clock()))
+            iface.name, packet.ip.src, packet.ip.dst, packet.igmp, now))
+        if self.on_igmp is not None:
+            self.on_igmp(iface.name, packet, now)
 
     def handle_timers(self) -> None:
         self.perform(self.engine.tick(self.clock()))
@@ -206,6 +209,12 @@ class QuerierShell:
         return None if deadline is None else max(0.0, deadline - self.clock())
 
     def perform(self, actions: list[Action]) -> None:
+        # Membership changes go to on_action (the daemon's routes) before anything else:
+        # the time from a report to forwarding is what a receiver waits for.
+        if self.on_action is not None:
+            for action in actions:
+                if isinstance(action, MembershipChanged):
+                    self.on_action(action)
         for action in actions:
             if isinstance(action, SendQuery):
                 iface = self._by_name.get(action.iface)
@@ -235,7 +244,7 @@ class QuerierShell:
                     log.warning("%s (further ones at debug level)", action.detail)
                 else:
                     log.debug("dropped (%s): %s", action.reason, action.detail)
-            if self.on_action is not None:
+            if self.on_action is not None and not isinstance(action, MembershipChanged):
                 self.on_action(action)
 
     # ------------------------------------------------------------- loop

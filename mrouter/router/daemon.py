@@ -518,9 +518,8 @@ class Daemon:
         except MrouterError as exc:
             log.warning("IGMP: %s", exc)
 
-    def _on_igmp(self, iface: str, packet: Packet) -> None:
-        self.events.record("igmp_in", self.clock(), iface, src=packet.ip.src,
-                           **igmp_fields(packet.igmp))
+    def _on_igmp(self, iface: str, packet: Packet, now: float) -> None:
+        self.events.record("igmp_in", now, iface, src=packet.ip.src, **igmp_fields(packet.igmp))
 
     def _on_other(self, received: Received) -> None:
         """A packet on the MRT_INIT socket that is not IGMP: a kernel upcall."""
@@ -552,8 +551,12 @@ class Daemon:
                       upcall.group)
 
     def _on_action(self, action: Action) -> None:
-        """The engine's decisions (the shell already sent queries and logged them)."""
-        self.events.record_action(action, self.clock())
+        """The engine's decisions (the shell already sent queries and logged them).
+
+        The routes change first and the event is recorded after, with the time the
+        decision was made: a receiver's wait ends at the route update.
+        """
+        now = self.clock()
         if isinstance(action, MembershipChanged):
             self.table.set_membership(action.iface, action.group,
                                       FilterMode[action.filter_mode.name], action.sources)
@@ -563,6 +566,7 @@ class Daemon:
             iface.querier, iface.is_querier = action.querier, action.is_self
             self.table.set_querier(action.iface, action.is_self)
             self._apply_cache(self.cache.refresh())
+        self.events.record_action(action, now)
 
     def _membership_changed(self, group: IPv4Address | None) -> None:
         self._apply_cache(self.cache.refresh(group))
