@@ -4,6 +4,8 @@ Theory of operation: :func:`build` turns events into a :class:`Timeline` of plai
 shapes, which :func:`render_svg` writes as hand-built SVG (pure string building). In
 each interface's lane:
 
+- a *querier* bar (purple) while this router is the querier on the interface
+  (``querier_changed`` with ``is_self``);
 - one row per group with a *membership* bar (blue) while the interface has members
   (a ``membership_changed`` that is not INCLUDE-with-no-sources starts or continues it;
   INCLUDE {} ends it);
@@ -14,6 +16,11 @@ each interface's lane:
 - a row of marks: queries (triangle), reports (circle), leaves (cross), filled when
   received and hollow when sent, and querier changes, timer expiries, upcalls and link
   changes as small labelled ticks.
+
+``daemon_stopped`` ends every bar still on: a stopped daemon has no members, routes or
+querier role left. Events merged from several routers carry a ``router`` field (their
+interfaces are then named "r1 dn0", ...): routes are told apart by it, and a router's
+``daemon_stopped`` ends only that router's bars (on lanes named "ROUTER ...").
 
 So a class sees a forwarding bar begin shortly after the membership bar and end when
 it does. The x of time t is ``LABEL_WIDTH + (t - t0) * px_per_second``.
@@ -36,6 +43,7 @@ LANE_GAP = 14.0
 BAR_HEIGHT = 12.0
 
 COLOURS = {
+    "querier": "#8a4fd8",
     "membership": "#3b6fd8",
     "forwarding": "#2e9e4f",
     "query": "#8a4fd8",
@@ -47,7 +55,7 @@ COLOURS = {
 
 @dataclass(frozen=True, slots=True)
 class Bar:
-    kind: str  # "membership" or "forwarding"
+    kind: str  # "querier", "membership" or "forwarding"
     row: str  # the row label: a group, or "S -> G"
     start: float
     end: float
@@ -71,7 +79,7 @@ class Lane:
 
     def rows(self) -> list[str]:
         seen: dict[str, None] = {}
-        for kind in ("membership", "forwarding"):
+        for kind in ("querier", "membership", "forwarding"):
             for bar in self.bars:
                 if bar.kind == kind:
                     seen.setdefault(bar.row, None)
@@ -98,9 +106,10 @@ def _igmp_kind(value: object) -> str:
     return "event"
 
 
-def build(events: Iterable[Event]) -> Timeline:
+def build(events: Iterable[Event], order: Sequence[str] = ()) -> Timeline:
     """Events (in any order) -> lanes of bars and marks. Bars still on at the last
-    event end there, marked ``open_end``."""
+    event end there, marked ``open_end``. Lanes named in ``order`` come first, in that
+    order; the others follow sorted by name."""
     evs = sorted(events, key=lambda e: e.time)
     if not evs:
         return Timeline(0.0, 1.0, [])
@@ -113,34 +122,59 @@ def build(events: Iterable[Event]) -> Timeline:
         return lanes.setdefault(name, Lane(name))
 
     members: dict[tuple[str, str], float] = {}  # (iface, group) -> since
-    forwarding: dict[tuple[str, str], tuple[float, int | None]] = {}  # -> (since, count)
-    counts: dict[str, int] = {}  # "S -> G" -> packets
+    # (iface, router, "S -> G") -> (since, packets then); router: see the docstring
+    forwarding: dict[tuple[str, str, str], tuple[float, int | None]] = {}
+    counts: dict[tuple[str, str], int] = {}  # (router, "S -> G") -> packets
+    querier: dict[str, float] = {}  # iface -> since (this router is the querier)
+
+    def stop(name: str, at: float) -> None:
+        """End every bar on lane ``name`` (its daemon stopped)."""
+        if name in querier:
+            lane(name).bars.append(Bar("querier", "querier", querier.pop(name), at))
+        for mkey in [k for k in members if k[0] == name]:
+            lane(name).bars.append(Bar("membership", mkey[1], members.pop(mkey), at))
+        for fkey in [k for k in forwarding if k[0] == name]:
+            since, at_start = forwarding.pop(fkey)
+            lane(name).bars.append(Bar("forwarding", fkey[2], since, at,
+                                       _packets(counts.get((fkey[1], fkey[2])), at_start)))
+
     for e in evs:
         f = dict(e.fields)
+        router = str(f.get("router", ""))
         if e.iface:
             lane(e.iface)
-        if e.kind is EventKind.MEMBERSHIP_CHANGED and e.iface:
+        if e.kind is EventKind.QUERIER_CHANGED and e.iface:
+            if f.get("is_self"):
+                querier.setdefault(e.iface, e.time)
+            elif e.iface in querier:
+                lane(e.iface).bars.append(Bar("querier", "querier", querier.pop(e.iface),
+                                              e.time))
+        if e.kind is EventKind.DAEMON_STOPPED:
+            for name in list(lanes):
+                if not router or name.startswith(router + " "):
+                    stop(name, e.time)
+        elif e.kind is EventKind.MEMBERSHIP_CHANGED and e.iface:
             key = (e.iface, str(f["group"]))
             if _is_member(f):
                 members.setdefault(key, e.time)
             elif key in members:
                 lane(e.iface).bars.append(Bar("membership", key[1], members.pop(key), e.time))
         elif e.kind in (EventKind.MFC_ADD, EventKind.MFC_UPDATE, EventKind.MFC_DELETE):
-            flow = f"{f['source']} -> {f['group']}"
+            flow = (router, f"{f['source']} -> {f['group']}")
             if "packets" in f:
                 counts[flow] = int(f["packets"])
             oifs = set(map(str, f.get("oifs", ()))) if e.kind is not EventKind.MFC_DELETE \
                 else set()
             for name in oifs:
-                forwarding.setdefault((name, flow), (e.time, counts.get(flow)))
-            for key in [k for k in forwarding if k[1] == flow and k[0] not in oifs]:
-                since, at_start = forwarding.pop(key)
-                lane(key[0]).bars.append(Bar("forwarding", flow, since, e.time,
+                forwarding.setdefault((name, *flow), (e.time, counts.get(flow)))
+            for fkey in [k for k in forwarding if k[1:] == flow and k[0] not in oifs]:
+                since, at_start = forwarding.pop(fkey)
+                lane(fkey[0]).bars.append(Bar("forwarding", flow[1], since, e.time,
                                              _packets(counts.get(flow), at_start)))
             if "iif" in f:
                 lane(str(f["iif"]))
         elif e.kind is EventKind.MFC_COUNTERS:
-            counts[f"{f['source']} -> {f['group']}"] = int(f["packets"])
+            counts[(router, f"{f['source']} -> {f['group']}")] = int(f["packets"])
         elif e.kind in (EventKind.IGMP_IN, EventKind.IGMP_OUT) and e.iface:
             group = f.get("group")
             lane(e.iface).marks.append(Mark(
@@ -148,12 +182,17 @@ def build(events: Iterable[Event]) -> Timeline:
                 f"{f.get('type')} {group or ''}".strip()))
         elif e.iface:
             lane(e.iface).marks.append(Mark("event", e.time, True, _event_label(e)))
+    for name, since in querier.items():
+        lanes[name].bars.append(Bar("querier", "querier", since, t1, open_end=True))
     for (name, group), since in members.items():
         lanes[name].bars.append(Bar("membership", group, since, t1, open_end=True))
-    for (name, flow), (since, at_start) in forwarding.items():
-        lane(name).bars.append(Bar("forwarding", flow, since, t1,
-                                   _packets(counts.get(flow), at_start), open_end=True))
-    return Timeline(t0, t1, sorted(lanes.values(), key=lambda ln: ln.iface))
+    for (name, router, row), (since, at_start) in forwarding.items():
+        lane(name).bars.append(Bar("forwarding", row, since, t1,
+                                   _packets(counts.get((router, row)), at_start),
+                                   open_end=True))
+    rank = {name: i for i, name in enumerate(order)}
+    return Timeline(t0, t1, sorted(lanes.values(),
+                                   key=lambda ln: (rank.get(ln.iface, len(rank)), ln.iface)))
 
 
 def _packets(count: int | None, at_start: int | None) -> str:
@@ -217,9 +256,10 @@ def _mark_svg(m: Mark, x: float, y: float, level: int = 0) -> str:
 
 
 def render_svg(events: Iterable[Event], *, width: float = 1100.0,
-               title: str = "mrouter timeline") -> str:
-    """The timeline as a standalone SVG document."""
-    tl = build(events)
+               title: str = "mrouter timeline", order: Sequence[str] = ()) -> str:
+    """The timeline as a standalone SVG document, a one-line legend at the bottom.
+    ``order``: lanes to draw first, in that order (see :func:`build`)."""
+    tl = build(events, order)
     plot = width - LABEL_WIDTH - RIGHT_MARGIN
     scale = plot / (tl.t1 - tl.t0)
 
@@ -253,9 +293,11 @@ def render_svg(events: Iterable[Event], *, width: float = 1100.0,
         y_rows = y + header + marks_h - 10
         for i, row in enumerate(rows, 1):
             ry = y_rows + ROW * (i - 1) + 6
-            what = "fwd" if "->" in row else "members"
+            what, shown = ("fwd", row) if "->" in row else ("members", row)
+            if row == "querier":
+                what, shown = "querier", "(this router)"
             body.append(f'<text x="24" y="{_fmt(ry + 10)}" font-size="10">'
-                        f'<tspan fill="#777">{what}</tspan> {escape(row)}</text>')
+                        f'<tspan fill="#777">{what}</tspan> {escape(shown)}</text>')
             for bar in (b for b in ln.bars if b.row == row):
                 colour = COLOURS[bar.kind]
                 x0, x1 = x(bar.start), x(bar.end)
@@ -272,6 +314,21 @@ def render_svg(events: Iterable[Event], *, width: float = 1100.0,
                                 f'fill="{colour}">{escape(bar.label)}</text>')
         body.append("</g>")
         y += height + LANE_GAP
+    legend, lx = [], 8.0
+    for kind, text in SVG_LEGEND:
+        mark = Mark(kind, 0.0, kind != "event", "") if kind in MARK_KINDS else None
+        if mark is not None:
+            legend.append(_mark_svg(mark, lx + 6, y + 8).replace('class="mark', 'class="key'))
+        else:
+            legend.append(f'<rect x="{_fmt(lx)}" y="{_fmt(y + 3)}" width="14" height="10" '
+                          f'fill="{COLOURS[kind]}"/>')
+        legend.append(f'<text x="{_fmt(lx + 18)}" y="{_fmt(y + 12)}" font-size="10" '
+                      f'fill="#333">{escape(text)}</text>')
+        lx += 34 + 6.4 * len(text)  # swatch, gap, text at ~6.4 px a character
+    legend.insert(0, '<g class="legend">')
+    legend.append("</g>")
+    body.extend(legend)
+    y += 20
     total_height = y + 30
     axis = [f'<line x1="{_fmt(LABEL_WIDTH)}" y1="{_fmt(TOP)}" x2="{_fmt(width - RIGHT_MARGIN)}" '
             f'y2="{_fmt(TOP)}" stroke="#333"/>']
@@ -290,7 +347,16 @@ def render_svg(events: Iterable[Event], *, width: float = 1100.0,
     return "\n".join([head, titled, *axis, *body, "</svg>"]) + "\n"
 
 
+MARK_KINDS = ("query", "report", "leave")
+SVG_LEGEND: Sequence[tuple[str, str]] = (
+    ("querier", "querier"), ("membership", "members"), ("forwarding", "forwarding"),
+    ("query", "query (filled: received, hollow: sent)"), ("report", "report"),
+    ("leave", "leave"),
+)
+"""The one-line key drawn under the lanes (the HTML page adds the long one below)."""
+
 LEGEND: Sequence[tuple[str, str]] = (
+    ("querier", "bar: this router is the IGMP querier on the interface"),
     ("membership", "bar: the interface has members of the group (IGMP or static)"),
     ("forwarding", "bar: the kernel route forwards (S,G) out of this interface; "
                    "label: packets of the flow while the bar was on"),
@@ -301,9 +367,10 @@ LEGEND: Sequence[tuple[str, str]] = (
 )
 
 
-def render_html(events: Iterable[Event], *, title: str = "mrouter timeline") -> str:
+def render_html(events: Iterable[Event], *, title: str = "mrouter timeline",
+                order: Sequence[str] = ()) -> str:
     """An HTML page with the SVG inline and a legend under it."""
-    svg = render_svg(events, title=title)
+    svg = render_svg(events, title=title, order=order)
     items = "\n".join(
         f'<li><span style="display:inline-block;width:14px;height:10px;'
         f'background:{COLOURS[k]};margin-right:6px"></span><b>{k}</b>: {escape(text)}</li>'

@@ -1,39 +1,49 @@
-"""Teaching scenarios for `mrouter explain` and `mrouter timeline`, on namespace labs.
+"""Teaching scenarios on namespace labs: `mrouter explain` answers, and real daemon runs
+drawn as timelines (docs/scenarios.md says what each shows a class).
 
-    python scripts/scenarios.py explain            # each broken router, and what explain says
-    python scripts/scenarios.py timeline -o t.html # a real run drawn as a timeline
+    python scripts/scenarios.py explain                 # each broken router, explain's answer
+    python scripts/scenarios.py join-leave -o out/      # out/join-leave.{events.jsonl,svg,html}
+    python scripts/scenarios.py querier-election -o out/
+    python scripts/scenarios.py proxy-chain -o out/
+    python scripts/scenarios.py all -o out/             # the three timelines
 
 ``explain`` builds each classic "route installed, nothing forwarded" situation in
 netns/basic.toml (no routing, TTL 1, rp_filter, missing VIF, RPF mismatch, TTL
 threshold, link down) and prints explain's answer.
 
-``timeline`` runs netns/two-lans.toml with the daemon on r1, h1 (lan0, dn0) joining at
-1 s and leaving at 6 s, h3 (lan1, dn1) joining at 3 s and leaving at 9 s, the sender
-sending throughout. Until the daemon records its own events (``mrouter run --events``),
-a recorder here makes them from the outside: it sniffs IGMP on r1 and polls the daemon's
-``show groups`` and ``show routes`` every 0.2 s, writing the same event kinds.
+The timeline scenarios run real daemons (``mrouter run --events FILE``), act on the lab
+at fixed times while printing what happens on stderr, stop the daemons, merge their events
+files (lanes named "ROUTER IFACE") and draw them with mrouter.timeline:
+
+- join-leave (lan.toml): h1 joins at 1 s, h2 at 3 s, h1 leaves at 5 s, h2 at 7 s.
+- querier-election (querier-election.toml): r2 starts alone, r1 (lower address) starts at
+  2 s and takes over, r1 stops at 5 s, r2 resumes after the other-querier-present interval.
+- proxy-chain (chain.toml): r1 router, r2 proxy; h1 joins at 1 s, leaves at 5 s.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import select
+import dataclasses
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from ipaddress import IPv4Address
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from mrouter.events import EventLog, EventWriter, igmp_fields
+from mrouter.errors import ControlError, MrouterError
+from mrouter.events import Event, EventKind, read_events
 from mrouter.kernel.mroute import MrouteSocket
 from mrouter.lab import Lab
 from mrouter.router.control import request
+from mrouter.timeline import render_html, render_svg
 
 ROOT = Path(__file__).resolve().parent.parent
 S = IPv4Address("198.51.100.2")
@@ -117,154 +127,282 @@ def explain_scenarios() -> int:
     return 0
 
 
-# --- timeline ------------------------------------------------------------------------------
+# --- timeline scenarios ----------------------------------------------------------------------
+#
+# Each scenario starts real daemons with `mrouter run --events FILE`, acts on the lab at
+# fixed times (scaled by --scale, timers too), stops the daemons with `mrouter stop`, then
+# merges the events files (lanes "r1 dn0", "r2 eth0", ...) and draws them.
 
-CONFIG = """\
-mode = "router"
-[interfaces.up0]
-[interfaces.dn0]
-query_interval = 4
-query_response_interval = 1
-last_member_query_interval = 0.3
-[interfaces.dn1]
-query_interval = 4
-query_response_interval = 1
-last_member_query_interval = 0.3
-"""
+MROUTER = [sys.executable, "-m", "mrouter"]
+LINK_LOCAL = IPv4Network("224.0.0.0/24")
 
 
-def _sniff_igmp(lab: Lab, log: EventLog, t0: float, stop: threading.Event) -> None:
-    from mrouter.errors import CodecError
-    from mrouter.igmp.codec import decode_packet
+class Clock:
+    """Seconds since the scenario began; prints what happens when, for the class."""
 
-    r1 = lab.node("r1")
-    with r1.enter():
-        # ETH_P_ALL: a socket bound to ETH_P_IP does not see what r1 itself sends
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0003))
-    with sock:
-        while not stop.is_set():
-            ready, _, _ = select.select([sock], [], [], 0.1)
-            if not ready:
-                continue
-            data, addr = sock.recvfrom(65535)
-            name = addr[0]  # (ifname, protocol, pkttype, hatype, hwaddr)
-            if addr[1] != 0x0800 or len(data) < 20 or data[9] != 2 or name == "lo":
-                continue
-            try:
-                packet = decode_packet(data)
-            except CodecError:
-                continue
-            now = time.monotonic() - t0
-            fields = igmp_fields(packet.igmp)
-            if addr[2] == 4:  # PACKET_OUTGOING: r1 sent it
-                log.record("igmp_out", now, name, dst=packet.ip.dst, **fields)
-            else:
-                log.record("igmp_in", now, name, src=packet.ip.src, **fields)
+    def __init__(self, name: str, scale: float) -> None:
+        self.name, self.scale, self.t0 = name, scale, time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def say(self, text: str) -> None:
+        print(f"[{self.name} {self.now():5.1f} s] {text}", file=sys.stderr, flush=True)
+
+    def at(self, when: float, text: str) -> None:
+        """Wait until ``when`` (unscaled seconds) and announce ``text``."""
+        time.sleep(max(0.0, when * self.scale - self.now()))
+        self.say(text)
 
 
-def _poll_daemon(sock: Path, log: EventLog, t0: float, stop: threading.Event) -> None:
-    members: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
-    routes: dict[tuple[str, str], tuple[str, tuple[str, ...], int]] = {}
-    while not stop.wait(0.2):
-        now = time.monotonic() - t0
-        seen = {}
-        for row in request(sock, "show", what="groups"):
-            seen[(row["iface"], row["group"])] = (row["filter_mode"], tuple(row["sources"]))
-        for key, value in seen.items():
-            if members.get(key) != value:
-                log.record("membership_changed", now, key[0], group=key[1],
-                           filter_mode=value[0], sources=list(value[1]))
-        for key in set(members) - set(seen):
-            log.record("membership_changed", now, key[0], group=key[1],
-                       filter_mode="INCLUDE", sources=[])
-        members = seen
-        current = {}
-        for e in request(sock, "show", what="routes")["entries"]:
-            current[(e["source"], e["group"])] = (e["iif"], tuple(e["oifs"]), e["packets"])
-        for (s, g), (iif, oifs, packets) in current.items():
-            old = routes.get((s, g))
-            if old is None:
-                log.record("mfc_add", now, source=s, group=g, iif=iif, oifs=list(oifs))
-            elif old[:2] != (iif, oifs):
-                log.record("mfc_update", now, source=s, group=g, iif=iif, oifs=list(oifs))
-            if old is None or old[2] != packets:
-                log.record("mfc_counters", now, source=s, group=g, packets=packets,
-                           bytes=0, wrong_if=0)
-        for (s, g) in set(routes) - set(current):
-            log.record("mfc_delete", now, source=s, group=g, packets=routes[(s, g)][2])
-        routes = current
+@dataclass
+class Daemon:
+    node: str
+    proc: subprocess.Popen[str]
+    socket: Path
+    events: Path
 
 
-def timeline_scenario(output: Path, events_path: Path) -> int:
-    from mrouter.timeline import render_html, render_svg
-
-    events_path.unlink(missing_ok=True)
-    log = EventLog(writer=EventWriter(events_path), wall_clock=time.time)
-    with Lab.from_file(ROOT / "netns" / "two-lans.toml") as lab, \
-            tempfile.TemporaryDirectory() as tmp:
-        config, ctl = Path(tmp) / "r.toml", Path(tmp) / "ctl.sock"
-        config.write_text(CONFIG)
-        lab.node("r1").spawn([sys.executable, "-m", "mrouter", "run", "--config", str(config),
-                              "--socket", str(ctl)], stderr=subprocess.DEVNULL)
-        t0 = time.monotonic()
-        stop = threading.Event()
-        threads = [threading.Thread(target=_sniff_igmp, args=(lab, log, t0, stop)),
-                   threading.Thread(target=_poll_daemon, args=(ctl, log, t0, stop))]
-        for _ in range(100):
-            with contextlib.suppress(Exception):
-                request(ctl, "ping")
-                break
+def start_daemon(lab: Lab, node: str, config: str, tmp: Path, events: Path) -> Daemon:
+    """`mrouter run` on ``node`` with ``config`` (TOML text), writing ``events``; returns
+    once its control socket answers."""
+    cfg, sock = tmp / f"{node}.toml", tmp / f"{node}.sock"
+    cfg.write_text(config)
+    events.unlink(missing_ok=True)
+    proc = lab.node(node).spawn([*MROUTER, "run", "--config", str(cfg), "--socket", str(sock),
+                                 "--events", str(events)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            request(sock, "ping")
+            return Daemon(node, proc, sock, events)
+        except ControlError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
+                raise MrouterError(f"the daemon on {node} did not start: {err.strip()}") \
+                    from None
             time.sleep(0.05)
-        log.record("daemon_started", time.monotonic() - t0)
-        for t in threads:
-            t.start()
-        joined: dict[str, socket.socket] = {}
 
-        def join(host: str, address: str) -> None:
-            with lab.node(host).enter():
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                         G.packed + IPv4Address(address).packed)
-            joined[host] = s
 
-        plan: list[tuple[float, Callable[[], Any]]] = [
-            (1.0, lambda: join("h1", "192.0.2.11")),
-            (3.0, lambda: join("h3", "203.0.113.11")),
-            (6.0, lambda: joined.pop("h1").close()),
-            (9.0, lambda: joined.pop("h3").close()),
-        ]
-        with sending(lab, ttl=8):
-            for at, action in plan:
-                time.sleep(max(0.0, at - (time.monotonic() - t0)))
-                action()
-            time.sleep(2.0)
-        stop.set()
-        for t in threads:
-            t.join()
-        log.record("daemon_stopped", time.monotonic() - t0)
-    log.close()
-    from mrouter.events import read_events
+def stop_daemon(d: Daemon) -> None:
+    """`mrouter stop`, so the daemon writes daemon_stopped and removes its routes."""
+    if d.proc.poll() is None:
+        with contextlib.suppress(ControlError):
+            request(d.socket, "stop")
+        try:
+            d.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            d.proc.terminate()
+            d.proc.wait(timeout=5)
 
-    events = read_events(events_path)
-    title = "two-lans: h1 (dn0) joins at 1 s, leaves at 6 s; h3 (dn1) joins at 3 s, leaves at 9 s"
-    render = render_svg if output.suffix == ".svg" else render_html
-    output.write_text(render(events, title=title))
-    print(f"{events_path}: {len(events)} events; drawn in {output}")
-    return 0
+
+class Members:
+    """Hosts joining and leaving a group with ordinary sockets (the kernel sends the IGMP)."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.socks: dict[str, socket.socket] = {}
+
+    def join(self, host: str, group: IPv4Address = G) -> None:
+        node = self.lab.node(host)
+        with node.enter():
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                     group.packed + node.address("eth0").packed)
+        self.socks[host] = s
+
+    def leave(self, host: str) -> None:
+        self.socks.pop(host).close()
+
+    def close(self) -> None:
+        for s in self.socks.values():
+            s.close()
+        self.socks.clear()
+
+
+def start_sender(lab: Lab, seconds: float, rate: int = 50) -> subprocess.Popen[str]:
+    """`mrouter send` on the sender node: TTL 8, ``rate`` pps for ``seconds``."""
+    return lab.node("sender").spawn(
+        [*MROUTER, "send", f"{G}:5000", "--ttl", "8", "--rate", str(rate),
+         "--count", str(max(1, int(seconds * rate)))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def merge(files: dict[str, Path]) -> list[Event]:
+    """Read each router's events file, rename its interfaces "ROUTER IFACE" (also in
+    iif/oifs) and add a ``router`` field (mrouter.timeline tells routes and daemon stops
+    apart by it), so several routers share one timeline. All daemons run on this
+    machine, so their monotonic times are comparable as they are."""
+    out: list[Event] = []
+    for router, path in files.items():
+        def name(iface: Any, router: str = router) -> Any:
+            return f"{router} {iface}" if isinstance(iface, str) else iface
+
+        for e in read_events(path):
+            fields = {**e.fields, "router": router}
+            if "iif" in fields:
+                fields["iif"] = name(fields["iif"])
+            if "oifs" in fields:
+                fields["oifs"] = [name(o) for o in fields["oifs"]]
+            out.append(dataclasses.replace(e, iface=name(e.iface), fields=fields))
+    return sorted(out, key=lambda e: e.time)
+
+
+def _link_local(e: Event) -> bool:
+    """The routers' own joins of 224.0.0.2/.22, seen by the other router: true but beside
+    the point in a picture for a class (they stay in the events file)."""
+    group = e.fields.get("group")
+    return e.kind is EventKind.MEMBERSHIP_CHANGED and isinstance(group, str) \
+        and IPv4Address(group) in LINK_LOCAL
+
+
+def draw(name: str, title: str, files: dict[str, Path], out: Path,
+         order: Sequence[str] = ()) -> list[Event]:
+    """Merge ``files`` into out/NAME.events.jsonl and draw NAME.svg and NAME.html, lanes
+    in ``order`` first (upstream to downstream reads best)."""
+    events = merge(files)
+    (out / f"{name}.events.jsonl").write_text("".join(e.to_json() + "\n" for e in events))
+    shown = [e for e in events if not _link_local(e)]
+    (out / f"{name}.svg").write_text(render_svg(shown, title=title, order=order))
+    (out / f"{name}.html").write_text(render_html(shown, title=title, order=order))
+    print(f"[{name}] {len(events)} events in {out / (name + '.events.jsonl')}; "
+          f"pictures {out / (name + '.svg')} and .html", file=sys.stderr, flush=True)
+    return events
+
+
+def _timers(scale: float) -> str:
+    return (f"query_interval = {2 * scale:g}\nquery_response_interval = {1 * scale:g}\n"
+            f"last_member_query_interval = {0.5 * scale:g}\n")
+
+
+def join_leave(out: Path, scale: float = 1.0) -> list[Event]:
+    """lan.toml: h1 joins at 1 s, h2 at 3 s, h1 leaves at 5 s, h2 at 7 s; end at 9 s."""
+    config = ('mode = "router"\n[interfaces.up0]\n[interfaces.dn0]\nigmp_version = 3\n'
+              f"query_interval = {10 * scale:g}\nquery_response_interval = {1 * scale:g}\n"
+              f"last_member_query_interval = {0.5 * scale:g}\n")
+    clock = Clock("join-leave", scale)
+    with Lab.from_file(ROOT / "netns" / "lan.toml") as lab, \
+            tempfile.TemporaryDirectory() as tmp:
+        members = Members(lab)
+        r1 = start_daemon(lab, "r1", config, Path(tmp), Path(tmp) / "r1.jsonl")
+        clock = Clock("join-leave", scale)
+        try:
+            clock.say("daemon on r1 up; sender streams 239.1.1.1 at 50 pps, TTL 8")
+            sender = start_sender(lab, 8.5 * scale)
+            clock.at(1, "h1 joins 239.1.1.1: r1 starts forwarding onto dn0")
+            members.join("h1")
+            clock.at(3, "h2 joins too: nothing changes on dn0 (already forwarding)")
+            members.join("h2")
+            clock.at(5, "h1 leaves: r1 asks (group query), h2 still answers, traffic goes on")
+            members.leave("h1")
+            clock.at(7, "h2 leaves: group queries go unanswered, r1 stops forwarding")
+            members.leave("h2")
+            clock.at(9, "end")
+            sender.wait(timeout=10)
+        finally:
+            members.close()
+            stop_daemon(r1)
+        return draw("join-leave", "join and leave on a LAN (lan.toml): h1 joins at 1 s, "
+                    "h2 at 3 s, h1 leaves at 5 s, h2 at 7 s", {"r1": r1.events}, out,
+                    order=("r1 up0", "r1 dn0"))
+
+
+def querier_election(out: Path, scale: float = 1.0) -> list[Event]:
+    """querier-election.toml: r2 first, r1 (lower address) takes over at 2 s, r1 stops at
+    5 s, r2 resumes after the other-querier-present interval (4.5 s); end at 12 s."""
+    config = ('mode = "router"\n[interfaces.eth0]\nigmp_version = 3\nrobustness = 2\n'
+              + _timers(scale))
+    oqpi = (2 * 2 + 0.5) * scale
+    clock = Clock("querier-election", scale)
+    with Lab.from_file(ROOT / "netns" / "querier-election.toml") as lab, \
+            tempfile.TemporaryDirectory() as tmp:
+        members = Members(lab)
+        daemons: list[Daemon] = []
+        try:
+            daemons.append(start_daemon(lab, "r2", config, Path(tmp), Path(tmp) / "r2.jsonl"))
+            clock = Clock("querier-election", scale)
+            clock.say("r2 (192.0.2.2) starts alone: it is the querier, sends general queries")
+            clock.at(1, "h1 joins 239.1.1.1: it answers queries with reports")
+            members.join("h1")
+            clock.at(2, "r1 (192.0.2.1) starts: lower address, it takes over; r2 falls silent")
+            daemons.append(start_daemon(lab, "r1", config, Path(tmp), Path(tmp) / "r1.jsonl"))
+            clock.at(5, f"r1 stops: r2 waits the other-querier-present interval "
+                        f"({oqpi:g} s), then queries again")
+            stop_daemon(daemons[1])
+            clock.at(5 + 2 * 2 + 0.5, "r2 is querier again: its other-querier-present timer "
+                                      "ran out 4.5 s after r1's last query")
+            clock.at(12, "end")
+        finally:
+            members.close()
+            for d in reversed(daemons):
+                stop_daemon(d)
+        return draw("querier-election", "querier election (querier-election.toml): r2 first, "
+                    "r1 joins at 2 s and wins, r1 stops at 5 s, r2 takes over again",
+                    {d.node: d.events for d in daemons}, out, order=("r1 eth0", "r2 eth0"))
+
+
+def proxy_chain(out: Path, scale: float = 1.0) -> list[Event]:
+    """chain.toml: r1 router, r2 IGMP proxy; h1 joins at 1 s and leaves at 5 s; end 8 s."""
+    r1_config = ('mode = "router"\n[interfaces.up0]\n[interfaces.dn0]\nigmp_version = 3\n'
+                 + _timers(scale))
+    r2_config = ('mode = "proxy"\n[interfaces.up0]\nrole = "upstream"\n'
+                 '[interfaces.dn0]\nrole = "downstream"\nigmp_version = 3\n' + _timers(scale))
+    clock = Clock("proxy-chain", scale)
+    with Lab.from_file(ROOT / "netns" / "chain.toml") as lab, \
+            tempfile.TemporaryDirectory() as tmp:
+        members = Members(lab)
+        daemons: list[Daemon] = []
+        try:
+            daemons.append(start_daemon(lab, "r1", r1_config, Path(tmp), Path(tmp) / "r1.jsonl"))
+            daemons.append(start_daemon(lab, "r2", r2_config, Path(tmp), Path(tmp) / "r2.jsonl"))
+            clock = Clock("proxy-chain", scale)
+            clock.say("r1 (router) and r2 (proxy) up; sender streams 239.1.1.1 at 50 pps")
+            sender = start_sender(lab, 7.5 * scale)
+            clock.at(1, "h1 joins: r2 learns it on dn0 and reports upstream on up0; "
+                        "r1 learns r2 on its dn0 and forwards; r2 forwards to the LAN")
+            members.join("h1")
+            clock.at(5, "h1 leaves: r2 queries dn0, then leaves upstream; r1 queries, stops")
+            members.leave("h1")
+            clock.at(8, "end")
+            sender.wait(timeout=10)
+        finally:
+            members.close()
+            for d in reversed(daemons):
+                stop_daemon(d)
+        return draw("proxy-chain", "proxy chain (chain.toml): r1 router, r2 proxy; "
+                    "h1 joins at 1 s, leaves at 5 s", {d.node: d.events for d in daemons}, out,
+                    order=("r1 up0", "r1 dn0", "r2 up0", "r2 dn0"))
+
+
+TIMELINES: dict[str, Callable[[Path, float], list[Event]]] = {
+    "join-leave": join_leave,
+    "querier-election": querier_election,
+    "proxy-chain": proxy_chain,
+}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="what", required=True)
-    sub.add_parser("explain", help="each broken router and explain's answer")
-    tl = sub.add_parser("timeline", help="a real run drawn as a timeline")
-    tl.add_argument("-o", "--output", type=Path, default=Path("timeline.html"))
-    tl.add_argument("--events", type=Path, default=Path("timeline-events.jsonl"))
+    parser.add_argument("scenario", choices=["explain", *TIMELINES, "all"],
+                        help="explain, one timeline scenario, or all three timelines")
+    parser.add_argument("-o", "--output", type=Path, default=Path("out"),
+                        help="folder for NAME.events.jsonl, NAME.svg, NAME.html (default out/)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply every time and timer (0.5: twice as fast)")
     args = parser.parse_args()
-    if args.what == "explain":
+    if args.scenario == "explain":
         return explain_scenarios()
-    return timeline_scenario(args.output, args.events)
+    args.output.mkdir(parents=True, exist_ok=True)
+    names = list(TIMELINES) if args.scenario == "all" else [args.scenario]
+    try:
+        for name in names:
+            TIMELINES[name](args.output, args.scale)
+    except MrouterError as exc:
+        print(f"scenarios: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
