@@ -1,0 +1,58 @@
+"""The control server's answers to bad requests, without a daemon: every malformed or
+failing request gets an error reply naming what was wrong, and the server goes on."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mrouter.errors import ConfigError, ControlError
+from mrouter.router.control import ControlServer, request
+
+
+def failing(request: Mapping[str, Any]) -> Any:
+    raise RuntimeError("a bug")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ControlServer]:
+    def show(request: Mapping[str, Any]) -> Any:
+        if request["what"] not in ("routes",):
+            raise ConfigError(f"show what? {request['what']!r}")
+        return ["r"]
+
+    srv = ControlServer(tmp_path / "ctl.sock", {"show": show, "boom": failing})
+    yield srv
+    srv.close()
+
+
+@pytest.mark.parametrize(("line", "error"), [
+    (b"{not json", "request is not JSON"),
+    (b"\xff\xfe", "request is not JSON"),
+    (b"[1, 2]", 'an object with a "command" string'),
+    (b'{"what": "routes"}', 'an object with a "command" string'),
+    (b'{"command": "fly"}', "unknown command 'fly'; known: boom, show"),
+    (b'{"command": "show"}', "bad arguments for show: KeyError('what')"),
+    (b'{"command": "show", "what": "cats"}', "show what? 'cats'"),
+    (b'{"command": "boom"}', "internal error in boom: RuntimeError('a bug')"),
+])
+def test_bad_requests_get_error_replies(server: ControlServer, line: bytes,
+                                        error: str) -> None:
+    reply = server.answer(line)
+    assert reply["ok"] is False
+    assert error in reply["error"]
+    assert server.answer(b'{"command": "show", "what": "routes"}') == {
+        "ok": True, "result": ["r"]}  # and the next good request is served
+
+
+def test_socket_is_private(server: ControlServer) -> None:
+    assert stat.S_IMODE(server.path.stat().st_mode) == 0o600
+
+
+def test_client_errors_say_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ControlError, match=r"is `mrouter run` running\?"):
+        request(tmp_path / "nothing.sock", "show", what="routes")
