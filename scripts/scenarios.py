@@ -30,9 +30,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -42,6 +41,7 @@ from mrouter.errors import ControlError, MrouterError
 from mrouter.events import Event, EventKind, read_events
 from mrouter.kernel.mroute import MrouteSocket
 from mrouter.lab import Lab
+from mrouter.lab.traffic import multicast_flow
 from mrouter.router.control import request
 from mrouter.timeline import render_html, render_svg
 
@@ -51,27 +51,9 @@ G = IPv4Address("239.1.1.1")
 DIAG = [sys.executable, "-m", "mrouter.cli.diag"]
 
 
-@contextlib.contextmanager
-def sending(lab: Lab, ttl: int, source: IPv4Address | None = None) -> Iterator[None]:
-    with lab.node("sender").enter():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
-    if source is not None:
-        sock.bind((str(source), 0))
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(0.02):
-            sock.sendto(b"scenario" * 8, (str(G), 5000))
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-        sock.close()
+def sending(lab: Any, ttl: int, source: IPv4Address | None = None) -> Any:
+    """The sender sends to G:5000 every 20 ms with this TTL while the block runs."""
+    return multicast_flow(lab.node("sender"), G, ttl=ttl, source=source, payload=b"scenario" * 8)
 
 
 def _table(lab: Lab, vifs: tuple[str, ...], route: tuple[int, dict[int, int]] | None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ import pytest
 
 from mrouter.errors import ControlError
 from mrouter.kernel.mroute import MrouteSocket
+from mrouter.lab.traffic import multicast_flow
 from mrouter.router.control import request
 
 pytestmark = pytest.mark.netns
@@ -58,28 +58,9 @@ def mroute(lab: Any, vifs: tuple[str, ...] = ("up0", "dn0"),
         mrt.close()
 
 
-@contextmanager
-def flow(lab: Any, ttl: int, source: IPv4Address | None = None) -> Iterator[None]:
+def flow(lab: Any, ttl: int, source: IPv4Address | None = None) -> Any:
     """The sender sends to G:5000 every 20 ms with this TTL while the block runs."""
-    with lab.node("sender").enter():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
-    if source is not None:
-        sock.bind((str(source), 0))
-    stop = threading.Event()
-
-    def send() -> None:
-        while not stop.wait(0.02):
-            sock.sendto(b"explain me" * 4, (str(G), 5000))
-
-    thread = threading.Thread(target=send, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-        sock.close()
+    return multicast_flow(lab.node("sender"), G, ttl=ttl, source=source, payload=b"explain me" * 4)
 
 
 def explain(node: Any, tmp_path: Path, *args: str) -> dict[str, dict[str, Any]]:
