@@ -236,6 +236,12 @@ def test_with_a_running_daemon_forwarding_follows_membership(lab: Any,
             v["iface"]: v for v in map(json.loads, out.stdout.splitlines())}
         return verdicts["dn0"]
 
+    # before any traffic the daemon has no (S,G) entry at all: no route (and it answers,
+    # so the table is not "owned by another process")
+    out = r1.run([*DIAG, "explain", str(G), "--source", str(S), "--json", "--socket",
+                  str(sock)], timeout=30)
+    idle = {v["iface"]: v for v in map(json.loads, out.stdout.splitlines())}["dn0"]
+    assert idle["reason"] == "no_route", idle
     with flow(lab, ttl=8):
         before = verdict()  # the daemon installs the route on the upcall, with no oifs
         assert before["reason"] == "no_members", before
@@ -256,3 +262,12 @@ def test_with_a_running_daemon_forwarding_follows_membership(lab: Any,
                                           "--socket", str(sock)], timeout=30)
     assert "runs in another network namespace" in elsewhere.stdout
     assert "multicast routing not running" in elsewhere.stdout
+
+
+def test_unresolved_upcall_only(lab: Any, tmp_path: Path) -> None:
+    """VIFs but nobody answers the kernel's upcalls: the (S,G) stays unresolved."""
+    with mroute(lab), flow(lab, ttl=8):
+        time.sleep(0.3)
+        v = explain(lab.node("r1"), tmp_path, "--listen", "1")["dn0"]
+    assert v["reason"] == "unresolved", v
+    assert "nobody installed a route" in v["text"] and "mrouter show routes" in v["fix"]
