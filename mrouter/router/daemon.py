@@ -323,8 +323,9 @@ class Daemon:
             self.events.record("daemon_started", self.clock(), mode=self.config.mode.value,
                                interfaces=sorted(self.interfaces))
             while not self.stopping:
-                self._sync_control(sel, registered)
-                self._sync_dataplane(sel, dataplane)
+                self._sync_selector(sel, registered, self.control.sockets(), "control")
+                if self.user_plane is not None:
+                    self._sync_selector(sel, dataplane, self.user_plane.sockets(), "dataplane")
                 for key, _ in sel.select(self._timeout()):
                     if key.data == "igmp":
                         self._guard(self.shell.handle_readable)
@@ -353,30 +354,18 @@ class Daemon:
         self.events.record("daemon_stopped", self.clock())
         return 0
 
-    def _sync_control(self, sel: selectors.BaseSelector,
-                      registered: dict[int, socket.socket]) -> None:
-        current = {s.fileno(): s for s in self.control.sockets() if s.fileno() >= 0}
+    @staticmethod
+    def _sync_selector(sel: selectors.BaseSelector, registered: dict[int, socket.socket],
+                       current_sockets: list[socket.socket], tag: str) -> None:
+        """Keep ``sel`` on exactly ``current_sockets`` (compared by identity: a socket that
+        was closed and replaced may come back with the same number)."""
+        current = {s.fileno(): s for s in current_sockets if s.fileno() >= 0}
         for fd in [fd for fd, s in registered.items() if current.get(fd) is not s]:
             sel.unregister(fd)
             del registered[fd]
         for fd, s in current.items():
             if fd not in registered:
-                sel.register(s, selectors.EVENT_READ, "control")
-                registered[fd] = s
-
-    def _sync_dataplane(self, sel: selectors.BaseSelector,
-                        registered: dict[int, socket.socket]) -> None:
-        """Keep the selector on the user data plane's current sockets (by identity: an
-        interface that went and came back has new sockets, maybe with old numbers)."""
-        if self.user_plane is None:
-            return
-        current = {s.fileno(): s for s in self.user_plane.sockets() if s.fileno() >= 0}
-        for fd in [fd for fd, s in registered.items() if current.get(fd) is not s]:
-            sel.unregister(fd)
-            del registered[fd]
-        for fd, s in current.items():
-            if fd not in registered:
-                sel.register(s, selectors.EVENT_READ, "dataplane")
+                sel.register(s, selectors.EVENT_READ, tag)
                 registered[fd] = s
 
     def _timeout(self) -> float:

@@ -240,10 +240,14 @@ class ForwardingCache:
         self.table = table
         self.expiry = expiry
         self.entries: dict[tuple[IPv4Address, IPv4Address], CacheEntry] = {}
+        # the sources with an entry, per group: a membership change touches one group's
+        # entries without scanning every entry (10k groups installed is a normal day)
+        self._sources: dict[IPv4Address, set[IPv4Address]] = {}
 
     def _entry(self, source: IPv4Address, group: IPv4Address, iif: str, now: float,
                static: bool) -> Install:
         oifs = self.table.oifs(source, group, iif)
+        self._sources.setdefault(group, set()).add(source)
         self.entries[(source, group)] = CacheEntry(source, group, iif, oifs, now, static,
                                                    0, now)
         return Install(source, group, iif, oifs)
@@ -277,9 +281,9 @@ class ForwardingCache:
     def refresh(self, group: IPv4Address | None = None) -> list[CacheAction]:
         """Recompute entries (of one group, or all) after routes or membership changed."""
         actions: list[CacheAction] = []
-        for entry in self.entries.values():
-            if group is not None and entry.group != group:
-                continue
+        entries = self.entries.values() if group is None else [
+            self.entries[(source, group)] for source in self._sources.get(group, ())]
+        for entry in entries:
             entry.static = self._is_static(entry.source, entry.group)  # a route may be gone
             oifs = self.table.oifs(entry.source, entry.group, entry.iif)
             if oifs != entry.oifs:
@@ -290,6 +294,10 @@ class ForwardingCache:
     def remove(self, source: IPv4Address, group: IPv4Address) -> list[CacheAction]:
         if self.entries.pop((source, group), None) is None:
             return []
+        sources = self._sources[group]
+        sources.discard(source)
+        if not sources:
+            del self._sources[group]
         return [Uninstall(source, group)]
 
     def remove_interface(self, iface: str) -> list[CacheAction]:

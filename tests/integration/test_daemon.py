@@ -69,13 +69,14 @@ class Daemon:
                                str(self.sock)], capture_output=True, text=True, timeout=30)
 
 
-def start(lab: Any, tmp_path: Path, config: str) -> Daemon:
+def start(lab: Any, tmp_path: Path, config: str, *extra: str) -> Daemon:
+    """`mrouter -v run` in r1 with this config (and ``extra`` run options), once it answers."""
     path = tmp_path / "mrouter.toml"
     path.write_text(config)
     sock, log = tmp_path / "ctl.sock", tmp_path / "daemon.log"
     with log.open("w") as err:
         proc = lab.node("r1").spawn([sys.executable, "-m", "mrouter", "-v", "run", "--config",
-                                     str(path), "--socket", str(sock)], stderr=err)
+                                     str(path), "--socket", str(sock), *extra], stderr=err)
     daemon = Daemon(proc, sock, log)
     deadline = time.monotonic() + 15
     while True:

@@ -10,7 +10,6 @@ are, never back out of the inbound interface.
 from __future__ import annotations
 
 import socket
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,9 +17,7 @@ from typing import Any
 
 import pytest
 from test_daemon import Daemon, member, received, sniffer, wait_for
-
-from mrouter.errors import ControlError
-from mrouter.router.control import request
+from test_daemon import start as start_daemon
 
 pytestmark = pytest.mark.netns
 
@@ -52,22 +49,7 @@ last_member_query_interval = 0.2
 
 
 def start(lab: Any, tmp_path: Path, config: str, plane: str) -> Daemon:
-    path = tmp_path / "mrouter.toml"
-    path.write_text(config)
-    sock, log = tmp_path / "ctl.sock", tmp_path / "daemon.log"
-    with log.open("w") as err:
-        proc = lab.node("r1").spawn(
-            [sys.executable, "-m", "mrouter", "run", "--config", str(path), "--socket",
-             str(sock), "--dataplane", plane], stderr=err)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            request(sock, "ping")
-            return Daemon(proc, sock, log)
-        except ControlError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"daemon did not start:\n{log.read_text()}") from None
-            time.sleep(0.05)
+    return start_daemon(lab, tmp_path, config, "--dataplane", plane)
 
 
 def send(lab: Any, group: str, tag: str, ttl: int = 8, count: int = 5) -> list[bytes]:
