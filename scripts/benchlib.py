@@ -100,8 +100,8 @@ sent = 0
 while True:  # paced: catch up to rate * elapsed, then sleep a little
     due = int((time.perf_counter() - t0) * rate)
     while sent < due:
-        try:
-            send(payload, dests[i])
+        try:  # paced packets carry their send time, for "first fresh packet" figures
+            send(time.time_ns().to_bytes(8, "big") + payload[8:], dests[i])
         except OSError:
             pass
         sent += 1
@@ -148,6 +148,11 @@ class GroupData:
     first_ns: int
     last_ns: int
     count: int = 1
+    # (wire time, send time from the paced sender's payload) of the first few packets
+    early: list[tuple[int, int]] = field(default_factory=list)
+
+
+EARLY_KEPT = 32  # enough to see past the <= 4 packets a kernel queues for unresolved (S,G)
 
 
 @dataclass
@@ -210,13 +215,16 @@ class Capture:
         proto = ip[9]
         if proto == IP_PROTO_UDP and outgoing:
             group = IPv4Address(ip[16:20])
+            payload_at = ((ip[0] & 0x0F) << 2) + 8
+            sent = int.from_bytes(ip[payload_at:payload_at + 8], "big")
             with self._lock:
                 seen = self.data.get(group)
                 if seen is None:
-                    self.data[group] = GroupData(stamp, stamp)
-                else:
-                    seen.last_ns = stamp
-                    seen.count += 1
+                    seen = self.data[group] = GroupData(stamp, stamp, 0)
+                seen.last_ns = stamp
+                seen.count += 1
+                if len(seen.early) < EARLY_KEPT:
+                    seen.early.append((stamp, sent))
         elif proto == IP_PROTO_IGMP:
             total = int.from_bytes(ip[2:4], "big")
             try:
@@ -232,6 +240,14 @@ class Capture:
         with self._lock:
             seen = self.data.get(group)
             return seen.first_ns if seen else None
+
+    def first_fresh_data(self, group: IPv4Address, sent_after_ns: int) -> int | None:
+        """Wire time of the first forwarded packet that the (paced) sender sent after
+        ``sent_after_ns``: not one the kernel had queued for an unresolved (S,G)."""
+        with self._lock:
+            seen = self.data.get(group)
+            early = list(seen.early) if seen else []
+        return next((stamp for stamp, sent in early if sent > sent_after_ns), None)
 
     def last_data(self, group: IPv4Address) -> int | None:
         with self._lock:
