@@ -3,6 +3,9 @@
 sender -- r1 (mrouter, router mode) -- r2 (mrouter, proxy: up0 upstream) -- lan0: h1, h2.
 No static routes anywhere: h1's join reaches r2's IGMP engine, r2 joins the merged
 membership on up0 (its kernel sends the report), r1 learns it on dn0 and forwards.
+
+And on two-lans.toml, RFC 4605 §4.2: traffic from a downstream LAN goes upstream and to
+the other LAN only while the proxy is that LAN's querier.
 """
 
 from __future__ import annotations
@@ -102,3 +105,79 @@ def test_proxy_joins_upstream_and_traffic_flows_then_stops(
     (entry,) = [e for e in request(r1, "show", what="routes")["entries"]
                 if e["group"] == GROUP]
     assert entry["oifs"] == []
+
+
+# --- RFC 4605 §4.2 on two-lans.toml: forwarding only where the proxy is querier ------------
+
+TWO_LANS = """\
+mode = "proxy"
+[interfaces.up0]
+role = "upstream"
+[interfaces.dn0]
+[interfaces.dn1]
+query_response_interval = 1.0   # other querier present interval 2 x QI + 0.5 s
+"""
+FROM_LAN0, FROM_LAN1 = "239.7.8.1", "239.7.8.2"
+
+
+def send_from(lab: Any, node: str, group: str, tag: str, count: int = 5) -> list[bytes]:
+    with lab.node(node).enter():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    payloads = [f"{tag} {n}".encode() for n in range(count)]
+    with sock:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
+                        lab.node(node).address("eth0").packed)
+        for p in payloads:
+            sock.sendto(p, (group, 5000))
+            time.sleep(0.01)
+    return payloads
+
+
+def test_downstream_sources_are_forwarded_only_where_the_proxy_is_querier(
+        lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
+    from querier_lab import Querier
+    from test_daemon import member, received, sniffer
+    from test_daemon import start as start_r1
+
+    lab = lab_factory("two-lans.toml")
+    # Another querier with a lower address takes lan1: h4 (.12) against r1, moved to .100.
+    r1 = lab.node("r1")
+    r1.run(["ip", "addr", "del", "203.0.113.1/24", "dev", "dn1"], check=True)
+    r1.run(["ip", "addr", "add", "203.0.113.100/24", "dev", "dn1"], check=True)
+    other = Querier(lab.node("h4"), "eth0", "--query-interval", "2",
+                    "--query-response-interval", "1")
+    try:
+        daemon = start_r1(lab, tmp_path, TWO_LANS)
+
+        def querier_of_dn1() -> bool:
+            (dn1,) = [i for i in daemon("show", what="interfaces") if i["name"] == "dn1"]
+            return bool(dn1["is_querier"])
+
+        wait_for(lambda: not querier_of_dn1())
+        with sniffer(lab, "sender") as upstream, member(lab, "h3", FROM_LAN0) as h3, \
+                member(lab, "h1", FROM_LAN1) as h1:
+            wait_for(lambda: {("dn1", FROM_LAN0), ("dn0", FROM_LAN1)} <= groups(daemon.sock))
+            # lan0 (r1 is querier): a source there goes upstream, but not to lan1
+            sent = send_from(lab, "h1", FROM_LAN0, "lan0")
+            assert upstream(FROM_LAN0) == sent
+            assert received(h3, 0.5) == []
+            # lan1 (h4 is querier): a source there goes neither upstream nor to lan0
+            send_from(lab, "h3", FROM_LAN1, "warm-up", count=1)
+            send_from(lab, "h3", FROM_LAN1, "lan1")
+            assert upstream(FROM_LAN1, 0.5) == []
+            assert received(h1, 0.5) == []
+            # h4 goes quiet: r1 takes lan1 over, and then forwards both ways
+            other.stop_output()
+            wait_for(querier_of_dn1, timeout=15.0)
+            send_from(lab, "h3", FROM_LAN1, "warm-up", count=1)
+            time.sleep(0.2)
+            received(h1, 0.2)
+            upstream(FROM_LAN1, 0.2)
+            sent = send_from(lab, "h3", FROM_LAN1, "lan1 again")
+            assert received(h1) == sent
+            assert upstream(FROM_LAN1) == sent
+            sent = send_from(lab, "h1", FROM_LAN0, "lan0 again")
+            assert received(h3) == sent
+    finally:
+        other.stop_output()

@@ -88,6 +88,14 @@ def test_proxy_forwards_upstream_down_and_downstream_up() -> None:
     assert t.oifs(S, G, "dn1") == {"up0", "dn0"}
     t.set_querier("dn0", is_self=False)  # another router serves dn0 (RFC 4605 §4.2)
     assert t.oifs(S, G, "up0") == set()
+    assert t.oifs(S, G, "dn1") == {"up0"}
+    # a source on a downstream another router serves goes neither up nor across
+    t.set_membership("dn1", G, FilterMode.EXCLUDE, [])
+    assert t.oifs(S, G, "dn0") == set()
+    t.add_route(route("239.1.1.1/32", "dn0", "dn1"))  # static routes still apply
+    assert t.oifs(S, G, "dn0") == {"dn1"}
+    t.set_querier("dn0", is_self=True)
+    assert t.oifs(S, G, "dn0") == {"up0", "dn1"}
 
 
 def test_cache_resolves_and_updates_at_once_on_membership_change() -> None:
