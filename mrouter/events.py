@@ -19,7 +19,8 @@ allowed and kept, missing ones are an error)::
     querier_changed      yes     querier (address or None), is_self
     membership_changed   yes     group, filter_mode (INCLUDE|EXCLUDE), sources
                                  (INCLUDE with no sources = no members left)
-    timer_expired        yes     timer (group|source|querier|other_querier|...), group
+    timer_expired        yes     timer (group|source|other_querier), group (None for
+                                 other_querier); source for a source timer
     mfc_add              None    source, group, iif, oifs (interface names)
     mfc_update           None    source, group, iif, oifs
     mfc_delete           None    source, group; optional packets, bytes, wrong_if
@@ -47,7 +48,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mrouter.errors import MrouterError
-from mrouter.igmp.engine import MembershipChanged, QuerierChanged, SendQuery
+from mrouter.igmp.engine import MembershipChanged, QuerierChanged, SendQuery, TimerExpired
 from mrouter.igmp.messages import (
     IgmpMessage,
     Query,
@@ -203,7 +204,8 @@ def igmp_fields(msg: IgmpMessage) -> dict[str, Any]:
 
 def from_action(action: object, now: float) -> Event | None:
     """The event for an IGMP engine action (SendQuery -> igmp_out, MembershipChanged ->
-    membership_changed, QuerierChanged -> querier_changed); None for the others."""
+    membership_changed, QuerierChanged -> querier_changed, TimerExpired ->
+    timer_expired); None for the others."""
     if isinstance(action, SendQuery):
         return make(EventKind.IGMP_OUT, now, action.iface, dst=action.dst,
                     **igmp_fields(action.query))
@@ -213,6 +215,10 @@ def from_action(action: object, now: float) -> Event | None:
     if isinstance(action, QuerierChanged):
         return make(EventKind.QUERIER_CHANGED, now, action.iface, querier=action.querier,
                     is_self=action.is_self)
+    if isinstance(action, TimerExpired):
+        extra: dict[str, Any] = {} if action.source is None else {"source": action.source}
+        return make(EventKind.TIMER_EXPIRED, now, action.iface, timer=action.timer,
+                    group=action.group, **extra)
     return None
 
 

@@ -43,6 +43,7 @@ from mrouter.igmp.engine import (
     MembershipChanged,
     QuerierChanged,
     SendQuery,
+    TimerExpired,
 )
 from mrouter.igmp_socket import IgmpSocket, Received
 
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 READ_BATCH = 64  # packets handled per readable event before the loop looks around again
 
 IPPROTO_IGMP = 2
+_FIRST = (MembershipChanged, TimerExpired)  # actions handed on before the others
 _PROTOCOL_OFFSET = 9  # the protocol byte of the IPv4 header (im_mbz in an upcall)
 
 
@@ -210,10 +212,11 @@ class QuerierShell:
 
     def perform(self, actions: list[Action]) -> None:
         # Membership changes go to on_action (the daemon's routes) before anything else:
-        # the time from a report to forwarding is what a receiver waits for.
+        # the time from a report to forwarding is what a receiver waits for. The timer
+        # expiries that caused some of them go in the same pass, so they stay first.
         if self.on_action is not None:
             for action in actions:
-                if isinstance(action, MembershipChanged):
+                if isinstance(action, _FIRST):
                     self.on_action(action)
         for action in actions:
             if isinstance(action, SendQuery):
@@ -236,6 +239,10 @@ class QuerierShell:
             elif isinstance(action, QuerierChanged):
                 log.info("%s: querier is now %s%s", action.iface, action.querier,
                          " (this router)" if action.is_self else "")
+            elif isinstance(action, TimerExpired):
+                log.debug("%s: %s timer expired%s%s", action.iface, action.timer,
+                          f" for {action.group}" if action.group else "",
+                          f" source {action.source}" if action.source else "")
             elif isinstance(action, Dropped):
                 # A full group table is worth a warning, once per interface (a flood would
                 # otherwise fill the log); every other drop is routine and counted.
@@ -244,7 +251,7 @@ class QuerierShell:
                     log.warning("%s (further ones at debug level)", action.detail)
                 else:
                     log.debug("dropped (%s): %s", action.reason, action.detail)
-            if self.on_action is not None and not isinstance(action, MembershipChanged):
+            if self.on_action is not None and not isinstance(action, _FIRST):
                 self.on_action(action)
 
     # ------------------------------------------------------------- loop

@@ -26,6 +26,7 @@ from mrouter.igmp.engine import (
     MembershipChanged,
     QuerierChanged,
     SendQuery,
+    TimerExpired,
     render_snapshot,
 )
 
@@ -105,6 +106,10 @@ def action_event(action: Action) -> dict[str, Any]:
         return {"event": "query", "iface": action.iface, "dst": str(action.dst),
                 "version": q.version, "group": str(q.group), "s_flag": q.s_flag,
                 "max_resp": q.max_resp_tenths / 10, "sources": [str(s) for s in q.sources]}
+    if isinstance(action, TimerExpired):
+        return {"event": "timer", "iface": action.iface, "timer": action.timer,
+                "group": None if action.group is None else str(action.group),
+                "source": None if action.source is None else str(action.source)}
     return {"event": "dropped", "iface": action.iface, "reason": action.reason,
             "detail": action.detail}
 
@@ -128,6 +133,14 @@ def human(event: dict[str, Any]) -> str:
         sources = f" sources {{{', '.join(event['sources'])}}}" if event["sources"] else ""
         detail = (f"sent IGMPv{event['version']} query {target}{sources}"
                   + (" S" if event["s_flag"] else ""))
+    elif kind == "timer":
+        what = {"group": "group timer expired", "source": "source timer expired",
+                "other_querier": "other querier present timer expired: the querier "
+                "went quiet"}.get(event["timer"], f"{event['timer']} timer expired")
+        target = event["group"] or ""
+        if event["source"]:
+            target += f" ({event['source']})"
+        detail = f"{target:<15}  {what}" if target else what
     else:
         detail = f"dropped ({event['reason']}): {event['detail']}"
     return f"{stamp}  {event['iface']:<8}  {kind:<10}  {detail}"

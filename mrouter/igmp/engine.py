@@ -91,6 +91,7 @@ __all__ = [
     "MembershipChanged",
     "QuerierChanged",
     "SendQuery",
+    "TimerExpired",
     "render_snapshot",
 ]
 
@@ -241,6 +242,19 @@ class QuerierChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class TimerExpired:
+    """A timer that changes state ran out: ``timer`` is "group" (§6.5: EXCLUDE goes to
+    INCLUDE), "source" (§6.3) or "other_querier" (§6.6.2: the querier went quiet).
+    ``group`` and ``source`` are None where they do not apply. It comes before the
+    MembershipChanged or QuerierChanged it causes (if any)."""
+
+    iface: str
+    timer: str
+    group: IPv4Address | None = None
+    source: IPv4Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Dropped:
     """A message (or record) was ignored; ``reason`` is a short stable token."""
 
@@ -249,7 +263,7 @@ class Dropped:
     detail: str
 
 
-Action = SendQuery | MembershipChanged | QuerierChanged | Dropped
+Action = SendQuery | MembershipChanged | QuerierChanged | TimerExpired | Dropped
 
 
 # --------------------------------------------------------------------------- state
@@ -882,6 +896,7 @@ class Engine:
             return
         if key.kind is TimerKind.OTHER_QUERIER:
             # §6.6.2: the querier went quiet; resume querying with our own values.
+            actions.append(TimerExpired(st.name, "other_querier"))
             st.other_querier_until = None
             st.adopted_robustness = st.adopted_query_interval = None
             if st.settings.querier:
@@ -900,6 +915,7 @@ class Engine:
         elif key.kind is TimerKind.GROUP:
             # §6.5: the group timer expired in EXCLUDE mode: switch to INCLUDE with the
             # sources whose timers still run; none left means the group is gone.
+            actions.append(TimerExpired(st.name, "group", g.group))
             g.group_timer = None
             g.filter_mode = FilterMode.INCLUDE
             g.retransmissions = 0
@@ -910,6 +926,7 @@ class Engine:
             if expired is None:
                 return
             expired.retransmissions = 0
+            actions.append(TimerExpired(st.name, "source", g.group, key.source))
             # §6.3: INCLUDE mode: the source is deleted; EXCLUDE mode: it stays with its
             # timer at 0 and is no longer forwarded.
             if g.filter_mode is FilterMode.INCLUDE:

@@ -83,9 +83,15 @@ def test_events_file_socket_and_timeline(lab_factory: Callable[[str], Any],
     for kind in ("daemon_started", "igmp_in", "igmp_out", "membership_changed", "upcall",
                  "mfc_add", "mfc_update", "mfc_counters", "daemon_stopped"):
         assert kind in kinds, f"{kind} missing from {sorted(set(kinds))}"
-    changes = [e for e in read_events(events_file) if e.kind == "membership_changed"]
+    events = read_events(events_file)
+    changes = [e for e in events if e.kind == "membership_changed"]
     assert [(c.iface, c.fields["filter_mode"]) for c in changes] == [
         ("dn0", "EXCLUDE"), ("dn0", "INCLUDE")]  # joined, then left
+    # the leave lowered the group timer to LMQT; its expiry ended the membership
+    (expired,) = [e for e in events if e.kind == "timer_expired"
+                  and (e.iface, e.fields["timer"], e.fields["group"]) == ("dn0", "group", GROUP)]
+    assert events.index(expired) < events.index(changes[1])
+    assert changes[1].time - expired.time < 0.05
     counted = [e.fields["packets"] for e in read_events(events_file) if e.kind == "mfc_counters"]
     assert counted and max(counted) >= 49  # the first packet may wait for the route
 

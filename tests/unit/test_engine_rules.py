@@ -19,6 +19,7 @@ from engine_harness import (
     ROUTER,
     G,
     Lan,
+    S,
     changes,
     querier_changes,
     queries,
@@ -28,12 +29,14 @@ from engine_harness import (
 
 from mrouter.errors import EngineError
 from mrouter.igmp.engine import (
+    Action,
     Dropped,
     FilterMode,
     InterfaceSettings,
     MembershipChanged,
     QuerierChanged,
     SendQuery,
+    TimerExpired,
     render_snapshot,
 )
 from mrouter.igmp.messages import (
@@ -51,6 +54,10 @@ INC, EXC = FilterMode.INCLUDE, FilterMode.EXCLUDE
 OTHER_LOW = IPv4Address("192.0.2.1")
 ME = IPv4Address("192.0.2.5")
 OTHER_HIGH = IPv4Address("192.0.2.9")
+
+
+def expiries(actions: list[Action]) -> list[TimerExpired]:
+    return [a for a in actions if isinstance(a, TimerExpired)]
 
 
 def v3_general(qrv: int = 2, qqic: int = 125, max_resp: int = 100) -> Query:
@@ -117,6 +124,9 @@ def test_lower_address_wins_and_loser_resumes_after_other_querier_present() -> N
     acts = lan.advance(0.2)
     assert querier_changes(acts) == [QuerierChanged(IFACE, ME, True)]
     assert [q.is_general for q in queries(acts)] == [True]
+    # the expiry comes first, then what it caused
+    assert acts.index(TimerExpired(IFACE, "other_querier")) < acts.index(
+        QuerierChanged(IFACE, ME, True))
     assert lan.log[-1][0] == pytest.approx(5 + 255)
 
 
@@ -260,8 +270,12 @@ def test_include_source_timer_expiry_deletes_source_then_group() -> None:
     lan.record(H1, R.MODE_IS_INCLUDE, srcs(1, 2))
     lan.advance(100)
     lan.record(H1, R.ALLOW_NEW_SOURCES, srcs(2))
-    assert changes(lan.advance(160.1)) == [MembershipChanged(IFACE, G, INC, srcs(2))]
-    assert changes(lan.advance(100)) == [MembershipChanged(IFACE, G, INC, frozenset())]
+    acts = lan.advance(160.1)
+    assert changes(acts) == [MembershipChanged(IFACE, G, INC, srcs(2))]
+    assert expiries(acts) == [TimerExpired(IFACE, "source", G, S[1])]
+    acts = lan.advance(100)
+    assert changes(acts) == [MembershipChanged(IFACE, G, INC, frozenset())]
+    assert expiries(acts) == [TimerExpired(IFACE, "source", G, S[2])]
     assert lan.group() is None
 
 
@@ -272,7 +286,9 @@ def test_exclude_source_timer_expiry_stops_forwarding_that_source() -> None:
     lan.record(H2, R.MODE_IS_INCLUDE, srcs(1))
     lan.advance(100)
     lan.record(H1, R.MODE_IS_EXCLUDE, srcs(1))  # s1 stays in X with its running timer
-    assert changes(lan.advance(160.1)) == [MembershipChanged(IFACE, G, EXC, srcs(1))]
+    acts = lan.advance(160.1)
+    assert changes(acts) == [MembershipChanged(IFACE, G, EXC, srcs(1))]
+    assert expiries(acts) == [TimerExpired(IFACE, "source", G, S[1])]
 
 
 def test_group_timer_expiry_switches_to_include_with_running_sources() -> None:
@@ -281,7 +297,9 @@ def test_group_timer_expiry_switches_to_include_with_running_sources() -> None:
     lan.record(H1, R.MODE_IS_EXCLUDE, srcs(3))
     lan.advance(100)
     lan.record(H2, R.MODE_IS_INCLUDE, srcs(1))
-    assert changes(lan.advance(160.1)) == [MembershipChanged(IFACE, G, INC, srcs(1))]
+    acts = lan.advance(160.1)
+    assert changes(acts) == [MembershipChanged(IFACE, G, INC, srcs(1))]
+    assert expiries(acts) == [TimerExpired(IFACE, "group", G)]
     g = lan.group()
     assert g is not None and g["filter_mode"] == "INCLUDE" and g["group_timer"] is None
 
