@@ -27,6 +27,9 @@ allowed and kept, missing ones are an error)::
     mfc_counters         None    source, group, packets, bytes, wrong_if
     upcall               yes     type (NOCACHE|WRONGVIF|...), source, group
     iface_changed        yes     state (up|down|added|removed|address)
+    upstream_membership  yes     group, filter_mode, sources: what a proxy now holds on
+                                 its upstream interface for the group (its kernel sends
+                                 the reports); INCLUDE with no sources = left
     daemon_started       None    (none required)
     daemon_stopped       None    (none required)
 
@@ -76,6 +79,7 @@ class EventKind(StrEnum):
     MFC_COUNTERS = "mfc_counters"
     UPCALL = "upcall"
     IFACE_CHANGED = "iface_changed"
+    UPSTREAM_MEMBERSHIP = "upstream_membership"
     DAEMON_STARTED = "daemon_started"
     DAEMON_STOPPED = "daemon_stopped"
 
@@ -93,6 +97,7 @@ FIELDS: dict[EventKind, tuple[bool, tuple[str, ...]]] = {
     EventKind.MFC_COUNTERS: (False, ("source", "group", "packets", "bytes", "wrong_if")),
     EventKind.UPCALL: (True, ("type", "source", "group")),
     EventKind.IFACE_CHANGED: (True, ("state",)),
+    EventKind.UPSTREAM_MEMBERSHIP: (True, ("group", "filter_mode", "sources")),
     EventKind.DAEMON_STARTED: (False, ()),
     EventKind.DAEMON_STOPPED: (False, ()),
 }

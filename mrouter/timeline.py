@@ -8,7 +8,8 @@ each interface's lane:
   (``querier_changed`` with ``is_self``);
 - one row per group with a *membership* bar (blue) while the interface has members
   (a ``membership_changed`` that is not INCLUDE-with-no-sources starts or continues it;
-  INCLUDE {} ends it);
+  INCLUDE {} ends it); on a proxy's upstream interface an *upstream* bar (light blue)
+  while the proxy holds the group there (``upstream_membership``, the same rule);
 - one row per (S,G) with a *forwarding* bar (green) while a kernel route sends that
   flow out of this interface (``mfc_add``/``mfc_update`` with the interface in ``oifs``
   starts it; an update without it or ``mfc_delete`` ends it), labelled with its packet
@@ -45,6 +46,7 @@ BAR_HEIGHT = 12.0
 COLOURS = {
     "querier": "#8a4fd8",
     "membership": "#3b6fd8",
+    "upstream": "#6fa8e8",
     "forwarding": "#2e9e4f",
     "query": "#8a4fd8",
     "report": "#d8833b",
@@ -55,7 +57,7 @@ COLOURS = {
 
 @dataclass(frozen=True, slots=True)
 class Bar:
-    kind: str  # "querier", "membership" or "forwarding"
+    kind: str  # "querier", "membership", "upstream" or "forwarding"
     row: str  # the row label: a group, or "S -> G"
     start: float
     end: float
@@ -79,7 +81,7 @@ class Lane:
 
     def rows(self) -> list[str]:
         seen: dict[str, None] = {}
-        for kind in ("querier", "membership", "forwarding"):
+        for kind in ("querier", "membership", "upstream", "forwarding"):
             for bar in self.bars:
                 if bar.kind == kind:
                     seen.setdefault(bar.row, None)
@@ -122,6 +124,7 @@ def build(events: Iterable[Event], order: Sequence[str] = ()) -> Timeline:
         return lanes.setdefault(name, Lane(name))
 
     members: dict[tuple[str, str], float] = {}  # (iface, group) -> since
+    upstream: dict[tuple[str, str], float] = {}  # (iface, group) -> since (proxy joined)
     # (iface, router, "S -> G") -> (since, packets then); router: see the docstring
     forwarding: dict[tuple[str, str, str], tuple[float, int | None]] = {}
     counts: dict[tuple[str, str], int] = {}  # (router, "S -> G") -> packets
@@ -133,6 +136,8 @@ def build(events: Iterable[Event], order: Sequence[str] = ()) -> Timeline:
             lane(name).bars.append(Bar("querier", "querier", querier.pop(name), at))
         for mkey in [k for k in members if k[0] == name]:
             lane(name).bars.append(Bar("membership", mkey[1], members.pop(mkey), at))
+        for ukey in [k for k in upstream if k[0] == name]:
+            lane(name).bars.append(Bar("upstream", _joined(ukey[1]), upstream.pop(ukey), at))
         for fkey in [k for k in forwarding if k[0] == name]:
             since, at_start = forwarding.pop(fkey)
             lane(name).bars.append(Bar("forwarding", fkey[2], since, at,
@@ -159,6 +164,13 @@ def build(events: Iterable[Event], order: Sequence[str] = ()) -> Timeline:
                 members.setdefault(key, e.time)
             elif key in members:
                 lane(e.iface).bars.append(Bar("membership", key[1], members.pop(key), e.time))
+        elif e.kind is EventKind.UPSTREAM_MEMBERSHIP and e.iface:
+            key = (e.iface, str(f["group"]))
+            if _is_member(f):
+                upstream.setdefault(key, e.time)
+            elif key in upstream:
+                lane(e.iface).bars.append(Bar("upstream", _joined(key[1]), upstream.pop(key),
+                                              e.time))
         elif e.kind in (EventKind.MFC_ADD, EventKind.MFC_UPDATE, EventKind.MFC_DELETE):
             flow = (router, f"{f['source']} -> {f['group']}")
             if "packets" in f:
@@ -186,6 +198,8 @@ def build(events: Iterable[Event], order: Sequence[str] = ()) -> Timeline:
         lanes[name].bars.append(Bar("querier", "querier", since, t1, open_end=True))
     for (name, group), since in members.items():
         lanes[name].bars.append(Bar("membership", group, since, t1, open_end=True))
+    for (name, group), since in upstream.items():
+        lanes[name].bars.append(Bar("upstream", _joined(group), since, t1, open_end=True))
     for (name, router, row), (since, at_start) in forwarding.items():
         lane(name).bars.append(Bar("forwarding", row, since, t1,
                                    _packets(counts.get((router, row)), at_start),
@@ -193,6 +207,11 @@ def build(events: Iterable[Event], order: Sequence[str] = ()) -> Timeline:
     rank = {name: i for i, name in enumerate(order)}
     return Timeline(t0, t1, sorted(lanes.values(),
                                    key=lambda ln: (rank.get(ln.iface, len(rank)), ln.iface)))
+
+
+def _joined(group: str) -> str:
+    """The row of a proxy's upstream membership of ``group``."""
+    return f"joined {group}"
 
 
 def _packets(count: int | None, at_start: int | None) -> str:
@@ -294,6 +313,8 @@ def render_svg(events: Iterable[Event], *, width: float = 1100.0,
         for i, row in enumerate(rows, 1):
             ry = y_rows + ROW * (i - 1) + 6
             what, shown = ("fwd", row) if "->" in row else ("members", row)
+            if row.startswith("joined "):
+                what, shown = "joined upstream", row.removeprefix("joined ")
             if row == "querier":
                 what, shown = "querier", "(this router)"
             body.append(f'<text x="24" y="{_fmt(ry + 10)}" font-size="10">'
@@ -349,15 +370,17 @@ def render_svg(events: Iterable[Event], *, width: float = 1100.0,
 
 MARK_KINDS = ("query", "report", "leave")
 SVG_LEGEND: Sequence[tuple[str, str]] = (
-    ("querier", "querier"), ("membership", "members"), ("forwarding", "forwarding"),
-    ("query", "query (filled: received, hollow: sent)"), ("report", "report"),
-    ("leave", "leave"),
+    ("querier", "querier"), ("membership", "members"), ("upstream", "joined upstream"),
+    ("forwarding", "forwarding"), ("query", "query (filled: received, hollow: sent)"),
+    ("report", "report"), ("leave", "leave"),
 )
 """The one-line key drawn under the lanes (the HTML page adds the long one below)."""
 
 LEGEND: Sequence[tuple[str, str]] = (
     ("querier", "bar: this router is the IGMP querier on the interface"),
     ("membership", "bar: the interface has members of the group (IGMP or static)"),
+    ("upstream", "bar: a proxy holds the group on its upstream interface (its kernel "
+                 "reports it to the router above)"),
     ("forwarding", "bar: the kernel route forwards (S,G) out of this interface; "
                    "label: packets of the flow while the bar was on"),
     ("query", "triangle: IGMP query (filled: received, hollow: sent)"),

@@ -157,8 +157,12 @@ class UpstreamHost:
     (igmp_max_memberships) never applies.
     """
 
-    def __init__(self, iface: Interface) -> None:
+    def __init__(self, iface: Interface,
+                 on_change: Callable[[IPv4Address, Membership | None], None] | None = None,
+                 ) -> None:
         self.iface = iface
+        # each group joined, changed (its new state) or left (None) upstream
+        self.on_change = on_change
         self.joined: dict[IPv4Address, Membership] = {}
         self._sockets: dict[IPv4Address, Any] = {}
 
@@ -173,6 +177,8 @@ class UpstreamHost:
             if state is None:
                 del self.joined[group]
                 log.info("proxy: left %s upstream on %s", group, self.iface.name)
+                if self.on_change is not None:
+                    self.on_change(group, None)
                 continue
             sock = McastSocket()
             try:
@@ -187,12 +193,15 @@ class UpstreamHost:
                 sock.close()
                 log.warning("proxy: cannot join %s upstream on %s: %s", group,
                             self.iface.name, exc)
-                self.joined.pop(group, None)
+                if self.joined.pop(group, None) is not None and self.on_change is not None:
+                    self.on_change(group, None)
                 continue
             self._sockets[group] = sock
             self.joined[group] = state
             log.info("proxy: joined %s upstream on %s as %s %s", group, self.iface.name,
                      state.filter_mode.name, sorted(map(str, state.sources)))
+            if self.on_change is not None:
+                self.on_change(group, state)
 
     def close(self) -> None:
         for sock in self._sockets.values():
@@ -249,7 +258,8 @@ class Daemon:
             else None
         self.table = RouteTable(self.interfaces, upstream=upstream)
         self.cache = ForwardingCache(self.table, expiry=config.expire_after)
-        self.upstream_host = UpstreamHost(self.interfaces[upstream]) if upstream else None
+        self.upstream_host = UpstreamHost(self.interfaces[upstream], self._on_upstream) \
+            if upstream else None
         if self.upstream_host is not None:
             self._closers.append(self.upstream_host.close)
 
@@ -556,6 +566,14 @@ class Daemon:
             self.table.set_querier(action.iface, action.is_self)
             self._apply_cache(self.cache.refresh())
         self.events.record_action(action, now)
+
+    def _on_upstream(self, group: IPv4Address, state: Membership | None) -> None:
+        """Proxy mode: the membership held upstream for ``group`` changed (None: left)."""
+        assert self.upstream_host is not None
+        mode, sources = (FilterMode.INCLUDE, frozenset[IPv4Address]()) if state is None \
+            else (state.filter_mode, state.sources)
+        self.events.record("upstream_membership", self.clock(), self.upstream_host.iface.name,
+                           group=group, filter_mode=mode.name, sources=sources)
 
     def _membership_changed(self, group: IPv4Address | None) -> None:
         self._apply_cache(self.cache.refresh(group))

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from mrouter.errors import ControlError
+from mrouter.events import read_events
 from mrouter.router.control import request
 
 pytestmark = pytest.mark.netns
@@ -44,13 +45,13 @@ last_member_query_interval = 0.2
 GROUP = "239.7.7.7"
 
 
-def start(node: Any, tmp_path: Path, config: str) -> Path:
+def start(node: Any, tmp_path: Path, config: str, *extra: str) -> Path:
     path = tmp_path / f"{node.name}.toml"
     path.write_text(config)
     sock, log = tmp_path / f"{node.name}.sock", tmp_path / f"{node.name}.log"
     with log.open("w") as err:
         proc = node.spawn([sys.executable, "-m", "mrouter", "-v", "run", "--config", str(path),
-                           "--socket", str(sock)], stderr=err)
+                           "--socket", str(sock), *extra], stderr=err)
     deadline = time.monotonic() + 15
     while True:
         try:
@@ -77,7 +78,8 @@ def test_proxy_joins_upstream_and_traffic_flows_then_stops(
         lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
     lab = lab_factory("chain.toml")
     r1 = start(lab.node("r1"), tmp_path, ROUTER)
-    r2 = start(lab.node("r2"), tmp_path, PROXY)
+    events = tmp_path / "r2-events.jsonl"
+    r2 = start(lab.node("r2"), tmp_path, PROXY, "--events", str(events))
     with lab.node("h1").enter():
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     with lab.node("sender").enter():
@@ -105,6 +107,10 @@ def test_proxy_joins_upstream_and_traffic_flows_then_stops(
     (entry,) = [e for e in request(r1, "show", what="routes")["entries"]
                 if e["group"] == GROUP]
     assert entry["oifs"] == []
+    # r2's event stream tells when it held the group upstream, and on which interface
+    upstream = [(e.iface, e.fields["group"], e.fields["filter_mode"], e.fields["sources"])
+                for e in read_events(events) if e.kind == "upstream_membership"]
+    assert upstream == [("up0", GROUP, "EXCLUDE", []), ("up0", GROUP, "INCLUDE", [])]
 
 
 # --- RFC 4605 §4.2 on two-lans.toml: forwarding only where the proxy is querier ------------

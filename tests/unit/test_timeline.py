@@ -72,6 +72,25 @@ def test_bar_extents_follow_event_times() -> None:
     assert bars(root, "up0", "forwarding") == []
 
 
+def test_proxy_upstream_membership_is_a_bar_on_the_upstream_lane() -> None:
+    events = [
+        make("daemon_started", 0.0),
+        make("membership_changed", 10.0, "dn0", group=G, filter_mode="EXCLUDE", sources=[]),
+        make("upstream_membership", 10.0, "up0", group=G, filter_mode="EXCLUDE", sources=[]),
+        make("membership_changed", 40.0, "dn0", group=G, filter_mode="INCLUDE", sources=[]),
+        make("upstream_membership", 41.0, "up0", group=G, filter_mode="INCLUDE", sources=[]),
+        make("upstream_membership", 70.0, "up0", group=G, filter_mode="INCLUDE",
+             sources=[S]),  # a source-specific join: still held upstream, to the end
+        make("daemon_stopped", 100.0),
+    ]
+    svg = render_svg(events, width=WIDTH)
+    root = ET.fromstring(svg)
+    drawn = [x for extent in bars(root, "up0", "upstream") for x in extent]
+    assert drawn == pytest.approx([x_of(10), x_of(41), x_of(70), x_of(100)], abs=0.02)
+    assert bars(root, "up0", "membership") == [] and bars(root, "dn0", "upstream") == []
+    assert f"joined upstream</tspan> {G}" in svg
+
+
 def test_marks_and_packet_counts() -> None:
     tl = build(story())
     dn0 = next(ln for ln in tl.lanes if ln.iface == "dn0")
