@@ -30,6 +30,11 @@ allowed and kept, missing ones are an error)::
     upstream_membership  yes     group, filter_mode, sources: what a proxy now holds on
                                  its upstream interface for the group (its kernel sends
                                  the reports); INCLUDE with no sources = left
+    forward_decision     yes     (the inbound interface) source, group, ttl (on
+                                 arrival), oifs (sent out of), held_back (TTL below
+                                 their threshold), reason (None when forwarded, else
+                                 why not); only from `run --dataplane user
+                                 --log-decisions`, one per packet
     daemon_started       None    (none required)
     daemon_stopped       None    (none required)
 
@@ -80,6 +85,7 @@ class EventKind(StrEnum):
     UPCALL = "upcall"
     IFACE_CHANGED = "iface_changed"
     UPSTREAM_MEMBERSHIP = "upstream_membership"
+    FORWARD_DECISION = "forward_decision"
     DAEMON_STARTED = "daemon_started"
     DAEMON_STOPPED = "daemon_stopped"
 
@@ -98,6 +104,7 @@ FIELDS: dict[EventKind, tuple[bool, tuple[str, ...]]] = {
     EventKind.UPCALL: (True, ("type", "source", "group")),
     EventKind.IFACE_CHANGED: (True, ("state",)),
     EventKind.UPSTREAM_MEMBERSHIP: (True, ("group", "filter_mode", "sources")),
+    EventKind.FORWARD_DECISION: (True, ("source", "group", "ttl", "oifs", "reason")),
     EventKind.DAEMON_STARTED: (False, ()),
     EventKind.DAEMON_STOPPED: (False, ()),
 }

@@ -18,6 +18,9 @@ each interface's lane:
   received and hollow when sent, and querier changes, timer expiries, upcalls and link
   changes as small labelled ticks.
 
+``forward_decision`` events (one per packet of the user data plane) are not drawn: the
+forwarding bars and their packet counts say the same at a readable scale.
+
 ``daemon_stopped`` ends every bar still on: a stopped daemon has no members, routes or
 querier role left. Events merged from several routers carry a ``router`` field (their
 interfaces are then named "r1 dn0", ...): routes are told apart by it, and a router's
@@ -192,7 +195,7 @@ def build(events: Iterable[Event], order: Sequence[str] = ()) -> Timeline:
             lane(e.iface).marks.append(Mark(
                 _igmp_kind(f.get("type")), e.time, e.kind is EventKind.IGMP_IN,
                 f"{f.get('type')} {group or ''}".strip()))
-        elif e.iface:
+        elif e.iface and e.kind is not EventKind.FORWARD_DECISION:  # one per packet
             lane(e.iface).marks.append(Mark("event", e.time, True, _event_label(e)))
     for name, since in querier.items():
         lanes[name].bars.append(Bar("querier", "querier", since, t1, open_end=True))

@@ -47,6 +47,12 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
                         help="who forwards: the kernel's multicast cache (default; no "
                              "per-packet cost in mrouter) or mrouter itself with packet "
                              "sockets (slower; each decision visible at -vv)")
+    parser.add_argument("--log-decisions", action="store_true",
+                        help="with --dataplane user: record every packet's forwarding "
+                             "decision (source, group, inbound interface, TTL, where it "
+                             "went, what was held back and why) as a forward_decision "
+                             "event, for `mrouter events` and --events FILE; one event "
+                             "a packet, so for lessons and low rates")
     parser.set_defaults(func=_run)
 
 
@@ -56,8 +62,13 @@ def _run(args: argparse.Namespace) -> int:
     for noisy in ("pyroute2", "asyncio"):  # their DEBUG drowns the daemon's own at -vv
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
+    if args.log_decisions and args.dataplane != "user":
+        from mrouter.errors import ConfigError
+
+        raise ConfigError("--log-decisions needs --dataplane user (the kernel's data plane "
+                          "decides without telling mrouter)")
     return run_daemon(args.config, args.socket, events_path=args.events,
-                      dataplane=args.dataplane)
+                      dataplane=args.dataplane, log_decisions=args.log_decisions)
 
 
 # --- show ---------------------------------------------------------------------------------

@@ -216,9 +216,12 @@ class Daemon:
     def __init__(self, config: Config, socket_path: str, *,
                  clock: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None, events_path: str | None = None,
-                 dataplane: str = "kernel") -> None:
+                 dataplane: str = "kernel", log_decisions: bool = False) -> None:
         if dataplane not in ("kernel", "user"):
             raise ConfigError(f"dataplane {dataplane!r}: write kernel or user")
+        if log_decisions and dataplane != "user":
+            raise ConfigError("decisions can be logged only with the user data plane")
+        self.log_decisions = log_decisions
         self.config = config
         self.dataplane = dataplane
         self.user_plane: UserDataplane | None = None
@@ -274,8 +277,8 @@ class Daemon:
         if self.dataplane == "user":
             # The kernel keeps the VIFs and (S,G) entries without outbound interfaces: it
             # still delivers IGMP and upcalls and counts packets, but mrouter forwards.
-            on_decision = (lambda e: log.debug("forward %s", e)) \
-                if log.isEnabledFor(logging.DEBUG) else None
+            on_decision = self._on_decision if self.log_decisions \
+                or log.isEnabledFor(logging.DEBUG) else None
             self.user_plane = UserDataplane(self._dataplane_interfaces(), self.table.oifs,
                                             on_decision=on_decision)
             self._closers.append(self.user_plane.close)
@@ -307,6 +310,13 @@ class Daemon:
         self._resync_at: float | None = None
         self.link_events = LinkEvents()
         self._closers.append(self.link_events.close)
+
+    def _on_decision(self, decision: dict[str, Any]) -> None:
+        """The user data plane decided about one packet (its dict, see UserDataplane)."""
+        log.debug("forward %s", decision)
+        if self.log_decisions:
+            fields = dict(decision)
+            self.events.record("forward_decision", self.clock(), fields.pop("iif"), **fields)
 
     def _dataplane_interfaces(self) -> list[DataplaneInterface]:
         return [DataplaneInterface(i.name, i.index, i.config.ttl_threshold)
@@ -786,10 +796,11 @@ def _describe(route: StaticRoute) -> str:
 
 
 def run_daemon(config_path: str, socket_path: str, events_path: str | None = None,
-               dataplane: str = "kernel") -> int:
+               dataplane: str = "kernel", log_decisions: bool = False) -> int:
     """``mrouter run``: load the config (nothing starts on error), open, serve, close."""
     config = load_config(config_path)
-    daemon = Daemon(config, socket_path, events_path=events_path, dataplane=dataplane)
+    daemon = Daemon(config, socket_path, events_path=events_path, dataplane=dataplane,
+                    log_decisions=log_decisions)
     daemon.open()
     try:
         return daemon.run()

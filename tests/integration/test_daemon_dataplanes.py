@@ -9,7 +9,9 @@ are, never back out of the inbound interface.
 
 from __future__ import annotations
 
+import json
 import socket
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -136,3 +138,36 @@ def test_stop_leaves_kernel_tables_empty(lab_factory: Callable[[str], Any], tmp_
     daemon.proc.wait(timeout=10)
     out = lab.node("r1").run(["cat", "/proc/net/ip_mr_vif", "/proc/net/ip_mr_cache"])
     assert len(out.stdout.splitlines()) == 2  # the two header lines only
+
+
+def test_user_plane_decisions_become_events(lab_factory: Callable[[str], Any],
+                                            tmp_path: Path) -> None:
+    """`--log-decisions`: one forward_decision event per packet, from `mrouter events`."""
+    lab = lab_factory("basic.toml")
+    daemon = start_daemon(lab, tmp_path, STATIC, "--dataplane", "user", "--log-decisions")
+    send(lab, "239.1.1.1", "warm-up", count=1)  # the first packet may wait for the route
+    time.sleep(0.3)
+    send(lab, "239.1.1.1", "through", count=3)
+    send(lab, "239.1.1.1", "low", ttl=4, count=2)  # dn0's threshold is 4
+    send(lab, "239.1.1.1", "expiring", ttl=1, count=1)
+    time.sleep(0.3)
+    shown = daemon.cli("events", "--json")
+    assert shown.returncode == 0, shown.stderr
+    decisions = [(e["iface"], e["ttl"], e["oifs"],
+                  e["held_back"], e["reason"])
+                 for e in map(json.loads, shown.stdout.splitlines())
+                 if e["kind"] == "forward_decision"]
+    assert decisions[-6:] == [("up0", 8, ["dn0"], [], None)] * 3 + [
+        ("up0", 4, [], ["dn0"], "below-threshold")] * 2 + [("up0", 1, [], [], "ttl-expired")]
+
+
+def test_decisions_need_the_user_plane(lab_factory: Callable[[str], Any],
+                                       tmp_path: Path) -> None:
+    lab = lab_factory("basic.toml")
+    config = tmp_path / "r.toml"
+    config.write_text(STATIC)
+    ran = lab.node("r1").run([sys.executable, "-m", "mrouter", "run", "--config", str(config),
+                              "--socket", str(tmp_path / "s"), "--log-decisions"])
+    assert ran.returncode == 2
+    assert "--log-decisions needs --dataplane user" in ran.stderr
+    assert "ip_mr_vif" not in ran.stderr and not (tmp_path / "s").exists()

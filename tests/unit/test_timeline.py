@@ -36,6 +36,8 @@ def story() -> list[Event]:
         make("igmp_in", 60.0, "dn0", type="leave", src="192.0.2.2", group=G, version=2),
         make("membership_changed", 60.0, "dn0", group=G, filter_mode="INCLUDE", sources=[]),
         make("mfc_update", 61.0, source=S, group=G, iif="up0", oifs=["dn1"]),
+        make("forward_decision", 50.0, "up0", source=S, group=G, ttl=8, oifs=["dn1"],
+             held_back=[], reason=None),  # not drawn
         make("timer_expired", 70.0, "dn1", timer="other_querier", group=None),
         make("iface_changed", 80.0, "dn1", state="down"),
         make("daemon_stopped", 100.0),
@@ -99,6 +101,8 @@ def test_marks_and_packet_counts() -> None:
     assert [b.label for b in dn0.bars if b.kind == "forwarding"] == ["3800 pkts"]
     svg = render_svg(story())
     assert "querier: self" in svg and "link down" in svg and "upcall NOCACHE" in svg
+    up0 = next(ln for ln in tl.lanes if ln.iface == "up0")
+    assert [m.label for m in up0.marks] == ["upcall NOCACHE 198.51.100.2"]
 
 
 def test_empty_and_html() -> None:
