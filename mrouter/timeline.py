@@ -307,10 +307,12 @@ def render_svg(events: Iterable[Event], *, width: float = 1100.0,
             mx = x(m.time)
             level = 0
             if m.kind == "event":
-                near_igmp = any(abs(x(o.time) - mx) < 8 for o in ln.marks if o.kind != "event")
+                span = 6 + 5.6 * len(m.label)  # the label runs right of the tick
+                near_igmp = any(-8 < x(o.time) - mx < span + 6
+                                for o in ln.marks if o.kind != "event")
                 free = [lv for lv in (0, 1) if mx > label_end[lv]]
                 level = 1 if near_igmp and 1 in free else (free[0] if free else 0)
-                label_end[level] = mx + 6 + 5.6 * len(m.label)
+                label_end[level] = mx + span
             body.append(_mark_svg(m, mx, marks_y, level))
         y_rows = y + header + marks_h - 10
         for i, row in enumerate(rows, 1):

@@ -51,7 +51,7 @@ def kinds(events: list[dict[str, Any]]) -> set[str]:
 def test_join_leave(tmp_path: Path) -> None:
     events, root, progress = run("join-leave", tmp_path)
     assert {"daemon_started", "igmp_in", "igmp_out", "membership_changed", "mfc_add",
-            "mfc_update", "upcall", "daemon_stopped"} <= kinds(events)
+            "mfc_update", "upcall", "timer_expired", "daemon_stopped"} <= kinds(events)
     assert lanes(root) == ["r1 up0", "r1 dn0"]
     # one forwarding period: from h1's join (0.5 s) to after h2's leave (3.5 s)
     t0 = float(root.get("data-t0", ""))
@@ -85,3 +85,7 @@ def test_proxy_chain(tmp_path: Path) -> None:
     for lane in ("r1 dn0", "r2 dn0"):
         ((start, end),) = bars(root, lane, "forwarding")
         assert 0.3 < start - t0 < 1.5 and end < t1 - 0.2, (lane, start - t0, end - t0)
+    # r2 held the group upstream over the same time as its members downstream
+    ((joined, left),) = bars(root, "r2 up0", "upstream")
+    ((members_from, members_to),) = bars(root, "r2 dn0", "membership")
+    assert abs(joined - members_from) < 0.1 and abs(left - members_to) < 0.1
