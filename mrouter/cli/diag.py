@@ -105,17 +105,29 @@ def configure_events(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Print the daemon's recorded events (IGMP in and out, querier and membership "
         "changes, timer expiries, kernel route add/update/delete, upcalls, interface "
-        "changes), from its control socket or from a file written by "
-        "`mrouter run --events FILE`.")
+        "changes, a proxy's upstream membership, the user data plane's decisions), from "
+        "its control socket or from a file written by `mrouter run --events FILE`.")
     parser.add_argument("--follow", "-f", action="store_true",
                         help="keep printing new events until Ctrl-C")
     parser.add_argument("--file", metavar="FILE", help="read this events file instead of "
                                                        "asking the daemon")
     parser.add_argument("--socket", metavar="PATH", default=DEFAULT_SOCKET,
                         help=f"the daemon's control socket (default {DEFAULT_SOCKET})")
+    parser.add_argument("--kind", metavar="KIND", action="append", choices=_KINDS,
+                        help="only events of this kind (repeat for several): "
+                             + ", ".join(_KINDS))
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.epilog = "example:\n  mrouter events --follow\n  mrouter events --file ev.jsonl --json"
+    parser.epilog = ("example:\n  mrouter events --follow\n"
+                     "  mrouter events --file ev.jsonl --json\n"
+                     "  mrouter events --follow --kind membership_changed --kind mfc_update")
     parser.set_defaults(func=_events)
+
+
+# mrouter.events.EventKind's values, spelled out so that parsing the command line does not
+# import the IGMP engine (a unit test keeps the two the same)
+_KINDS = ("igmp_in", "igmp_out", "querier_changed", "membership_changed", "timer_expired",
+          "mfc_add", "mfc_update", "mfc_delete", "mfc_counters", "upcall", "iface_changed",
+          "upstream_membership", "forward_decision", "daemon_started", "daemon_stopped")
 
 
 def _format_event(e: Any, json_out: bool) -> str:
@@ -129,11 +141,13 @@ def _events(args: argparse.Namespace) -> int:
     from mrouter.events import Event, read_events
     from mrouter.router.control import request
 
+    kinds = set(args.kind or _KINDS)
     if args.file:
         if args.follow:
-            return _follow_file(Path(args.file), args.json)
+            return _follow_file(Path(args.file), args.json, kinds)
         for e in read_events(args.file):
-            print(_format_event(e, args.json), flush=True)
+            if e.kind.value in kinds:
+                print(_format_event(e, args.json), flush=True)
         return 0
     cursor: int | str = 0
     while True:
@@ -148,14 +162,15 @@ def _events(args: argparse.Namespace) -> int:
         if batch.get("lost"):
             print(f"# {batch['lost']} events lost (the ring dropped them)", file=sys.stderr)
         for raw in batch["events"]:
-            print(_format_event(Event.from_dict(raw), args.json), flush=True)
+            if raw.get("kind") in kinds:
+                print(_format_event(Event.from_dict(raw), args.json), flush=True)
         cursor = batch["cursor"]
         if not args.follow:
             return 0
         time.sleep(0.5)
 
 
-def _follow_file(path: Path, json_out: bool) -> int:
+def _follow_file(path: Path, json_out: bool, kinds: set[str]) -> int:
     from mrouter.events import parse_lines
 
     try:
@@ -169,7 +184,8 @@ def _follow_file(path: Path, json_out: bool) -> int:
                 time.sleep(0.3)
                 continue
             for e in parse_lines([line], str(path)):
-                print(_format_event(e, json_out), flush=True)
+                if e.kind.value in kinds:
+                    print(_format_event(e, json_out), flush=True)
 
 
 # --- timeline -----------------------------------------------------------------------------

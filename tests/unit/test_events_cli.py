@@ -54,6 +54,27 @@ def test_events_from_the_daemon(served: tuple[EventLog, Path],
     assert "igmp_in" in human[0] and "dn0" in human[0] and "src=192.0.2.2" in human[0]
 
 
+def test_kind_filters_and_knows_every_kind(served: tuple[EventLog, Path],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from mrouter.cli.diag import _KINDS
+    from mrouter.events import EventKind
+
+    assert sorted(_KINDS) == sorted(k.value for k in EventKind)
+    log, path = served
+    log.record("igmp_in", 1.0, "dn0", type="report", src="192.0.2.2", group="239.1.1.1",
+               version=3)
+    log.record("timer_expired", 1.2, "dn0", timer="group", group="239.1.1.1")
+    log.record("mfc_add", 1.5, source="198.51.100.2", group="239.1.1.1", iif="up0",
+               oifs=["dn0"])
+    assert diag_main(["events", "--socket", str(path), "--json", "--kind", "mfc_add",
+                      "--kind", "timer_expired"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["kind"] for x in lines] == ["timer_expired", "mfc_add"]
+    with pytest.raises(SystemExit):
+        diag_main(["events", "--socket", str(path), "--kind", "nonsense"])
+    assert "invalid choice: 'nonsense'" in capsys.readouterr().err
+
+
 def test_a_daemon_without_events_says_how_to_get_them(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "ctl.sock"
