@@ -107,11 +107,13 @@ def _show_groups(result: Any) -> str:
             "static" if g["static"] else "igmp",
             "-" if timer is None else f"{timer:.1f}s",
             f"v{igmp['compat_mode']}" if igmp else "-",
+            ("self" if g.get("is_querier") else g.get("querier") or "?")
+            if g.get("is_querier") is not None else "-",
             _addr_list([h["host"] for h in igmp.get("hosts", [])]),
         ))
     # SOURCES: forwarded ones in INCLUDE mode, blocked ones in EXCLUDE mode (RFC 3376 §6.3)
-    return table(("IFACE", "GROUP", "MODE", "SOURCES", "FROM", "TIMER", "COMPAT", "HOSTS"),
-                 rows)
+    return table(("IFACE", "GROUP", "MODE", "SOURCES", "FROM", "TIMER", "COMPAT", "QUERIER",
+                  "HOSTS"), rows)
 
 
 def _show_routes(result: Any) -> str:

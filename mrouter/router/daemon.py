@@ -679,8 +679,9 @@ class Daemon:
         return rows
 
     def show_groups(self) -> list[dict[str, Any]]:
-        """Merged membership per (interface, group); ``igmp`` is the engine's view of
-        the group (timers, sources, hosts) when IGMP learnt it."""
+        """Merged membership per (interface, group), with the interface's querier;
+        ``igmp`` is the engine's view of the group (timers, sources, hosts) when IGMP
+        learnt it."""
         now = self.clock()
         engine_groups: dict[tuple[str, str], Any] = {}
         for name in self.engine.interfaces():
@@ -694,10 +695,15 @@ class Daemon:
                 m = self.table.membership(name, group)
                 if m is None:
                     continue
+                iface = self.interfaces[name]
                 rows.append({"iface": name, "group": str(group),
                              "filter_mode": m.filter_mode.name,
                              "sources": sorted(map(str, m.sources)),
                              "static": (name, group) in static,
+                             # who queries this group's LAN (None: no IGMP there)
+                             "querier": (str(iface.querier) if iface.querier else None)
+                             if iface.igmp else None,
+                             "is_querier": iface.is_querier if iface.igmp else None,
                              "igmp": engine_groups.get((name, str(group)))})
         return rows
 
@@ -730,7 +736,11 @@ class Daemon:
         elif action == "del":
             if not self.table.remove_route(route.source, route.group, route.iif):
                 raise ConfigError(f"no such route: {_describe(route)}; see mrouter show routes")
-            self._config_routes.discard(route)
+            # a route is known by (S, G, from): whatever its "to", a config route deleted
+            # here is no longer running, so a reload of the same file brings it back
+            self._config_routes = {
+                r for r in self._config_routes
+                if (r.source, r.group, r.iif) != (route.source, route.group, route.iif)}
         else:
             raise ConfigError(f"route action must be add or del, not {action!r}")
         self._apply_cache(self.cache.install_static(self.clock()) + self.cache.refresh())

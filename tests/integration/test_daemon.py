@@ -206,10 +206,13 @@ def test_static_membership_and_route_commands(basic: tuple[Any, Daemon]) -> None
     assert out.returncode == 0, out.stderr
     out = daemon.cli("show", "groups")
     assert out.stdout.splitlines()[0].split() == [
-        "IFACE", "GROUP", "MODE", "SOURCES", "FROM", "TIMER", "COMPAT", "HOSTS"]
-    # a static membership has no IGMP state: no timer, no compatibility mode, no hosts
+        "IFACE", "GROUP", "MODE", "SOURCES", "FROM", "TIMER", "COMPAT", "QUERIER", "HOSTS"]
+    # a static membership has no IGMP state: no timer, no compatibility mode, no hosts;
+    # r1 is the querier of dn0 (the receiver does not query)
     assert out.stdout.splitlines()[1].split() == [
-        "dn0", "239.5.5.5", "EXCLUDE", "-", "static", "-", "-", "-"]
+        "dn0", "239.5.5.5", "EXCLUDE", "-", "static", "-", "-", "self", "-"]
+    (row,) = daemon("show", what="groups")
+    assert (row["querier"], row["is_querier"]) == ("192.0.2.1", True)
     with sniffer(lab, "receiver") as seen:
         send(lab, "239.5.5.5", "warm-up", count=1)
         time.sleep(0.3)
@@ -223,9 +226,17 @@ def test_static_membership_and_route_commands(basic: tuple[Any, Daemon]) -> None
         assert out.returncode == 0, out.stderr
         sent = send(lab, "239.6.6.6", "routed")
         assert seen("239.6.6.6") == sent  # installed before the first packet
+        out = daemon.cli("route", "del", "--source", SOURCE, "--group", "239.6.6.6",
+                         "--from", "up0")
+        assert out.returncode == 0, out.stderr
+        send(lab, "239.6.6.6", "deleted")
+        assert seen("239.6.6.6", 0.5) == []  # the kernel entry lost dn0 at once
+        assert entry(daemon, "239.6.6.6")["oifs"] == []
     out = daemon.cli("route", "add", "--group", "239.6.6.6", "--from", "up9", "--to", "dn0")
     assert out.returncode == 2
     assert "from: 'up9' is not one of the configured interfaces" in out.stderr
+    out = daemon.cli("route", "del", "--group", "239.6.6.6", "--from", "up0")
+    assert out.returncode == 2 and "no such route" in out.stderr
     out = daemon.cli("show", "routes")
     assert out.returncode == 0
     assert "239.6.6.6" in out.stdout and "PACKETS" in out.stdout and "WRONG_IF" in out.stdout
@@ -249,6 +260,25 @@ def test_malformed_control_requests_get_errors_and_daemon_keeps_running(
     assert b"unknown command 'fly'" in replies
     assert daemon("ping")["pid"] == daemon.proc.pid
     assert oct(daemon.sock.stat().st_mode & 0o777) == "0o600"
+
+
+def test_deleted_config_route_comes_back_on_reload(lab_factory: Callable[[str], Any],
+                                                   tmp_path: Path) -> None:
+    """`route del` changes the running router; the file still says the route is there.
+    The route goes to dn1: `route del` names it by (S, G, from) alone."""
+    lab = lab_factory("two-lans.toml")
+    daemon = start(lab, tmp_path, BASIC.replace('to = ["dn0"]', 'to = ["dn1"]')
+                   + "[interfaces.dn1]\n")
+    out = daemon.cli("route", "del", "--source", SOURCE, "--group", "239.1.1.1",
+                     "--from", "up0")
+    assert out.returncode == 0, out.stderr
+    assert {r["group"] for r in daemon("show", what="routes")["static"]} == {"239.3.0.0/16"}
+    with sniffer(lab, "h3") as seen:
+        send(lab, "239.1.1.1", "deleted")
+        assert seen("239.1.1.1", 0.5) == []
+        assert daemon("reload")["routes_added"] == 1
+        sent = send(lab, "239.1.1.1", "reloaded")
+        assert seen("239.1.1.1") == sent
 
 
 def test_sighup_reloads_routes(basic: tuple[Any, Daemon], tmp_path: Path) -> None:
@@ -282,8 +312,10 @@ def test_join_starts_traffic_and_last_leave_stops_it(lan: tuple[Any, Daemon]) ->
             sent = send(lab, group, "one")
             assert received(h1) == sent
             seen(group, 0.1)
-        # the last member left: after the last-member queries, forwarding stops
+        # the last member left: after the last-member queries (2 x 0.2 s), forwarding stops
+        left = time.monotonic()
         wait_for(lambda: ("dn0", group) not in groups(daemon))
+        assert 0.3 < time.monotonic() - left < 1.0
         assert entry(daemon, group)["oifs"] == []
         send(lab, group, "none")
         assert seen(group, 0.5) == []

@@ -123,7 +123,7 @@ role = "upstream"
 [interfaces.dn1]
 query_response_interval = 1.0   # other querier present interval 2 x QI + 0.5 s
 """
-FROM_LAN0, FROM_LAN1 = "239.7.8.1", "239.7.8.2"
+FROM_LAN0, FROM_LAN1, FROM_UP = "239.7.8.1", "239.7.8.2", "239.7.8.3"
 
 
 def send_from(lab: Any, node: str, group: str, tag: str, count: int = 5) -> list[bytes]:
@@ -140,7 +140,7 @@ def send_from(lab: Any, node: str, group: str, tag: str, count: int = 5) -> list
     return payloads
 
 
-def test_downstream_sources_are_forwarded_only_where_the_proxy_is_querier(
+def test_traffic_to_and_from_a_lan_flows_only_where_the_proxy_is_querier(
         lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
     from querier_lab import Querier
     from test_daemon import member, received, sniffer
@@ -162,8 +162,17 @@ def test_downstream_sources_are_forwarded_only_where_the_proxy_is_querier(
 
         wait_for(lambda: not querier_of_dn1())
         with sniffer(lab, "sender") as upstream, member(lab, "h3", FROM_LAN0) as h3, \
-                member(lab, "h1", FROM_LAN1) as h1:
-            wait_for(lambda: {("dn1", FROM_LAN0), ("dn0", FROM_LAN1)} <= groups(daemon.sock))
+                member(lab, "h1", FROM_LAN1) as h1, member(lab, "h1", FROM_UP) as h1_up, \
+                member(lab, "h3", FROM_UP) as h3_up:
+            wait_for(lambda: {("dn1", FROM_LAN0), ("dn0", FROM_LAN1), ("dn0", FROM_UP),
+                              ("dn1", FROM_UP)} <= groups(daemon.sock))
+            # from upstream: to lan0 (r1 is querier there), not to lan1 (h4 is)
+            send_from(lab, "sender", FROM_UP, "warm-up", count=1)
+            time.sleep(0.2)
+            received(h1_up, 0.2)
+            sent = send_from(lab, "sender", FROM_UP, "down")
+            assert received(h1_up) == sent
+            assert received(h3_up, 0.5) == []
             # lan0 (r1 is querier): a source there goes upstream, but not to lan1
             sent = send_from(lab, "h1", FROM_LAN0, "lan0")
             assert upstream(FROM_LAN0) == sent
@@ -185,5 +194,7 @@ def test_downstream_sources_are_forwarded_only_where_the_proxy_is_querier(
             assert upstream(FROM_LAN1) == sent
             sent = send_from(lab, "h1", FROM_LAN0, "lan0 again")
             assert received(h3) == sent
+            sent = send_from(lab, "sender", FROM_UP, "down again")
+            assert received(h3_up) == sent and received(h1_up) == sent
     finally:
         other.stop_output()
