@@ -335,7 +335,7 @@ class Daemon:
         try:
             sel.register(self.igmp_sock.sock, selectors.EVENT_READ, "igmp")
             sel.register(wake_r, selectors.EVENT_READ, "wake")
-            sel.register(self.link_events.sock, selectors.EVENT_READ, "links")
+            sel.register(self.link_events, selectors.EVENT_READ, "links")
             registered: dict[int, socket.socket] = {}
             dataplane: dict[int, socket.socket] = {}
             log.info("mrouter running (%s mode, %d interfaces, control %s)",

@@ -1,71 +1,59 @@
-"""Link and address events from the kernel (rtnetlink), for the daemon's loop.
+"""Link and address events from the kernel (rtnetlink through pyroute2), for the daemon.
 
-Theory of operation: the daemon does not track interfaces message by message. It listens
-on a NETLINK_ROUTE socket bound to the link and IPv4 address multicast groups; any
-RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR or RTM_DELADDR only says "something changed", and
-the daemon then re-reads the interfaces it is configured for (a full dump is cheap and
-cannot drift from the kernel's view). Like smcroute's ifevent_nl.c, only the headers
-are parsed here.
+Theory of operation: the daemon does not track interfaces message by message. It holds a
+pyroute2 ``IPRoute`` socket bound to the rtnetlink multicast groups for links and IPv4
+addresses; any RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR or RTM_DELADDR only says "something
+changed", and the daemon then re-reads the interfaces it is configured for (a full dump
+is cheap and cannot drift from the kernel's view). The same library gives the daemon its
+interface dumps (:func:`mrouter.mcast.interfaces`), so events and state come from one
+netlink implementation.
+
+The socket is registered in the daemon's selector (:meth:`LinkEvents.fileno`) and read
+only when it is readable, so :meth:`read` never blocks. A burst of events (a veth pair
+coming up sends several) may come back from one read or several; either way the daemon
+settles for a moment before it re-reads (``RESYNC_DELAY``). If the kernel dropped events
+(ENOBUFS: the socket's buffer overflowed), :meth:`read` says that something changed.
 """
 
 from __future__ import annotations
 
-import socket
-import struct
-from enum import IntEnum, IntFlag
+from typing import Any
 
 from mrouter.errors import KernelError
 
-NLMSGHDR = struct.Struct("=IHHII")
-"""struct nlmsghdr { __u32 nlmsg_len; __u16 nlmsg_type, nlmsg_flags; __u32 nlmsg_seq,
-nlmsg_pid; }"""
-
-
-class RtmType(IntEnum):
-    NEWLINK = 16
-    DELLINK = 17
-    NEWADDR = 20
-    DELADDR = 21
-
-
-class RtmGroup(IntFlag):
-    LINK = 0x1
-    IPV4_IFADDR = 0x10
+#: rtnetlink multicast groups (linux/rtnetlink.h): RTMGRP_LINK, RTMGRP_IPV4_IFADDR
+RTMGRP_LINK = 0x1
+RTMGRP_IPV4_IFADDR = 0x10
+#: the messages that mean an interface or an IPv4 address changed
+EVENTS = frozenset({"RTM_NEWLINK", "RTM_DELLINK", "RTM_NEWADDR", "RTM_DELADDR"})
 
 
 class LinkEvents:
-    """A non-blocking rtnetlink listener; :meth:`read` says whether interfaces changed."""
+    """An rtnetlink listener; :meth:`read` (when readable) says whether interfaces changed."""
 
     def __init__(self) -> None:
+        from pyroute2 import IPRoute  # slow to import; the daemon has it loaded already
+
         try:
-            self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-            self.sock.bind((0, RtmGroup.LINK | RtmGroup.IPV4_IFADDR))
+            self._ipr: Any = IPRoute()
+            self._ipr.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR)
         except OSError as exc:
             raise KernelError(f"cannot listen for interface events (rtnetlink): "
                               f"{exc.strerror}") from None
-        self.sock.setblocking(False)
 
     def fileno(self) -> int:
-        return self.sock.fileno()
+        return int(self._ipr.fileno())
 
     def read(self) -> bool:
-        """Drain the socket; True if a link or address was added, changed or removed."""
-        changed = False
-        while True:
-            try:
-                data = self.sock.recv(65536)
-            except (BlockingIOError, InterruptedError):
-                return changed
-            except OSError:  # ENOBUFS: we missed events; assume everything changed
-                return True
-            offset = 0
-            while offset + NLMSGHDR.size <= len(data):
-                length, kind, _, _, _ = NLMSGHDR.unpack_from(data, offset)
-                if kind in RtmType._value2member_map_:
-                    changed = True
-                if length < NLMSGHDR.size:
-                    break
-                offset += (length + 3) & ~3
+        """Read what is waiting (call when the socket is readable); True if a link or an
+        IPv4 address was added, changed or removed."""
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        try:
+            messages = self._ipr.get()
+        except (OSError, NetlinkError):  # ENOBUFS and the like: events were lost
+            return True  # re-reading the interfaces is always safe
+        return any(m.get("event") in EVENTS for m in messages)
 
     def close(self) -> None:
-        self.sock.close()
+        self._ipr.close()
