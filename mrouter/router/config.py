@@ -70,6 +70,7 @@ class InterfaceConfig:
     querier: bool = True
     ttl_threshold: int = 1
     max_groups: int = 4096  # groups IGMP may learn on this interface (flood bound)
+    optional: bool = False  # start without it; it is set up when it appears
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +280,7 @@ _INTERFACE_KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "querier": (_bool, "querier"),
     "ttl_threshold": (_int(1, 255), "ttl_threshold"),
     "max_groups": (_int(1, 1_000_000), "max_groups"),
+    "optional": (_bool, "optional"),
 }
 
 _TOP_KEYS = ("mode", "table", "expire_after", "poll_interval", "interfaces", "routes",
@@ -436,6 +438,10 @@ def _check_roles(ctx: _Context, mode: Mode, interfaces: tuple[InterfaceConfig, .
         if len(interfaces) < 2:
             raise ctx.error("", "interfaces", "proxy mode needs at least one downstream "
                             "interface besides the upstream one")
+        (up,) = [i for i in interfaces if i.role is Role.UPSTREAM]
+        if up.optional:
+            raise ctx.error(f"interfaces.{up.name}", "optional", "the upstream interface "
+                            "cannot be optional: a proxy without it has nothing to do")
 
 
 def load_config(path: str | Path) -> Config:

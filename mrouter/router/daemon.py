@@ -113,21 +113,33 @@ def _static_route(route: RouteConfig) -> StaticRoute:
 
 def resolve_interfaces(config: Config) -> list[Interface]:
     """Look up every configured interface in this namespace; ConfigError if one is
-    missing or has no IPv4 address."""
+    missing or has no IPv4 address, unless it is ``optional`` (then it waits, inactive,
+    and :meth:`Daemon.sync_interfaces` starts it when it appears)."""
     from mrouter.mcast import interfaces
 
     known = {i.name: i for i in interfaces()}
     result = []
     for vif, iface in enumerate(config.interfaces):
-        found = known.get(iface.name)
-        if found is None:
-            raise ConfigError(f"{config.path}: interfaces.{iface.name}: no such interface in "
-                              f"this network namespace (it has {', '.join(known)}); fix the "
-                              "name or create the interface")
-        if not found.addresses:
-            raise ConfigError(f"{config.path}: interfaces.{iface.name}: has no IPv4 address; "
-                              f"add one (ip addr add ADDRESS/LEN dev {iface.name})")
         igmp = not (config.mode is Mode.PROXY and iface.role is Role.UPSTREAM)
+        found = known.get(iface.name)
+        problem = None
+        if found is None:
+            problem = (f"no such interface in this network namespace (it has "
+                       f"{', '.join(known)})")
+            fix = "fix the name or create the interface"
+        elif not found.addresses:
+            problem = "has no IPv4 address"
+            fix = f"add one (ip addr add ADDRESS/LEN dev {iface.name})"
+        if problem is not None:
+            if not iface.optional:
+                raise ConfigError(f"{config.path}: interfaces.{iface.name}: {problem}; {fix}, "
+                                  "or mark it optional = true to start without it")
+            log.warning("%s: %s; optional, so it starts when it is there", iface.name,
+                        problem)
+            result.append(Interface(iface, vif, 0, IPv4Address(0), IPv4Network(0), igmp,
+                                    is_querier=False, active=False))
+            continue
+        assert found is not None
         result.append(Interface(iface, vif, found.index, found.addresses[0].ip,
                                 found.addresses[0].network, igmp))
     return result
@@ -256,10 +268,11 @@ class Daemon:
         self._next_counter_event = now + COUNTER_EVENT_INTERVAL
         self.interfaces = {i.name: i for i in resolve_interfaces(config)}
         self.by_vif = {i.vif: i for i in self.interfaces.values()}
-        self.by_index = {i.index: i for i in self.interfaces.values()}
+        self.by_index = {i.index: i for i in self.interfaces.values() if i.active}
         upstream = config.upstream.name if config.mode is Mode.PROXY and config.upstream \
             else None
-        self.table = RouteTable(self.interfaces, upstream=upstream)
+        self.table = RouteTable([n for n, i in self.interfaces.items() if i.active],
+                                upstream=upstream)
         self.cache = ForwardingCache(self.table, expiry=config.expire_after)
         self.upstream_host = UpstreamHost(self.interfaces[upstream], self._on_upstream) \
             if upstream else None
@@ -270,6 +283,8 @@ class Daemon:
         self._closers.append(self.mrt.close)
         self.igmp_sock = IgmpSocket(self.mrt.sock)
         for iface in self.interfaces.values():
+            if not iface.active:
+                continue  # an optional interface that is not there yet
             self.mrt.add_vif(iface.vif, iface.index, threshold=iface.config.ttl_threshold)
             log.info("VIF %d: %s (ifindex %d, %s)", iface.vif, iface.name, iface.index,
                      iface.address)
@@ -297,7 +312,7 @@ class Daemon:
                                   on_action=self._on_action, on_other=self._on_other,
                                   on_igmp=self._on_igmp)
         for iface in self.interfaces.values():
-            if iface.igmp:
+            if iface.igmp and iface.active:
                 self.shell.add_interface(iface.name, igmp_settings(iface.config, config.path),
                                          ifindex=iface.index, address=iface.address,
                                          network=iface.network)

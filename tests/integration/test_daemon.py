@@ -358,6 +358,8 @@ def test_second_daemon_fails_with_clear_message(basic: tuple[Any, Daemon],
     (LAN.replace("igmp_version = 3", "igmp_version = 5"), "interfaces.dn0.igmp_version"),
     (LAN.replace("[interfaces.dn0]", "[interfaces.dn9]"),
      "interfaces.dn9: no such interface in this network namespace"),
+    (LAN.replace("[interfaces.dn0]", "[interfaces.dn9]"),
+     "or mark it optional = true to start without it"),
 ])
 def test_config_errors_name_the_key_and_start_nothing(
         lab_factory: Callable[[str], Any], tmp_path: Path, config: str, expected: str) -> None:

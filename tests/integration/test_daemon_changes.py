@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from test_daemon import BASIC, member, received, send, start, wait_for
 
+from mrouter.kernel.mroute import read_vif_table
+
 pytestmark = pytest.mark.netns
 
 MROUTER = [sys.executable, "-m", "mrouter"]
@@ -107,3 +109,50 @@ def test_idle_learnt_routes_expire_and_busy_ones_stay(
     assert "239.3.2.2" in cached()  # still carrying packets: kept
     busy.terminate()
     busy.wait(timeout=5)
+
+
+OPTIONAL = """\
+mode = "router"
+[interfaces.up0]
+[interfaces.dn0]
+optional = true
+[[routes]]
+source = "198.51.100.2"
+group = "239.1.1.1"
+from = "up0"
+to = ["dn0"]
+"""
+
+
+def test_an_optional_interface_starts_when_it_appears(
+        lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
+    """`optional = true`: the daemon starts without the interface and sets it up (VIF,
+    IGMP, its routes) when it is created later, as a tunnel or a late NIC would be."""
+    lab = lab_factory("basic.toml")
+    r1, receiver = lab.node("r1"), lab.node("receiver")
+    r1.run(["ip", "link", "del", "dn0"], check=True)  # its veth peer in receiver goes too
+    daemon = start(lab, tmp_path, OPTIONAL)
+    row = next(i for i in daemon("show", what="interfaces") if i["name"] == "dn0")
+    assert row["active"] is False
+    with r1.enter():
+        assert [v.name for v in read_vif_table()] == ["up0"]
+
+    r1.run(["ip", "link", "add", "dn0", "type", "veth", "peer", "name", "eth0", "netns",
+            receiver.netns], check=True)
+    r1.run(["ip", "addr", "add", "192.0.2.1/24", "dev", "dn0"], check=True)
+    r1.run(["ip", "link", "set", "dn0", "up"], check=True)
+    receiver.run(["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"], check=True)
+    receiver.run(["ip", "link", "set", "eth0", "up"], check=True)
+    wait_for(lambda: next(i for i in daemon("show", what="interfaces")
+                          if i["name"] == "dn0")["active"], timeout=10)
+    row = next(i for i in daemon("show", what="interfaces") if i["name"] == "dn0")
+    assert row["ifindex"] == r1.ifindex("dn0") and row["is_querier"] is True
+    with r1.enter():
+        assert sorted(v.name for v in read_vif_table()) == ["dn0", "up0"]
+    with member(lab, "receiver", "239.1.1.1") as sock:  # the static route now forwards
+        send(lab, "239.1.1.1", "warm-up", count=1)
+        time.sleep(0.3)
+        received(sock, 0.3)
+        sent = send(lab, "239.1.1.1", "appeared")
+        assert received(sock) == sent
+
