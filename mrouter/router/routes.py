@@ -13,9 +13,8 @@ interface ``iif``, which interfaces does it leave by?
   if any of these says so (RFC 3376 §3.2 merging: the union of what each wants).
   In router mode a member interface receives the group whatever the inbound interface;
   in proxy mode (RFC 4605 §4.2) traffic from upstream goes to member downstreams, and
-  traffic from a downstream goes upstream and to the other member downstreams, a
-  downstream counting only while this router is its querier (traffic that arrives on a
-  downstream where another router is querier goes nowhere but static routes).
+  traffic from a downstream goes upstream and to the other member downstreams, a member
+  downstream counting only while this router is its querier.
 
 Two rules hold whatever the state: link-local groups (224.0.0.0/24) are never forwarded,
 and a packet never goes back out of its inbound interface.
@@ -185,10 +184,9 @@ class RouteTable:
         members = self.member_interfaces(source, group)
         if self.upstream is None:
             out |= members
-        elif iif == self.upstream or iif not in self._not_querier:
-            # RFC 4605 §4.2: to member downstreams this router is querier of; from a
-            # downstream also upstream, but only from one it is querier of (another
-            # router there is the LAN's proxy or router and forwards it itself)
+        else:
+            # RFC 4605 §4.2: out of each member downstream this router is querier of
+            # (whatever the inbound interface), and from any downstream also upstream
             out |= {m for m in members if m != self.upstream and m not in self._not_querier}
             if iif != self.upstream:
                 out.add(self.upstream)

@@ -89,12 +89,13 @@ def test_proxy_forwards_upstream_down_and_downstream_up() -> None:
     t.set_querier("dn0", is_self=False)  # another router serves dn0 (RFC 4605 §4.2)
     assert t.oifs(S, G, "up0") == set()
     assert t.oifs(S, G, "dn1") == {"up0"}
-    # a source on a downstream another router serves goes neither up nor across
+    # a source on a downstream another router serves still goes upstream and to member
+    # downstreams this router is querier of: the querier rule is about where packets go
     t.set_membership("dn1", G, FilterMode.EXCLUDE, [])
-    assert t.oifs(S, G, "dn0") == set()
+    assert t.oifs(S, G, "dn0") == {"up0", "dn1"}
+    t.set_querier("dn1", is_self=False)
+    assert t.oifs(S, G, "dn0") == {"up0"}
     t.add_route(route("239.1.1.1/32", "dn0", "dn1"))  # static routes still apply
-    assert t.oifs(S, G, "dn0") == {"dn1"}
-    t.set_querier("dn0", is_self=True)
     assert t.oifs(S, G, "dn0") == {"up0", "dn1"}
 
 
