@@ -1,22 +1,22 @@
-"""Link and address events from the kernel (rtnetlink through pyroute2), for the daemon.
+"""Link and address events from the kernel (rtnetlink, parsed by pyroute2), for the daemon.
 
-Theory of operation: the daemon does not track interfaces message by message. It holds a
-pyroute2 ``IPRoute`` socket bound to the rtnetlink multicast groups for links and IPv4
-addresses; any RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR or RTM_DELADDR only says "something
-changed", and the daemon then re-reads the interfaces it is configured for (a full dump
-is cheap and cannot drift from the kernel's view). The same library gives the daemon its
-interface dumps (:func:`mrouter.mcast.interfaces`), so events and state come from one
-netlink implementation.
+Theory of operation: the daemon does not track interfaces message by message. It listens
+on a NETLINK_ROUTE socket bound to the multicast groups for links and IPv4 addresses;
+any RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR or RTM_DELADDR only says "something changed",
+and the daemon then re-reads the interfaces it is configured for (a full dump through
+pyroute2, :func:`mrouter.mcast.interfaces`: cheap, and it cannot drift from the kernel's
+view).
 
-The socket is registered in the daemon's selector (:meth:`LinkEvents.fileno`) and read
-only when it is readable, so :meth:`read` never blocks. A burst of events (a veth pair
-coming up sends several) may come back from one read or several; either way the daemon
-settles for a moment before it re-reads (``RESYNC_DELAY``). If the kernel dropped events
-(ENOBUFS: the socket's buffer overflowed), :meth:`read` says that something changed.
+The socket is a plain non-blocking one in the daemon's selector, read until it is empty,
+so nothing waits unread where the selector cannot see it; pyroute2's rtnetlink marshal
+parses what was read (the same parser behind its dumps). If the kernel dropped events
+(ENOBUFS: the socket's buffer overflowed during a burst), :meth:`LinkEvents.read` says
+that something changed, and the socket keeps working.
 """
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from mrouter.errors import KernelError
@@ -26,34 +26,45 @@ RTMGRP_LINK = 0x1
 RTMGRP_IPV4_IFADDR = 0x10
 #: the messages that mean an interface or an IPv4 address changed
 EVENTS = frozenset({"RTM_NEWLINK", "RTM_DELLINK", "RTM_NEWADDR", "RTM_DELADDR"})
+RECV_BUFFER = 1 << 16
 
 
 class LinkEvents:
-    """An rtnetlink listener; :meth:`read` (when readable) says whether interfaces changed."""
+    """An rtnetlink listener; :meth:`read` says whether interfaces changed (never blocks)."""
 
     def __init__(self) -> None:
-        from pyroute2 import IPRoute  # slow to import; the daemon has it loaded already
+        from pyroute2.netlink.rtnl.marshal import MarshalRtnl  # loaded by the daemon already
 
         try:
-            self._ipr: Any = IPRoute()
-            self._ipr.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR)
+            self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+            self.sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR))
         except OSError as exc:
             raise KernelError(f"cannot listen for interface events (rtnetlink): "
                               f"{exc.strerror}") from None
+        self.sock.setblocking(False)
+        self._marshal: Any = MarshalRtnl()
 
     def fileno(self) -> int:
-        return int(self._ipr.fileno())
+        return self.sock.fileno()
 
     def read(self) -> bool:
-        """Read what is waiting (call when the socket is readable); True if a link or an
-        IPv4 address was added, changed or removed."""
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        try:
-            messages = self._ipr.get()
-        except (OSError, NetlinkError):  # ENOBUFS and the like: events were lost
-            return True  # re-reading the interfaces is always safe
-        return any(m.get("event") in EVENTS for m in messages)
+        """Drain the socket; True if a link or an IPv4 address was added, changed or
+        removed (or events were lost)."""
+        changed = False
+        while True:
+            try:
+                data = self.sock.recv(RECV_BUFFER)
+            except (BlockingIOError, InterruptedError):
+                return changed
+            except OSError:  # ENOBUFS: events were lost; re-reading is always safe
+                changed = True
+                continue
+            try:
+                messages = list(self._marshal.parse(data))
+            except Exception:  # whatever pyroute2 cannot parse: re-reading is safe
+                changed = True
+                continue
+            changed = changed or any(m.get("event") in EVENTS for m in messages)
 
     def close(self) -> None:
-        self._ipr.close()
+        self.sock.close()
