@@ -462,7 +462,9 @@ def gather(group: IPv4Address, source: IPv4Address | None = None, *,
     daemon = _daemon(socket_path)
     if daemon is not None:
         local = {(lk["name"], lk["index"]) for lk in links}
-        theirs = {(row["name"], row["ifindex"]) for row in daemon["interfaces"]}
+        # only active ones: a stopped or not-yet-present interface has no (current) index
+        theirs = {(row["name"], row["ifindex"]) for row in daemon["interfaces"]
+                  if row.get("active", True)}
         if not theirs <= local:  # the socket path is shared by every namespace
             notes.append(f"the daemon on {socket_path} runs in another network namespace "
                          "(its interfaces differ from these); its view was not used")

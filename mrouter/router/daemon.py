@@ -215,6 +215,18 @@ class UpstreamHost:
             if self.on_change is not None:
                 self.on_change(group, state)
 
+    def reset(self) -> None:
+        """The upstream interface went away: its memberships went with it. Forget them
+        (``apply`` joins afresh when it is back, on its new index if it has one)."""
+        for group in list(self.joined):
+            sock = self._sockets.pop(group, None)
+            if sock is not None:
+                sock.close()
+            del self.joined[group]
+            log.info("proxy: %s no longer held upstream (%s is gone)", group, self.iface.name)
+            if self.on_change is not None:
+                self.on_change(group, None)
+
     def close(self) -> None:
         for sock in self._sockets.values():
             sock.close()
@@ -506,6 +518,11 @@ class Daemon:
         if iface.igmp:  # leaving 224.0.0.22 on a deleted link fails: nothing to undo then
             self._guard(lambda: self.shell.remove_interface(iface.name))
         self._apply_cache(self.cache.remove_interface(iface.name))
+        if self.upstream_host is not None:
+            if iface is self.upstream_host.iface:
+                self.upstream_host.reset()
+            else:
+                self._membership_changed(None)  # its members no longer count upstream
 
     def _start_interface(self, iface: Interface, now: float) -> None:
         try:
@@ -522,6 +539,8 @@ class Daemon:
         if self.user_plane is not None:
             self.user_plane.set_interfaces(self._dataplane_interfaces())
         self._apply_cache(self.cache.install_static(now) + self.cache.refresh())
+        if self.upstream_host is not None:
+            self._membership_changed(None)  # join upstream again (on the new index)
         if iface.igmp:
             self._guard(lambda: self.shell.add_interface(
                 iface.name, igmp_settings(iface.config, self.config.path),
@@ -602,11 +621,11 @@ class Daemon:
 
     def _membership_changed(self, group: IPv4Address | None) -> None:
         self._apply_cache(self.cache.refresh(group))
-        if self.upstream_host is not None:
-            downstream = {
+        if self.upstream_host is not None and self.upstream_host.iface.active:
+            downstream = {  # an interface that is not there (yet) wants nothing upstream
                 name: {g: m for g in self.table.groups()
                        if (m := self.table.membership(name, g)) is not None}
-                for name, i in self.interfaces.items() if i.igmp}
+                for name, i in self.interfaces.items() if i.igmp and i.active}
             self.upstream_host.apply(proxy.merged_database(downstream))
 
     def _apply_cache(self, actions: list[CacheAction]) -> None:

@@ -4,8 +4,8 @@ sender -- r1 (mrouter, router mode) -- r2 (mrouter, proxy: up0 upstream) -- lan0
 No static routes anywhere: h1's join reaches r2's IGMP engine, r2 joins the merged
 membership on up0 (its kernel sends the report), r1 learns it on dn0 and forwards.
 
-And on two-lans.toml, RFC 4605 §4.2: traffic from a downstream LAN goes upstream and to
-the other LAN only while the proxy is that LAN's querier.
+And on two-lans.toml, RFC 4605 §4.2: traffic from upstream or from another LAN reaches a
+member LAN only while the proxy is that LAN's querier; from any LAN it goes upstream.
 """
 
 from __future__ import annotations
@@ -113,6 +113,58 @@ def test_proxy_joins_upstream_and_traffic_flows_then_stops(
     assert upstream == [("up0", GROUP, "EXCLUDE", []), ("up0", GROUP, "INCLUDE", [])]
 
 
+def test_proxy_joins_again_when_its_upstream_link_is_recreated(
+        lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
+    """The r1-r2 link is deleted and made again (a new ifindex on both ends, as after a
+    PPP or tunnel reconnect): r2 forgets what it held upstream and joins it again."""
+    lab = lab_factory("chain.toml")
+    r1 = start(lab.node("r1"), tmp_path, ROUTER)
+    events = tmp_path / "r2-events.jsonl"
+    r2 = start(lab.node("r2"), tmp_path, PROXY, "--events", str(events))
+    with lab.node("h1").enter():
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with lab.node("sender").enter():
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
+
+    def flows(tag: str) -> bool:
+        tx.sendto(b"warm-up", (GROUP, 5000))
+        time.sleep(0.3)
+        while select.select([rx], [], [], 0.1)[0]:
+            rx.recv(2048)
+        payloads = [b"%s %d" % (tag.encode(), n) for n in range(5)]
+        for p in payloads:
+            tx.sendto(p, (GROUP, 5000))
+            time.sleep(0.01)
+        got = []
+        while select.select([rx], [], [], 1.0)[0]:
+            got.append(rx.recv(2048))
+        return got == payloads
+
+    with rx, tx:
+        rx.bind((GROUP, 5000))
+        rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                      IPv4Address(GROUP).packed + IPv4Address("192.0.2.11").packed)
+        wait_for(lambda: ("dn0", GROUP) in groups(r1))
+        assert flows("before")
+        node_r1, node_r2 = lab.node("r1"), lab.node("r2")
+        node_r2.run(["ip", "link", "del", "up0"], check=True)  # r1's dn0 goes with it
+        wait_for(lambda: not next(i for i in request(r2, "show", what="interfaces")
+                                  if i["name"] == "up0")["active"])
+        node_r2.run(["ip", "link", "add", "up0", "type", "veth", "peer", "name", "dn0",
+                     "netns", node_r1.netns], check=True)
+        node_r2.run(["ip", "addr", "add", "203.0.113.2/24", "dev", "up0"], check=True)
+        node_r1.run(["ip", "addr", "add", "203.0.113.1/24", "dev", "dn0"], check=True)
+        node_r1.run(["ip", "link", "set", "dn0", "up"], check=True)
+        node_r2.run(["ip", "link", "set", "up0", "up"], check=True)
+        # r2 joins again on the new link; r1 (querier there again) learns it
+        wait_for(lambda: ("dn0", GROUP) in groups(r1), timeout=15.0)
+        assert flows("after")
+    upstream = [(e.fields["group"], e.fields["filter_mode"])
+                for e in read_events(events) if e.kind == "upstream_membership"]
+    assert upstream == [(GROUP, "EXCLUDE"), (GROUP, "INCLUDE"), (GROUP, "EXCLUDE")]
+
+
 # --- RFC 4605 §4.2 on two-lans.toml: forwarding only where the proxy is querier ------------
 
 TWO_LANS = """\
@@ -140,7 +192,7 @@ def send_from(lab: Any, node: str, group: str, tag: str, count: int = 5) -> list
     return payloads
 
 
-def test_traffic_to_and_from_a_lan_flows_only_where_the_proxy_is_querier(
+def test_a_lan_gets_traffic_only_while_the_proxy_is_its_querier(
         lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
     from querier_lab import Querier
     from test_daemon import member, received, sniffer
@@ -177,21 +229,18 @@ def test_traffic_to_and_from_a_lan_flows_only_where_the_proxy_is_querier(
             sent = send_from(lab, "h1", FROM_LAN0, "lan0")
             assert upstream(FROM_LAN0) == sent
             assert received(h3, 0.5) == []
-            # lan1 (h4 is querier): a source there goes neither upstream nor to lan0
-            send_from(lab, "h3", FROM_LAN1, "warm-up", count=1)
-            send_from(lab, "h3", FROM_LAN1, "lan1")
-            assert upstream(FROM_LAN1, 0.5) == []
-            assert received(h1, 0.5) == []
-            # h4 goes quiet: r1 takes lan1 over, and then forwards both ways
-            other.stop_output()
-            wait_for(querier_of_dn1, timeout=15.0)
+            # lan1 (h4 is querier): a source there still goes upstream and to lan0,
+            # where r1 is querier (the rule is about where packets go, not come from)
             send_from(lab, "h3", FROM_LAN1, "warm-up", count=1)
             time.sleep(0.2)
             received(h1, 0.2)
             upstream(FROM_LAN1, 0.2)
-            sent = send_from(lab, "h3", FROM_LAN1, "lan1 again")
-            assert received(h1) == sent
+            sent = send_from(lab, "h3", FROM_LAN1, "lan1")
             assert upstream(FROM_LAN1) == sent
+            assert received(h1) == sent
+            # h4 goes quiet: r1 takes lan1 over, and then forwards to it too
+            other.stop_output()
+            wait_for(querier_of_dn1, timeout=15.0)
             sent = send_from(lab, "h1", FROM_LAN0, "lan0 again")
             assert received(h3) == sent
             sent = send_from(lab, "sender", FROM_UP, "down again")
