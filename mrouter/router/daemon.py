@@ -140,8 +140,9 @@ def resolve_interfaces(config: Config) -> list[Interface]:
                                     is_querier=False, active=False))
             continue
         assert found is not None
+        # querier until the election says otherwise, unless configured never to query
         result.append(Interface(iface, vif, found.index, found.addresses[0].ip,
-                                found.addresses[0].network, igmp))
+                                found.addresses[0].network, igmp, is_querier=iface.querier))
     return result
 
 
