@@ -101,11 +101,16 @@ def lan(lab_factory: Callable[[str], Any], tmp_path: Path) -> Iterator[tuple[Any
     yield lab, start(lab, tmp_path, LAN)
 
 
-def send(lab: Any, group: str, tag: str, count: int = 5) -> list[bytes]:
+def send(lab: Any, group: str, tag: str, count: int = 5,
+         source: str | None = None) -> list[bytes]:
+    """``count`` datagrams to ``group`` from the sender node (from ``source``, one of its
+    addresses, if given)."""
     with lab.node("sender").enter():
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     payloads = [f"{tag} {n}".encode() for n in range(count)]
     with sock:
+        if source is not None:
+            sock.bind((source, 0))
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
         for p in payloads:
             sock.sendto(p, (group, PORT))

@@ -22,11 +22,22 @@ pytestmark = pytest.mark.netns
 MROUTER = [sys.executable, "-m", "mrouter"]
 
 
+def make_dn0(lab: Any) -> None:
+    """basic.toml's r1 dn0 -- receiver eth0 link, made (again) by hand: a new ifindex."""
+    r1, receiver = lab.node("r1"), lab.node("receiver")
+    r1.run(["ip", "link", "add", "dn0", "type", "veth", "peer", "name", "eth0", "netns",
+            receiver.netns], check=True)
+    r1.run(["ip", "addr", "add", "192.0.2.1/24", "dev", "dn0"], check=True)
+    r1.run(["ip", "link", "set", "dn0", "up"], check=True)
+    receiver.run(["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"], check=True)
+    receiver.run(["ip", "link", "set", "eth0", "up"], check=True)
+
+
 def test_interface_deleted_and_recreated_while_running(
         lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
     lab = lab_factory("basic.toml")
     daemon = start(lab, tmp_path, BASIC)
-    r1, receiver = lab.node("r1"), lab.node("receiver")
+    r1 = lab.node("r1")
     old_index = r1.ifindex("dn0")
 
     r1.run(["ip", "link", "del", "dn0"], check=True)  # its veth peer in receiver goes too
@@ -37,12 +48,7 @@ def test_interface_deleted_and_recreated_while_running(
         "dn0" not in e["oifs"] for e in daemon("show", what="routes")["entries"])
 
     # a new dn0 (new ifindex), its peer back in the receiver's namespace as eth0
-    r1.run(["ip", "link", "add", "dn0", "type", "veth", "peer", "name", "eth0", "netns",
-            receiver.netns], check=True)
-    r1.run(["ip", "addr", "add", "192.0.2.1/24", "dev", "dn0"], check=True)
-    r1.run(["ip", "link", "set", "dn0", "up"], check=True)
-    receiver.run(["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"], check=True)
-    receiver.run(["ip", "link", "set", "eth0", "up"], check=True)
+    make_dn0(lab)
     assert r1.ifindex("dn0") != old_index
     wait_for(lambda: next(i for i in daemon("show", what="interfaces")
                           if i["name"] == "dn0")["active"], timeout=10)
@@ -129,7 +135,7 @@ def test_an_optional_interface_starts_when_it_appears(
     """`optional = true`: the daemon starts without the interface and sets it up (VIF,
     IGMP, its routes) when it is created later, as a tunnel or a late NIC would be."""
     lab = lab_factory("basic.toml")
-    r1, receiver = lab.node("r1"), lab.node("receiver")
+    r1 = lab.node("r1")
     r1.run(["ip", "link", "del", "dn0"], check=True)  # its veth peer in receiver goes too
     daemon = start(lab, tmp_path, OPTIONAL)
     row = next(i for i in daemon("show", what="interfaces") if i["name"] == "dn0")
@@ -137,12 +143,7 @@ def test_an_optional_interface_starts_when_it_appears(
     with r1.enter():
         assert [v.name for v in read_vif_table()] == ["up0"]
 
-    r1.run(["ip", "link", "add", "dn0", "type", "veth", "peer", "name", "eth0", "netns",
-            receiver.netns], check=True)
-    r1.run(["ip", "addr", "add", "192.0.2.1/24", "dev", "dn0"], check=True)
-    r1.run(["ip", "link", "set", "dn0", "up"], check=True)
-    receiver.run(["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"], check=True)
-    receiver.run(["ip", "link", "set", "eth0", "up"], check=True)
+    make_dn0(lab)
     wait_for(lambda: next(i for i in daemon("show", what="interfaces")
                           if i["name"] == "dn0")["active"], timeout=10)
     row = next(i for i in daemon("show", what="interfaces") if i["name"] == "dn0")

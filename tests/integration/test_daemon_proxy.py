@@ -14,7 +14,8 @@ import select
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -74,33 +75,47 @@ def groups(sock: Path) -> set[tuple[str, str]]:
     return {(g["iface"], g["group"]) for g in request(sock, "show", what="groups")}
 
 
-def test_proxy_joins_upstream_and_traffic_flows_then_stops(
-        lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
-    lab = lab_factory("chain.toml")
-    r1 = start(lab.node("r1"), tmp_path, ROUTER)
-    events = tmp_path / "r2-events.jsonl"
-    r2 = start(lab.node("r2"), tmp_path, PROXY, "--events", str(events))
+@contextmanager
+def h1_flow(lab: Any) -> Iterator[Callable[[str], bool]]:
+    """h1 joins GROUP on chain.toml's LAN; yields ``flows(tag)``: does a warm-up and then
+    five tagged datagrams from the sender reach h1, all and in order?"""
     with lab.node("h1").enter():
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     with lab.node("sender").enter():
         tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
-    with rx, tx:
-        rx.bind((GROUP, 5000))
-        rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                      IPv4Address(GROUP).packed + IPv4Address("192.0.2.11").packed)
-        wait_for(lambda: ("dn0", GROUP) in groups(r2))   # r2 learnt h1 downstream
-        wait_for(lambda: ("dn0", GROUP) in groups(r1))   # r1 learnt r2's proxied join
-        payloads = [b"proxied %d" % n for n in range(5)]
-        tx.sendto(b"warm-up", (GROUP, 5000))
+
+    def flows(tag: str) -> bool:
+        tx.sendto(b"warm-up", (GROUP, 5000))  # the first packet may wait for the route
         time.sleep(0.3)
+        while select.select([rx], [], [], 0.1)[0]:
+            rx.recv(2048)
+        payloads = [b"%s %d" % (tag.encode(), n) for n in range(5)]
         for p in payloads:
             tx.sendto(p, (GROUP, 5000))
             time.sleep(0.01)
         got = []
         while select.select([rx], [], [], 1.0)[0]:
             got.append(rx.recv(2048))
-        assert got[-5:] == payloads
+        return got == payloads
+
+    with rx, tx:
+        rx.bind((GROUP, 5000))
+        rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                      IPv4Address(GROUP).packed + IPv4Address("192.0.2.11").packed)
+        yield flows
+
+
+def test_proxy_joins_upstream_and_traffic_flows_then_stops(
+        lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
+    lab = lab_factory("chain.toml")
+    r1 = start(lab.node("r1"), tmp_path, ROUTER)
+    events = tmp_path / "r2-events.jsonl"
+    r2 = start(lab.node("r2"), tmp_path, PROXY, "--events", str(events))
+    with h1_flow(lab) as flows:
+        wait_for(lambda: ("dn0", GROUP) in groups(r2))   # r2 learnt h1 downstream
+        wait_for(lambda: ("dn0", GROUP) in groups(r1))   # r1 learnt r2's proxied join
+        assert flows("proxied")
     # h1 left: r2 leaves upstream, and r1 stops forwarding to r2
     wait_for(lambda: ("dn0", GROUP) not in groups(r2))
     wait_for(lambda: ("dn0", GROUP) not in groups(r1))
@@ -121,30 +136,7 @@ def test_proxy_joins_again_when_its_upstream_link_is_recreated(
     r1 = start(lab.node("r1"), tmp_path, ROUTER)
     events = tmp_path / "r2-events.jsonl"
     r2 = start(lab.node("r2"), tmp_path, PROXY, "--events", str(events))
-    with lab.node("h1").enter():
-        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with lab.node("sender").enter():
-        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
-
-    def flows(tag: str) -> bool:
-        tx.sendto(b"warm-up", (GROUP, 5000))
-        time.sleep(0.3)
-        while select.select([rx], [], [], 0.1)[0]:
-            rx.recv(2048)
-        payloads = [b"%s %d" % (tag.encode(), n) for n in range(5)]
-        for p in payloads:
-            tx.sendto(p, (GROUP, 5000))
-            time.sleep(0.01)
-        got = []
-        while select.select([rx], [], [], 1.0)[0]:
-            got.append(rx.recv(2048))
-        return got == payloads
-
-    with rx, tx:
-        rx.bind((GROUP, 5000))
-        rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                      IPv4Address(GROUP).packed + IPv4Address("192.0.2.11").packed)
+    with h1_flow(lab) as flows:
         wait_for(lambda: ("dn0", GROUP) in groups(r1))
         assert flows("before")
         node_r1, node_r2 = lab.node("r1"), lab.node("r2")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_daemon import LAN, PORT, Daemon, received, start, wait_for
+from test_daemon import LAN, PORT, Daemon, received, send, start, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -33,16 +33,7 @@ IP_ADD_SOURCE_MEMBERSHIP = 39
 
 def send_from(lab: Any, source: str, tag: str, count: int = 5) -> list[bytes]:
     """``count`` datagrams to GROUP from the sender, with ``source`` as IP source."""
-    with lab.node("sender").enter():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    payloads = [f"{tag} {n}".encode() for n in range(count)]
-    with sock:
-        sock.bind((source, 0))
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
-        for p in payloads:
-            sock.sendto(p, (GROUP, PORT))
-            time.sleep(0.01)
-    return payloads
+    return send(lab, GROUP, tag, count, source=source)
 
 
 @contextmanager
