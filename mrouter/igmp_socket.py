@@ -26,22 +26,18 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from mrouter.errors import McastError
 from mrouter.igmp.messages import ALL_IGMPV3_ROUTERS, ALL_ROUTERS
+from mrouter.linux import IN_PKTINFO, IP_MREQN
 
 log = logging.getLogger(__name__)
 
 # Linux constants Python's socket module lacks (include/uapi/linux/in.h).
 IP_PKTINFO = 8
 
-#: struct in_pktinfo { int ipi_ifindex; struct in_addr ipi_spec_dst; struct in_addr ipi_addr; }
-IN_PKTINFO = struct.Struct("=i4s4s")
-#: struct ip_mreqn { struct in_addr imr_multiaddr; struct in_addr imr_address; int imr_ifindex; }
-IP_MREQN = struct.Struct("=4s4si")
 
 #: Largest IPv4 packet; raw IGMP never comes close, but a truncated read would be a lie.
 RECV_BUFFER = 65535

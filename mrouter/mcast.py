@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from mrouter.errors import McastError
+from mrouter.linux import IN_PKTINFO, IP_MREQN, SO_TIMESTAMPNS, TIMESPEC
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,6 @@ class IpOption(enum.IntEnum):
     IP_MULTICAST_ALL = 49
 
 
-SO_TIMESTAMPNS = 35  # SOL_SOCKET; the control message type SCM_TIMESTAMPNS has the same value
 
 
 class IfFlag(enum.IntFlag):
@@ -117,20 +117,9 @@ class IfFlag(enum.IntFlag):
 IP_MREQ = struct.Struct("=4s4s")
 """struct ip_mreq { struct in_addr imr_multiaddr; struct in_addr imr_interface; };"""
 
-IP_MREQN = struct.Struct("=4s4si")
-"""struct ip_mreqn { struct in_addr imr_multiaddr; struct in_addr imr_address;
-int imr_ifindex; };  (IP_ADD_MEMBERSHIP and IP_MULTICAST_IF accept it; ifindex wins)"""
-
 IP_MREQ_SOURCE = struct.Struct("=4s4s4s")
 """struct ip_mreq_source { __be32 imr_multiaddr; __be32 imr_interface; __be32 imr_sourceaddr; };
 (Linux order; the BSDs put the source second)"""
-
-IN_PKTINFO = struct.Struct("=i4s4s")
-"""struct in_pktinfo { int ipi_ifindex; struct in_addr ipi_spec_dst; struct in_addr ipi_addr; };
-(ipi_addr is the destination address of the IP header: the group)"""
-
-TIMESPEC = struct.Struct("=qq")
-"""struct timespec { time_t tv_sec; long tv_nsec; };  (x86_64/aarch64: two 64-bit ints)"""
 
 INT = struct.Struct("=i")
 

@@ -22,6 +22,7 @@ from enum import IntEnum
 from typing import BinaryIO
 
 from mrouter.errors import CodecError
+from mrouter.linux import ETH_P_IP
 
 
 class LinkType(IntEnum):
@@ -61,7 +62,6 @@ PCAPNG_OPT_IF_TSRESOL = 9
 #: Frames larger than this are taken as a corrupt length field, not a real frame.
 MAX_FRAME = 256 * 1024
 
-ETH_P_IP = 0x0800
 VLAN_ETHERTYPES = frozenset({0x8100, 0x88A8, 0x9100})
 
 

@@ -46,18 +46,16 @@ from mrouter.igmp.engine import (
     TimerExpired,
 )
 from mrouter.igmp_socket import IgmpSocket, Received
+from mrouter.linux import ETH_P_IP, IPPROTO_IGMP, PACKET_OUTGOING
 
 log = logging.getLogger(__name__)
 
 READ_BATCH = 64  # packets handled per readable event before the loop looks around again
 
-IPPROTO_IGMP = 2
 _FIRST = (MembershipChanged, TimerExpired)  # actions handed on before the others
 _PROTOCOL_OFFSET = 9  # the protocol byte of the IPv4 header (im_mbz in an upcall)
 
 
-ETH_P_IP = 0x0800
-PACKET_OUTGOING = 4
 #: "ldb [9]; jeq #2, keep, drop; keep: ret #65535; drop: ret #0" on the IPv4 header.
 IGMP_ONLY: bpf.Program = (
     (bpf.LD_B_ABS, 0, 0, _PROTOCOL_OFFSET),

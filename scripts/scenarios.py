@@ -42,7 +42,7 @@ from mrouter.events import Event, EventKind, read_events
 from mrouter.kernel.mroute import MrouteSocket
 from mrouter.lab import Lab
 from mrouter.lab.traffic import multicast_flow
-from mrouter.router.control import request
+from mrouter.router.control import request, wait_answering
 from mrouter.timeline import render_html, render_svg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,17 +154,10 @@ def start_daemon(lab: Lab, node: str, config: str, tmp: Path, events: Path) -> D
     proc = lab.node(node).spawn([*MROUTER, "run", "--config", str(cfg), "--socket", str(sock),
                                  "--events", str(events)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            request(sock, "ping")
-            return Daemon(node, proc, sock, events)
-        except ControlError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
-                raise MrouterError(f"the daemon on {node} did not start: {err.strip()}") \
-                    from None
-            time.sleep(0.05)
+    if not wait_answering(sock, lambda: proc.poll() is None):
+        err = proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
+        raise MrouterError(f"the daemon on {node} did not start: {err.strip()}")
+    return Daemon(node, proc, sock, events)
 
 
 def stop_daemon(d: Daemon) -> None:

@@ -12,34 +12,12 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
+from mrouter.cli.sockets import ipv4_address, multicast_group, table
 from mrouter.errors import MrouterError
 from mrouter.router.control import DEFAULT_SOCKET
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [list(map(str, header)), *([str(c) for c in r] for r in rows)]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                     for r in cells)
-
-
-def _address(text: str) -> IPv4Address:
-    try:
-        return IPv4Address(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an IPv4 address") from None
-
-
-def _group(text: str) -> IPv4Address:
-    addr = _address(text)
-    if not addr.is_multicast:
-        raise argparse.ArgumentTypeError(f"{text} is not a multicast group (224.0.0.0/4)")
-    return addr
-
 
 # --- explain ------------------------------------------------------------------------------
 
@@ -53,8 +31,8 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
         "TTL threshold. It reads the kernel's state in this namespace, asks a running "
         "daemon when one answers on --socket, and with --listen watches the flow for "
         "a few seconds to see where and with which TTL it arrives.")
-    parser.add_argument("group", type=_group, help="the multicast group, e.g. 239.1.1.1")
-    parser.add_argument("--source", type=_address, metavar="S",
+    parser.add_argument("group", type=multicast_group, help="the multicast group, e.g. 239.1.1.1")
+    parser.add_argument("--source", type=ipv4_address, metavar="S",
                         help="the sender's address (default: the one route or the one "
                              "flow seen for the group)")
     parser.add_argument("--iface", metavar="IF", help="explain only this interface")
@@ -91,7 +69,7 @@ def _explain(args: argparse.Namespace) -> int:
         rows = [(v.iface, v.source or "*",
                  "yes" if v.forwarded else ("input" if v.reason == "input" else "no"),
                  v.reason.value, v.text) for v in verdicts]
-        print(_table(("IFACE", "SOURCE", "FORWARDED", "REASON", "WHY"), rows))
+        print(table(("IFACE", "SOURCE", "FORWARDED", "REASON", "WHY"), rows))
         for v in verdicts:
             if v.fix:
                 print(f"fix {v.iface}: {v.fix}")

@@ -26,6 +26,7 @@ from ipaddress import IPv4Address
 from typing import IO, Any
 
 from mrouter import bpf, pcap
+from mrouter.cli.sockets import ipv4_address
 from mrouter.errors import CodecError, McastError, MrouterError
 from mrouter.igmp.codec import decode_packet, encode_packet
 from mrouter.igmp.describe import Fields, error_fields, header_line, line, packet_fields
@@ -44,6 +45,7 @@ from mrouter.igmp.messages import (
     V3Report,
     value_to_code,
 )
+from mrouter.linux import ETH_P_ALL, ETH_P_IP, SO_TIMESTAMPNS, SOL_PACKET, TIMESPEC
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +54,10 @@ class UsageError(MrouterError):
     """Options that do not describe a message (exit status 2, like argparse errors)."""
 
 # Linux constants Python's socket module lacks (include/uapi/linux/*.h).
-ETH_P_ALL = 0x0003
-ETH_P_IP = 0x0800
-SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_ALLMULTI = 2
-SO_TIMESTAMPNS = 35
 #: struct packet_mreq { int mr_ifindex; u16 mr_type; u16 mr_alen; u8 mr_address[8]; }
 PACKET_MREQ = struct.Struct("=iHH8s")
-TIMESPEC = struct.Struct("@qq")
 
 #: Classic BPF run on each frame (SOCK_DGRAM packet sockets start at the network
 #: header): accept it if its protocol is IPv4 and byte 9, the IP protocol, is 2 (IGMP).
@@ -395,13 +392,6 @@ def run_send(args: argparse.Namespace) -> int:
 _FORMATTER = argparse.RawDescriptionHelpFormatter
 
 
-def _address(text: str) -> IPv4Address:
-    try:
-        return IPv4Address(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an IPv4 address") from None
-
-
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -493,9 +483,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     send.add_argument("kind", nargs="?", choices=KINDS, metavar="KIND",
                       help="what to send: " + ", ".join(KINDS))
     send.add_argument("--iface", required=True, help="interface to send on")
-    send.add_argument("--group", type=_address, help="group address (default for queries: "
+    send.add_argument("--group", type=ipv4_address, help="group address (default for queries: "
                       "0.0.0.0, a general query)")
-    send.add_argument("--source", type=_address, action="append", default=[],
+    send.add_argument("--source", type=ipv4_address, action="append", default=[],
                       metavar="ADDR", help="a source of a v3 query (repeat for more)")
     send.add_argument("--version", type=int, choices=(1, 2, 3), default=3,
                       help="query version (default 3)")
@@ -518,9 +508,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       help="send these IGMP bytes as they are, instead of a KIND")
     send.add_argument("--whole-packet", action="store_true",
                       help="with --hex: the bytes are a whole IPv4 packet, header included")
-    send.add_argument("--src", type=_address, help="IP source (default: the interface's "
+    send.add_argument("--src", type=ipv4_address, help="IP source (default: the interface's "
                       "first address)")
-    send.add_argument("--dst", type=_address, help="IP destination (default: per KIND)")
+    send.add_argument("--dst", type=ipv4_address, help="IP destination (default: per KIND)")
     send.add_argument("--ttl", type=int, default=1, help="IP TTL (default 1)")
     send.add_argument("--no-router-alert", action="store_true",
                       help="leave out the Router Alert option")

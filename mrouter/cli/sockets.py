@@ -65,13 +65,27 @@ def _non_negative(kind: type[int] | type[float]) -> Callable[[str], Any]:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Aligned columns, the last one left unpadded."""
+    """Aligned columns, no trailing blanks."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths[:-1], strict=True)) + "  " + r[-1]
-        for r in cells
-    )
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in cells)
+
+
+def ipv4_address(text: str) -> IPv4Address:
+    """argparse type for any IPv4 address."""
+    try:
+        return IPv4Address(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IPv4 address") from None
+
+
+def multicast_group(text: str) -> IPv4Address:
+    """argparse type for a multicast group address (224.0.0.0/4)."""
+    addr = ipv4_address(text)
+    if not addr.is_multicast:
+        raise argparse.ArgumentTypeError(f"{text} is not a multicast group (224.0.0.0/4)")
+    return addr
 
 
 def emit_json(obj: dict[str, Any]) -> None:

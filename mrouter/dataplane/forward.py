@@ -29,12 +29,12 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 
-LINK_LOCAL = IPv4Network("224.0.0.0/24")
+from mrouter.igmp.messages import LINK_LOCAL
+
 TTL_OFFSET = 8
 CHECKSUM_OFFSET = 10
-MIN_HEADER_LEN = 20
 # RFC 1624 eqn. 3 with m' = m - 0x0100: ~m + m' = 0xFFFF - 0x0100.
 _TTL_DECREMENT_DELTA = 0xFFFF - 0x0100
 

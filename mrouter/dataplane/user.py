@@ -46,31 +46,21 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from mrouter import bpf
-from mrouter.dataplane.forward import (
-    LINK_LOCAL,
-    MIN_HEADER_LEN,
-    Decision,
-    DropReason,
-    decisions_by_ttl,
-    multicast_mac,
-)
+from mrouter.dataplane.forward import Decision, DropReason, decisions_by_ttl, multicast_mac
 from mrouter.errors import MrouterError
+from mrouter.igmp.ipv4 import MIN_HEADER_LEN
+from mrouter.igmp.messages import LINK_LOCAL
+from mrouter.linux import ETH_P_IP, IP_MREQN, IPPROTO_IGMP, PACKET_MULTICAST, SOL_PACKET
 
 log = logging.getLogger(__name__)
 
 Lookup = Callable[[IPv4Address, IPv4Address, str], frozenset[str]]
 OnDecision = Callable[[dict[str, Any]], None]
 
-ETH_P_IP = 0x0800
-SOL_PACKET = 263
 PACKET_IGNORE_OUTGOING = 23  # linux/if_packet.h, Linux >= 4.20; Python lacks it
-PACKET_MULTICAST = 2  # skb->pkt_type of a frame received with a multicast address
-IPPROTO_IGMP = 2
 RECV_BUFFER = 65536
 SOCKET_RCVBUF = 4 * 1024 * 1024
 
-# struct ip_mreqn { struct in_addr imr_multiaddr, imr_address; int imr_ifindex; }
-IP_MREQN = struct.Struct("=4s4si")
 # The (source, group) words of an IPv4 header, as one 64-bit key.
 SG_WORDS = struct.Struct("!Q")
 SG_OFFSET = 12

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 ALL_SYSTEMS = IPv4Address("224.0.0.1")
 ALL_ROUTERS = IPv4Address("224.0.0.2")
 ALL_IGMPV3_ROUTERS = IPv4Address("224.0.0.22")
 ANY = IPv4Address("0.0.0.0")
+#: RFC 5771 Local Network Control Block: never forwarded (RFC 4605 §6 too).
+LINK_LOCAL = IPv4Network("224.0.0.0/24")
 
 #: Largest value the 8-bit floating-point code can express: mant 15, exp 7.
 MAX_CODE_VALUE = (0x0F | 0x10) << (7 + 3)

@@ -33,14 +33,13 @@ from pathlib import Path
 from types import TracebackType
 
 from mrouter.errors import KernelError
+from mrouter.igmp.messages import ANY
 
 MAXVIFS = 32
 """The kernel's limit on VIFs per table (``MAXVIFS`` in mroute.h)."""
 
 DEFAULT_TABLE = 254
 """RT_TABLE_MAIN: the table MRT_INIT owns when no MRT_TABLE is given."""
-
-ANY = IPv4Address("0.0.0.0")
 
 
 class MrtOption(IntEnum):

@@ -34,10 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from mrouter.errors import ConfigError
+from mrouter.igmp.messages import LINK_LOCAL
 
 MULTICAST = IPv4Network("224.0.0.0/4")
-LINK_LOCAL = IPv4Network("224.0.0.0/24")
-"""RFC 5771 Local Network Control Block: never forwarded (RFC 4605 §6 too)."""
 
 MAX_INTERFACES = 32  # the kernel's MAXVIFS
 

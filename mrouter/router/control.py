@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import stat
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,19 @@ def request(path: str | Path, command: str, timeout: float = 10.0, **args: Any) 
     if not reply.get("ok"):
         raise ControlError(str(reply.get("error", "the daemon refused the request")))
     return reply.get("result")
+
+
+def wait_answering(path: str | Path, running: Callable[[], bool], timeout: float = 15.0,
+                   interval: float = 0.05) -> bool:
+    """Poll the daemon at ``path`` until it answers ``ping`` (True), or until ``running()``
+    says its process has ended or ``timeout`` seconds pass (False). For tools that start
+    ``mrouter run`` and must wait for it to be ready: tests, benchmarks, scenarios."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            request(path, "ping", timeout=2.0)
+            return True
+        except ControlError:
+            if not running() or time.monotonic() > deadline:
+                return False
+            time.sleep(interval)

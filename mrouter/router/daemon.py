@@ -171,7 +171,7 @@ class UpstreamHost:
     """
 
     def __init__(self, iface: Interface,
-                 on_change: Callable[[IPv4Address, Membership | None], None] | None = None,
+                 on_change: Callable[[IPv4Address, Membership | None], None] = lambda g, m: None,
                  ) -> None:
         self.iface = iface
         # each group joined, changed (its new state) or left (None) upstream
@@ -190,8 +190,7 @@ class UpstreamHost:
             if state is None:
                 del self.joined[group]
                 log.info("proxy: left %s upstream on %s", group, self.iface.name)
-                if self.on_change is not None:
-                    self.on_change(group, None)
+                self.on_change(group, None)
                 continue
             sock = McastSocket()
             try:
@@ -206,15 +205,14 @@ class UpstreamHost:
                 sock.close()
                 log.warning("proxy: cannot join %s upstream on %s: %s", group,
                             self.iface.name, exc)
-                if self.joined.pop(group, None) is not None and self.on_change is not None:
+                if self.joined.pop(group, None) is not None:
                     self.on_change(group, None)
                 continue
             self._sockets[group] = sock
             self.joined[group] = state
             log.info("proxy: joined %s upstream on %s as %s %s", group, self.iface.name,
                      state.filter_mode.name, sorted(map(str, state.sources)))
-            if self.on_change is not None:
-                self.on_change(group, state)
+            self.on_change(group, state)
 
     def reset(self) -> None:
         """The upstream interface went away: its memberships went with it. Forget them
@@ -225,8 +223,7 @@ class UpstreamHost:
                 sock.close()
             del self.joined[group]
             log.info("proxy: %s no longer held upstream (%s is gone)", group, self.iface.name)
-            if self.on_change is not None:
-                self.on_change(group, None)
+            self.on_change(group, None)
 
     def close(self) -> None:
         for sock in self._sockets.values():
@@ -284,8 +281,7 @@ class Daemon:
         self.by_index = {i.index: i for i in self.interfaces.values() if i.active}
         upstream = config.upstream.name if config.mode is Mode.PROXY and config.upstream \
             else None
-        self.table = RouteTable([n for n, i in self.interfaces.items() if i.active],
-                                upstream=upstream)
+        self.table = RouteTable(self._active_names(), upstream=upstream)
         self.cache = ForwardingCache(self.table, expiry=config.expire_after)
         self.upstream_host = UpstreamHost(self.interfaces[upstream], self._on_upstream) \
             if upstream else None
@@ -338,6 +334,10 @@ class Daemon:
         self._resync_at: float | None = None
         self.link_events = LinkEvents()
         self._closers.append(self.link_events.close)
+
+    def _active_names(self) -> tuple[str, ...]:
+        """The interfaces that are there and running, in config order."""
+        return tuple(n for n, i in self.interfaces.items() if i.active)
 
     def _on_decision(self, decision: dict[str, Any]) -> None:
         """The user data plane decided about one packet (its dict, see UserDataplane)."""
@@ -513,7 +513,7 @@ class Daemon:
         self.by_index.pop(iface.index, None)
         with contextlib.suppress(MrouterError):  # the kernel drops VIFs of deleted links
             self.mrt.del_vif(iface.vif)
-        self.table.interfaces = tuple(n for n, i in self.interfaces.items() if i.active)
+        self.table.interfaces = self._active_names()
         if self.user_plane is not None:
             self.user_plane.set_interfaces(self._dataplane_interfaces())
         if iface.igmp:  # leaving 224.0.0.22 on a deleted link fails: nothing to undo then
@@ -536,7 +536,7 @@ class Daemon:
         self.by_index[iface.index] = iface
         log.info("%s: back (ifindex %d, %s) on VIF %d", iface.name, iface.index,
                  iface.address, iface.vif)
-        self.table.interfaces = tuple(n for n, i in self.interfaces.items() if i.active)
+        self.table.interfaces = self._active_names()
         if self.user_plane is not None:
             self.user_plane.set_interfaces(self._dataplane_interfaces())
         self._apply_cache(self.cache.install_static(now) + self.cache.refresh())
@@ -708,8 +708,7 @@ class Daemon:
                 "active": iface.active,
                 "igmp": iface.igmp,
                 "igmp_version": iface.config.igmp_version if iface.igmp else None,
-                "querier": str(iface.querier) if iface.querier else None,
-                "is_querier": iface.is_querier if iface.igmp else None,
+                **_querier_fields(iface),
                 **counters})
         return rows
 
@@ -735,10 +734,7 @@ class Daemon:
                              "filter_mode": m.filter_mode.name,
                              "sources": sorted(map(str, m.sources)),
                              "static": (name, group) in static,
-                             # who queries this group's LAN (None: no IGMP there)
-                             "querier": (str(iface.querier) if iface.querier else None)
-                             if iface.igmp else None,
-                             "is_querier": iface.is_querier if iface.igmp else None,
+                             **_querier_fields(iface),
                              "igmp": engine_groups.get((name, str(group)))})
         return rows
 
@@ -773,9 +769,7 @@ class Daemon:
                 raise ConfigError(f"no such route: {_describe(route)}; see mrouter show routes")
             # a route is known by (S, G, from): whatever its "to", a config route deleted
             # here is no longer running, so a reload of the same file brings it back
-            self._config_routes = {
-                r for r in self._config_routes
-                if (r.source, r.group, r.iif) != (route.source, route.group, route.iif)}
+            self._config_routes = {r for r in self._config_routes if r.key != route.key}
         else:
             raise ConfigError(f"route action must be add or del, not {action!r}")
         self._apply_cache(self.cache.install_static(self.clock()) + self.cache.refresh())
@@ -833,6 +827,12 @@ class Daemon:
                 closer()
             except OSError as exc:
                 log.warning("while closing: %s", exc)
+
+
+def _querier_fields(iface: Interface) -> dict[str, Any]:
+    """Who queries the interface's LAN, for the show commands."""
+    return {"querier": str(iface.querier) if iface.querier else None,
+            "is_querier": iface.is_querier if iface.igmp else None}
 
 
 def _describe(route: StaticRoute) -> str:

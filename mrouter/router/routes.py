@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from ipaddress import IPv4Address, IPv4Network
 
-LINK_LOCAL = IPv4Network("224.0.0.0/24")
+from mrouter.igmp.messages import LINK_LOCAL
 
 
 class FilterMode(IntEnum):

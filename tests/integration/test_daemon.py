@@ -23,9 +23,8 @@ from typing import Any
 
 import pytest
 
-from mrouter.errors import ControlError
 from mrouter.kernel.mroute import read_mfc_table, read_vif_table
-from mrouter.router.control import request
+from mrouter.router.control import request, wait_answering
 
 pytestmark = pytest.mark.netns
 
@@ -58,8 +57,9 @@ last_member_query_interval = 0.2
 
 
 class Daemon:
-    def __init__(self, proc: subprocess.Popen[str], sock: Path, log: Path) -> None:
-        self.proc, self.sock, self.log = proc, sock, log
+    def __init__(self, proc: subprocess.Popen[str], sock: Path, log: Path,
+                 config: Path) -> None:
+        self.proc, self.sock, self.log, self.config = proc, sock, log, config
 
     def __call__(self, command: str, **args: Any) -> Any:
         return request(self.sock, command, **args)
@@ -69,24 +69,18 @@ class Daemon:
                                str(self.sock)], capture_output=True, text=True, timeout=30)
 
 
-def start(lab: Any, tmp_path: Path, config: str, *extra: str) -> Daemon:
-    """`mrouter -v run` in r1 with this config (and ``extra`` run options), once it answers."""
-    path = tmp_path / "mrouter.toml"
+def start(lab: Any, tmp_path: Path, config: str, *extra: str, node: str = "r1") -> Daemon:
+    """`mrouter -v run` in ``node`` with this config (and ``extra`` run options), once it
+    answers; its config, control socket and log are tmp_path/NODE.toml, .sock and .log."""
+    path = tmp_path / f"{node}.toml"
     path.write_text(config)
-    sock, log = tmp_path / "ctl.sock", tmp_path / "daemon.log"
+    sock, log = tmp_path / f"{node}.sock", tmp_path / f"{node}.log"
     with log.open("w") as err:
-        proc = lab.node("r1").spawn([sys.executable, "-m", "mrouter", "-v", "run", "--config",
+        proc = lab.node(node).spawn([sys.executable, "-m", "mrouter", "-v", "run", "--config",
                                      str(path), "--socket", str(sock), *extra], stderr=err)
-    daemon = Daemon(proc, sock, log)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            daemon("ping")
-            return daemon
-        except ControlError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"daemon did not start:\n{log.read_text()}") from None
-            time.sleep(0.05)
+    if not wait_answering(sock, lambda: proc.poll() is None):
+        raise AssertionError(f"{node}'s daemon did not start:\n{log.read_text()}")
+    return Daemon(proc, sock, log, path)
 
 
 @pytest.fixture
@@ -286,10 +280,9 @@ def test_deleted_config_route_comes_back_on_reload(lab_factory: Callable[[str], 
         assert seen("239.1.1.1") == sent
 
 
-def test_sighup_reloads_routes(basic: tuple[Any, Daemon], tmp_path: Path) -> None:
+def test_sighup_reloads_routes(basic: tuple[Any, Daemon]) -> None:
     _, daemon = basic
-    config = tmp_path / "mrouter.toml"
-    config.write_text(BASIC.replace("239.1.1.1", "239.1.1.2"))
+    daemon.config.write_text(BASIC.replace("239.1.1.1", "239.1.1.2"))
     daemon.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: {r["group"] for r in daemon("show", what="routes")["static"]}
              == {"239.1.1.2/32", "239.3.0.0/16"})
@@ -349,9 +342,9 @@ def test_stop_command_stops_the_daemon(basic: tuple[Any, Daemon]) -> None:
 
 def test_second_daemon_fails_with_clear_message(basic: tuple[Any, Daemon],
                                                 tmp_path: Path) -> None:
-    lab, _ = basic
+    lab, daemon = basic
     out = lab.node("r1").run([sys.executable, "-m", "mrouter", "run", "--config",
-                              str(tmp_path / "mrouter.toml"), "--socket",
+                              str(daemon.config), "--socket",
                               str(tmp_path / "other.sock")])
     assert out.returncode == 2
     assert "already owned by another process" in out.stderr
@@ -421,7 +414,7 @@ def test_wrong_interface_is_counted_and_logged_never_acted_on(
 def test_reload_command_applies_routes_and_refuses_interface_changes(
         basic: tuple[Any, Daemon], tmp_path: Path) -> None:
     _, daemon = basic
-    config = tmp_path / "mrouter.toml"
+    config = daemon.config
     config.write_text(BASIC + '[[memberships]]\niface = "dn0"\ngroup = "239.9.9.9"\n')
     out = daemon.cli("reload")
     assert out.returncode == 0, out.stderr

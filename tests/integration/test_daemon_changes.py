@@ -76,9 +76,9 @@ def test_reload_adds_a_route_while_another_flow_keeps_going(
         [*MROUTER, "send", "239.1.1.1:5000", "--ttl", "8", "--rate", "200", "--count", "600"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
-    config = tmp_path / "mrouter.toml"  # start() wrote it; add route B and reload
-    config.write_text(BASIC + '[[routes]]\nsource = "198.51.100.2"\ngroup = "239.2.2.2"\n'
-                              'from = "up0"\nto = ["dn0"]\n')
+    # add route B and reload
+    daemon.config.write_text(BASIC + '[[routes]]\nsource = "198.51.100.2"\n'
+                             'group = "239.2.2.2"\nfrom = "up0"\nto = ["dn0"]\n')
     out = daemon.cli("reload")
     assert out.returncode == 0, out.stderr
     flow_b = lab.node("sender").spawn(

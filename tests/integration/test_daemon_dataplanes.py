@@ -18,36 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_daemon import Daemon, member, received, sniffer, wait_for
+from test_daemon import BASIC, LAN, Daemon, member, received, sniffer, wait_for
 from test_daemon import start as start_daemon
 
 pytestmark = pytest.mark.netns
 
 PLANES = ["kernel", "user"]
 
-STATIC = """\
-mode = "router"
-[interfaces.up0]
-[interfaces.dn0]
-ttl_threshold = 4
-[[routes]]
-source = "198.51.100.2"
-group = "239.1.1.1"
-from = "up0"
-to = ["dn0"]
-[[routes]]
-group = "239.3.0.0/16"
-from = "up0"
-to = ["dn0"]
-"""
-
-DYNAMIC = """\
-mode = "router"
-[interfaces.up0]
-[interfaces.dn0]
-igmp_version = 3
-last_member_query_interval = 0.2
-"""
+# test_daemon's configs, dn0 with a TTL threshold of 4 for the static ones
+STATIC = BASIC.replace("[interfaces.dn0]\n", "[interfaces.dn0]\nttl_threshold = 4\n")
+DYNAMIC = LAN
 
 
 def start(lab: Any, tmp_path: Path, config: str, plane: str) -> Daemon:

@@ -21,9 +21,8 @@ from typing import Any
 import pytest
 from test_daemon import LAN, SOURCE, entry, member, received, start, wait_for
 
-from mrouter.errors import ControlError, MrouterError
+from mrouter.errors import MrouterError
 from mrouter.events import Event, read_events
-from mrouter.router.control import request
 
 pytestmark = pytest.mark.netns
 
@@ -55,20 +54,9 @@ def send(lab: Any, count: int, gap: float = 0.01) -> None:
 def test_events_file_socket_and_timeline(lab_factory: Callable[[str], Any],
                                          tmp_path: Path) -> None:
     lab = lab_factory("lan.toml")
-    config, sock = tmp_path / "r.toml", tmp_path / "ctl.sock"
     events_file, picture = tmp_path / "events.jsonl", tmp_path / "t.svg"
-    config.write_text(CONFIG)
-    daemon = lab.node("r1").spawn(
-        [sys.executable, "-m", "mrouter", "run", "--config", str(config), "--socket",
-         str(sock), "--events", str(events_file)], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            request(sock, "ping")
-            break
-        except ControlError:
-            assert daemon.poll() is None and time.monotonic() < deadline, "no daemon"
-            time.sleep(0.05)
+    started = start(lab, tmp_path, CONFIG, "--events", str(events_file))
+    daemon, sock = started.proc, started.sock
 
     h1 = lab.node("h1")
     with h1.enter():

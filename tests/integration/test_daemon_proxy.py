@@ -10,9 +10,9 @@ member LAN only while the proxy is that LAN's querier; from any LAN it goes upst
 
 from __future__ import annotations
 
+import functools
 import select
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_daemon import start
+from test_daemon import wait_for as daemon_wait_for
 
-from mrouter.errors import ControlError
 from mrouter.events import read_events
 from mrouter.router.control import request
 
@@ -46,29 +47,8 @@ last_member_query_interval = 0.2
 GROUP = "239.7.7.7"
 
 
-def start(node: Any, tmp_path: Path, config: str, *extra: str) -> Path:
-    path = tmp_path / f"{node.name}.toml"
-    path.write_text(config)
-    sock, log = tmp_path / f"{node.name}.sock", tmp_path / f"{node.name}.log"
-    with log.open("w") as err:
-        proc = node.spawn([sys.executable, "-m", "mrouter", "-v", "run", "--config", str(path),
-                           "--socket", str(sock), *extra], stderr=err)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            request(sock, "ping")
-            return sock
-        except ControlError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{node.name} did not start:\n{log.read_text()}") from None
-            time.sleep(0.05)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
+# the chain takes a hop more than one router: a little longer than test_daemon's default
+wait_for = functools.partial(daemon_wait_for, timeout=8.0)
 
 
 def groups(sock: Path) -> set[tuple[str, str]]:
@@ -109,9 +89,9 @@ def h1_flow(lab: Any) -> Iterator[Callable[[str], bool]]:
 def test_proxy_joins_upstream_and_traffic_flows_then_stops(
         lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
     lab = lab_factory("chain.toml")
-    r1 = start(lab.node("r1"), tmp_path, ROUTER)
+    r1 = start(lab, tmp_path, ROUTER, node="r1").sock
     events = tmp_path / "r2-events.jsonl"
-    r2 = start(lab.node("r2"), tmp_path, PROXY, "--events", str(events))
+    r2 = start(lab, tmp_path, PROXY, "--events", str(events), node="r2").sock
     with h1_flow(lab) as flows:
         wait_for(lambda: ("dn0", GROUP) in groups(r2))   # r2 learnt h1 downstream
         wait_for(lambda: ("dn0", GROUP) in groups(r1))   # r1 learnt r2's proxied join
@@ -133,9 +113,9 @@ def test_proxy_joins_again_when_its_upstream_link_is_recreated(
     """The r1-r2 link is deleted and made again (a new ifindex on both ends, as after a
     PPP or tunnel reconnect): r2 forgets what it held upstream and joins it again."""
     lab = lab_factory("chain.toml")
-    r1 = start(lab.node("r1"), tmp_path, ROUTER)
+    r1 = start(lab, tmp_path, ROUTER, node="r1").sock
     events = tmp_path / "r2-events.jsonl"
-    r2 = start(lab.node("r2"), tmp_path, PROXY, "--events", str(events))
+    r2 = start(lab, tmp_path, PROXY, "--events", str(events), node="r2").sock
     with h1_flow(lab) as flows:
         wait_for(lambda: ("dn0", GROUP) in groups(r1))
         assert flows("before")
@@ -188,7 +168,6 @@ def test_a_lan_gets_traffic_only_while_the_proxy_is_its_querier(
         lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
     from querier_lab import Querier
     from test_daemon import member, received, sniffer
-    from test_daemon import start as start_r1
 
     lab = lab_factory("two-lans.toml")
     # Another querier with a lower address takes lan1: h4 (.12) against r1, moved to .100.
@@ -198,7 +177,7 @@ def test_a_lan_gets_traffic_only_while_the_proxy_is_its_querier(
     other = Querier(lab.node("h4"), "eth0", "--query-interval", "2",
                     "--query-response-interval", "1")
     try:
-        daemon = start_r1(lab, tmp_path, TWO_LANS)
+        daemon = start(lab, tmp_path, TWO_LANS)
 
         def querier_of_dn1() -> bool:
             (dn1,) = [i for i in daemon("show", what="interfaces") if i["name"] == "dn1"]

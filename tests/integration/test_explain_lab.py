@@ -21,10 +21,8 @@ from typing import Any
 
 import pytest
 
-from mrouter.errors import ControlError
 from mrouter.kernel.mroute import MrouteSocket
 from mrouter.lab.traffic import multicast_flow
-from mrouter.router.control import request
 
 pytestmark = pytest.mark.netns
 
@@ -215,19 +213,10 @@ igmp_version = 3
 def test_with_a_running_daemon_forwarding_follows_membership(lab: Any,
                                                              tmp_path: Path) -> None:
     """Against `mrouter run`: no members on dn0 first, forwarded once the receiver joins."""
-    config, sock = tmp_path / "mrouter.toml", tmp_path / "ctl.sock"
-    config.write_text(DAEMON_CONFIG)
+    from test_daemon import start
+
+    sock = start(lab, tmp_path, DAEMON_CONFIG).sock
     r1 = lab.node("r1")
-    r1.spawn([*DIAG[:2], "mrouter", "run", "--config", str(config), "--socket", str(sock)],
-             stderr=-3)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            request(sock, "ping")
-            break
-        except ControlError:
-            assert time.monotonic() < deadline, "the daemon did not start"
-            time.sleep(0.05)
 
     def verdict() -> dict[str, Any]:
         out = r1.run([*DIAG, "explain", str(G), "--json", "--socket", str(sock),

@@ -56,3 +56,34 @@ def test_socket_is_private(server: ControlServer) -> None:
 def test_client_errors_say_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ControlError, match=r"is `mrouter run` running\?"):
         request(tmp_path / "nothing.sock", "show", what="routes")
+
+
+def test_wait_answering_gives_up_when_the_process_ends_and_sees_a_server(
+        tmp_path: Path) -> None:
+    import select
+    import threading
+    import time
+
+    from mrouter.router.control import wait_answering
+
+    t0 = time.monotonic()
+    assert not wait_answering(tmp_path / "none.sock", lambda: False, timeout=10.0)
+    assert time.monotonic() - t0 < 1.0  # no waiting for a process that has ended
+    assert not wait_answering(tmp_path / "none.sock", lambda: True, timeout=0.2)
+
+    srv = ControlServer(tmp_path / "up.sock", {"ping": lambda r: {}})
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            for sock in select.select(srv.sockets(), [], [], 0.05)[0]:
+                srv.ready(sock)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        assert wait_answering(tmp_path / "up.sock", lambda: True, timeout=5.0)
+    finally:
+        stop.set()
+        thread.join()
+        srv.close()

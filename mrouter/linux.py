@@ -1,0 +1,30 @@
+"""Linux constants and kernel struct layouts that Python's socket module lacks.
+
+One place for each (include/uapi/linux/*.h): the socket shells (multicast sockets, the raw
+IGMP socket, packet-socket taps and the userspace data plane) import them from here, so a
+layout is written once. Struct layouts use native byte order and sizes for ints and keep
+addresses as 4 raw bytes (network order).
+"""
+
+from __future__ import annotations
+
+import struct
+
+ETH_P_ALL = 0x0003  # every protocol (linux/if_ether.h)
+ETH_P_IP = 0x0800
+SOL_PACKET = 263
+PACKET_MULTICAST = 2  # sll_pkttype / skb->pkt_type of a frame sent to a multicast address
+PACKET_OUTGOING = 4  # sll_pkttype of a frame this host sends
+SO_TIMESTAMPNS = 35  # SOL_SOCKET; the control message SCM_TIMESTAMPNS has the same value
+IPPROTO_IGMP = 2
+
+IP_MREQN = struct.Struct("=4s4si")
+"""struct ip_mreqn { struct in_addr imr_multiaddr; struct in_addr imr_address;
+int imr_ifindex; };  (IP_ADD_MEMBERSHIP and IP_MULTICAST_IF accept it; ifindex wins)"""
+
+IN_PKTINFO = struct.Struct("=i4s4s")
+"""struct in_pktinfo { int ipi_ifindex; struct in_addr ipi_spec_dst; struct in_addr ipi_addr; };
+(ipi_addr is the destination address of the IP header: the group)"""
+
+TIMESPEC = struct.Struct("=qq")
+"""struct timespec { time_t tv_sec; long tv_nsec; };  (x86_64/aarch64: two 64-bit ints)"""
