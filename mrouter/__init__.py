@@ -2,7 +2,7 @@
 
 Layers, each in its own sub-package or module:
 
-- ``mrouter.mcast``: the BSD/Linux multicast socket API (options, joins, interfaces,
+- ``mrouter.sockets.mcast``: the BSD/Linux multicast socket API (options, joins, interfaces,
   the kernel's membership table);
 - ``mrouter.igmp``: a pure IGMPv1/v2/v3 codec and router-side protocol engine (sans-I/O);
 - ``mrouter.kernel``: the kernel's multicast forwarding cache (MRT_* options, upcalls);

@@ -13,7 +13,7 @@ threshold, link down) and prints explain's answer.
 
 The timeline scenarios run real daemons (``mrouter run --events FILE``), act on the lab
 at fixed times while printing what happens on stderr, stop the daemons, merge their events
-files (lanes named "ROUTER IFACE") and draw them with mrouter.timeline:
+files (lanes named "ROUTER IFACE") and draw them with mrouter.diag.timeline:
 
 - join-leave (lan.toml): h1 joins at 1 s, h2 at 3 s, h1 leaves at 5 s, h2 at 7 s.
 - querier-election (querier-election.toml): r2 starts alone, r1 (lower address) starts at
@@ -37,13 +37,13 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
+from mrouter.diag.events import Event, EventKind, read_events
+from mrouter.diag.timeline import render_html, render_svg
 from mrouter.errors import ControlError, MrouterError
-from mrouter.events import Event, EventKind, read_events
 from mrouter.kernel.mroute import MrouteSocket
 from mrouter.lab import Lab
 from mrouter.lab.traffic import multicast_flow
 from mrouter.router.control import request, wait_answering
-from mrouter.timeline import render_html, render_svg
 
 ROOT = Path(__file__).resolve().parent.parent
 S = IPv4Address("198.51.100.2")
@@ -206,7 +206,7 @@ def start_sender(lab: Lab, seconds: float, rate: int = 50) -> subprocess.Popen[s
 
 def merge(files: dict[str, Path]) -> list[Event]:
     """Read each router's events file, rename its interfaces "ROUTER IFACE" (also in
-    iif/oifs) and add a ``router`` field (mrouter.timeline tells routes and daemon stops
+    iif/oifs) and add a ``router`` field (mrouter.diag.timeline tells routes and daemon stops
     apart by it), so several routers share one timeline. All daemons run on this
     machine, so their monotonic times are comparable as they are."""
     out: list[Event] = []

@@ -1,7 +1,7 @@
 """``mrouter explain``, ``mrouter events`` and ``mrouter timeline``: parsing and output.
 
-The reasoning is :mod:`mrouter.explain`, the event schema :mod:`mrouter.events`, the
-drawing :mod:`mrouter.timeline`. ``python -m mrouter.cli.diag explain ...`` runs these
+The reasoning is :mod:`mrouter.diag.explain`, the event schema :mod:`mrouter.diag.events`, the
+drawing :mod:`mrouter.diag.timeline`. ``python -m mrouter.cli.diag explain ...`` runs these
 commands before they are in the main command table.
 """
 
@@ -53,7 +53,7 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from mrouter.explain import OWNER_TEXT, diagnose_all, filter_iface, gather
+    from mrouter.diag.explain import OWNER_TEXT, diagnose_all, filter_iface, gather
 
     facts = gather(args.group, args.source, socket_path=args.socket, listen=args.listen,
                    arrival=args.arrival, probe=args.probe_owner)
@@ -101,7 +101,7 @@ def configure_events(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=_events)
 
 
-# mrouter.events.EventKind's values, spelled out so that parsing the command line does not
+# mrouter.diag.events.EventKind's values, spelled out so that parsing the command line does not
 # import the IGMP engine (a unit test keeps the two the same)
 _KINDS = ("igmp_in", "igmp_out", "querier_changed", "membership_changed", "timer_expired",
           "mfc_add", "mfc_update", "mfc_delete", "mfc_counters", "upcall", "iface_changed",
@@ -116,7 +116,7 @@ def _format_event(e: Any, json_out: bool) -> str:
 
 
 def _events(args: argparse.Namespace) -> int:
-    from mrouter.events import Event, read_events
+    from mrouter.diag.events import Event, read_events
     from mrouter.router.control import request
 
     kinds = set(args.kind or _KINDS)
@@ -149,7 +149,7 @@ def _events(args: argparse.Namespace) -> int:
 
 
 def _follow_file(path: Path, json_out: bool, kinds: set[str]) -> int:
-    from mrouter.events import parse_lines
+    from mrouter.diag.events import parse_lines
 
     try:
         f = path.open()
@@ -185,8 +185,8 @@ def configure_timeline(parser: argparse.ArgumentParser) -> None:
 
 
 def _timeline(args: argparse.Namespace) -> int:
-    from mrouter.events import read_events
-    from mrouter.timeline import render_html, render_svg
+    from mrouter.diag.events import read_events
+    from mrouter.diag.timeline import render_html, render_svg
 
     events = read_events(args.events)
     out = Path(args.output)

@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from ipaddress import IPv4Address
 from typing import IO, Any
 
-from mrouter import bpf, pcap
 from mrouter.cli.sockets import ipv4_address
 from mrouter.errors import CodecError, McastError, MrouterError
 from mrouter.igmp.codec import decode_packet, encode_packet
@@ -45,7 +44,9 @@ from mrouter.igmp.messages import (
     V3Report,
     value_to_code,
 )
-from mrouter.linux import ETH_P_ALL, ETH_P_IP, SO_TIMESTAMPNS, SOL_PACKET, TIMESPEC
+from mrouter.linux import bpf
+from mrouter.linux.constants import ETH_P_ALL, ETH_P_IP, SO_TIMESTAMPNS, SOL_PACKET, TIMESPEC
+from mrouter.traffic import pcap
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +331,7 @@ def default_destination(msg: IgmpMessage) -> IPv4Address:
 
 
 def _source_address(iface: str) -> IPv4Address:
-    from mrouter import mcast  # pyroute2: only when a source address must be looked up
+    from mrouter.sockets import mcast  # pyroute2: only when a source address must be looked up
 
     address = mcast.interface(iface).address
     if address is None:
@@ -363,7 +364,7 @@ def run_send(args: argparse.Namespace) -> int:
     igmp_socket: Any = None
     ifindex = 0
     if not args.dry_run:
-        from mrouter.igmp_socket import IgmpSocket
+        from mrouter.sockets.igmp_socket import IgmpSocket
 
         try:
             ifindex = socket.if_nametoindex(args.iface)

@@ -147,8 +147,8 @@ def human(event: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mrouter.igmp_socket import IgmpSocket
-    from mrouter.querier import IgmpTap, QuerierShell
+    from mrouter.router.querier import IgmpTap, QuerierShell
+    from mrouter.sockets.igmp_socket import IgmpSocket
 
     settings = settings_from(args)
 

@@ -1,7 +1,7 @@
 """``mrouter ifaces``, ``memberships``, ``send`` and ``recv``: the socket API from a shell.
 
-Parsing and output only; the socket work is :mod:`mrouter.mcast` and the datagram format
-and statistics are :mod:`mrouter.payload`.
+Parsing and output only; the socket work is :mod:`mrouter.sockets.mcast` and the datagram format
+and statistics are :mod:`mrouter.traffic.payload`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from ipaddress import IPv4Address
 from types import FrameType
 from typing import Any
 
-from mrouter import mcast, payload
 from mrouter.errors import McastError
+from mrouter.sockets import mcast
+from mrouter.traffic import payload
 
 log = logging.getLogger(__name__)
 

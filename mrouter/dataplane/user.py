@@ -45,12 +45,12 @@ from enum import Enum
 from ipaddress import IPv4Address
 from typing import Any
 
-from mrouter import bpf
 from mrouter.dataplane.forward import Decision, DropReason, decisions_by_ttl, multicast_mac
 from mrouter.errors import MrouterError
 from mrouter.igmp.ipv4 import MIN_HEADER_LEN
 from mrouter.igmp.messages import LINK_LOCAL
-from mrouter.linux import ETH_P_IP, IP_MREQN, IPPROTO_IGMP, PACKET_MULTICAST, SOL_PACKET
+from mrouter.linux import bpf
+from mrouter.linux.constants import ETH_P_IP, IP_MREQN, IPPROTO_IGMP, PACKET_MULTICAST, SOL_PACKET
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,6 @@
 
 Nothing in this package opens a socket, reads the clock, draws random numbers by
 itself or logs: bytes and events go in, messages and actions come out, and time is an
-argument. The I/O shells (``mrouter.igmp_socket``, the daemon, the ``querier`` command,
+argument. The I/O shells (``mrouter.sockets.igmp_socket``, the daemon, the ``querier`` command,
 the tests) own sockets and clocks.
 """

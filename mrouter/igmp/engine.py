@@ -80,7 +80,7 @@ from mrouter.igmp.tables import TABLE, FilterMode, TimerValue, Transition
 from mrouter.igmp.timers import DeadlineHeap
 
 if TYPE_CHECKING:
-    import random
+    import random  # noqa: TID251 (only the rng's type: the shell passes the instance in)
 
 __all__ = [
     "Action",

@@ -4,7 +4,7 @@ Theory of operation: one thread, one :mod:`selectors` loop, woken by
 
 - the MRT_INIT raw IGMP socket, which carries both IGMP messages and kernel upcalls
   (``im_mbz == 0``). IGMP is read, decoded, given to the engine and its queries sent by
-  the querier's shell (:class:`mrouter.querier.QuerierShell`, the same plumbing as
+  the querier's shell (:class:`mrouter.router.querier.QuerierShell`, the same plumbing as
   ``mrouter querier``); upcalls come back here: a NOCACHE upcall makes the
   :class:`~mrouter.router.routes.ForwardingCache` install the (S,G) with the outbound
   interfaces the route table gives; WRONGVIF is counted and logged, never acted on
@@ -41,8 +41,8 @@ from types import FrameType
 from typing import Any, cast
 
 from mrouter.dataplane.user import DataplaneInterface, UserDataplane
+from mrouter.diag.events import EventLog, EventWriter, igmp_fields
 from mrouter.errors import ConfigError, EngineError, MrouterError
-from mrouter.events import EventLog, EventWriter, igmp_fields
 from mrouter.igmp.codec import Packet
 from mrouter.igmp.engine import (
     Action,
@@ -51,9 +51,7 @@ from mrouter.igmp.engine import (
     MembershipChanged,
     QuerierChanged,
 )
-from mrouter.igmp_socket import IgmpSocket, Received
 from mrouter.kernel.mroute import MrouteSocket, Upcall, UpcallType, is_upcall, parse_upcall
-from mrouter.querier import QuerierShell
 from mrouter.router import proxy
 from mrouter.router.config import (
     Config,
@@ -68,6 +66,7 @@ from mrouter.router.config import (
 )
 from mrouter.router.control import ControlServer
 from mrouter.router.ifevents import LinkEvents
+from mrouter.router.querier import QuerierShell
 from mrouter.router.routes import (
     CacheAction,
     FilterMode,
@@ -78,6 +77,7 @@ from mrouter.router.routes import (
     StaticRoute,
     Uninstall,
 )
+from mrouter.sockets.igmp_socket import IgmpSocket, Received
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def resolve_interfaces(config: Config) -> list[Interface]:
     """Look up every configured interface in this namespace; ConfigError if one is
     missing or has no IPv4 address, unless it is ``optional`` (then it waits, inactive,
     and :meth:`Daemon.sync_interfaces` starts it when it appears)."""
-    from mrouter.mcast import interfaces
+    from mrouter.sockets.mcast import interfaces
 
     known = {i.name: i for i in interfaces()}
     result = []
@@ -180,7 +180,7 @@ class UpstreamHost:
         self._sockets: dict[IPv4Address, Any] = {}
 
     def apply(self, database: Mapping[IPv4Address, Membership]) -> None:
-        from mrouter.mcast import McastSocket, interface
+        from mrouter.sockets.mcast import McastSocket, interface
 
         upstream = interface(self.iface.index)
         for group, state in proxy.upstream_changes(self.joined, database).items():
@@ -480,7 +480,7 @@ class Daemon:
         routes through it go); one that (re)appears with an address starts again on its
         VIF; an address change restarts IGMP on it (the querier election depends on it).
         """
-        from mrouter.mcast import interfaces
+        from mrouter.sockets.mcast import interfaces
 
         try:
             current = {i.name: i for i in interfaces()}

@@ -4,7 +4,7 @@ Theory of operation: the daemon does not track interfaces message by message. It
 on a NETLINK_ROUTE socket bound to the multicast groups for links and IPv4 addresses;
 any RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR or RTM_DELADDR only says "something changed",
 and the daemon then re-reads the interfaces it is configured for (a full dump through
-pyroute2, :func:`mrouter.mcast.interfaces`: cheap, and it cannot drift from the kernel's
+pyroute2, :func:`mrouter.sockets.mcast.interfaces`: cheap, and it cannot drift from the kernel's
 view).
 
 The socket is a plain non-blocking one in the daemon's selector, read until it is empty,

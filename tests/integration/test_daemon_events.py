@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from test_daemon import LAN, SOURCE, entry, member, received, start, wait_for
 
+from mrouter.diag.events import Event, read_events
 from mrouter.errors import MrouterError
-from mrouter.events import Event, read_events
 
 pytestmark = pytest.mark.netns
 

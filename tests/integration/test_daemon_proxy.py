@@ -24,7 +24,7 @@ import pytest
 from test_daemon import start
 from test_daemon import wait_for as daemon_wait_for
 
-from mrouter.events import read_events
+from mrouter.diag.events import read_events
 from mrouter.router.control import request
 
 pytestmark = pytest.mark.netns

@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
-from mrouter import mcast
 from mrouter.dataplane import DataplaneInterface, SendWith, UserDataplane
 from mrouter.kernel.mroute import MrouteSocket
+from mrouter.sockets import mcast
 
 pytestmark = pytest.mark.netns
 

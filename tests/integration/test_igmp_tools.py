@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from mrouter import pcap
 from mrouter.lab import Lab
+from mrouter.traffic import pcap
 
 pytestmark = pytest.mark.netns
 

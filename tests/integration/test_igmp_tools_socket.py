@@ -16,8 +16,8 @@ import pytest
 from mrouter.errors import McastError
 from mrouter.igmp.codec import Packet, decode_packet, encode_packet
 from mrouter.igmp.messages import GroupRecord, Query, RecordType, V2Leave, V2Report, V3Report
-from mrouter.igmp_socket import IgmpSocket, Received
 from mrouter.lab import Lab
+from mrouter.sockets.igmp_socket import IgmpSocket, Received
 
 pytestmark = pytest.mark.netns
 

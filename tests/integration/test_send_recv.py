@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from mrouter import mcast
-from mrouter.payload import Payload
+from mrouter.sockets import mcast
+from mrouter.traffic.payload import Payload
 
 pytestmark = pytest.mark.netns
 

@@ -1,4 +1,4 @@
-"""The multicast socket API (mrouter.mcast) with real packets in namespace labs.
+"""The multicast socket API (mrouter.sockets.mcast) with real packets in namespace labs.
 
 Each test does what the Multicast HOWTO's chapter 6 describes and asserts what a user
 would observe: which datagrams arrive where, what the kernel's membership table says,
@@ -25,8 +25,14 @@ from typing import Any
 
 import pytest
 
-from mrouter import mcast
-from mrouter.mcast import Datagram, GroupMembership, McastError, McastSocket, McastSyscallError
+from mrouter.sockets import mcast
+from mrouter.sockets.mcast import (
+    Datagram,
+    GroupMembership,
+    McastError,
+    McastSocket,
+    McastSyscallError,
+)
 
 pytestmark = pytest.mark.netns
 

@@ -1,4 +1,4 @@
-"""tshark as an oracle: a pcap of packets our codec encoded (written with mrouter.pcap)
+"""tshark as an oracle: a pcap of packets our codec encoded (written with mrouter.traffic.pcap)
 dissects in Wireshark's IGMP and IP dissectors to the same fields our decoder reads."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from mrouter import pcap
 from mrouter.igmp.codec import Packet, decode_packet, encode_packet
 from mrouter.igmp.messages import (
     GroupRecord,
@@ -24,6 +23,7 @@ from mrouter.igmp.messages import (
     V2Report,
     V3Report,
 )
+from mrouter.traffic import pcap
 
 pytestmark = pytest.mark.interop
 

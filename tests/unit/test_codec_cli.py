@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mrouter import pcap
 from mrouter.cli.main import main
 from mrouter.igmp.codec import decode_packet, encode_packet
 from mrouter.igmp.messages import GroupRecord, Query, RecordType, V2Leave, V3Report
+from mrouter.traffic import pcap
 
 A = IPv4Address
 G = A("239.1.2.3")

@@ -1,4 +1,4 @@
-"""The event schema, the JSON-lines file and the follow ring (mrouter/events.py)."""
+"""The event schema, the JSON-lines file and the follow ring (mrouter/diag/events.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mrouter.events import (
+from mrouter.diag.events import (
     FIELDS,
     Event,
     EventKind,
@@ -112,7 +112,7 @@ def test_serve_is_the_control_handler() -> None:
 
 
 def test_engine_actions_become_events() -> None:
-    from mrouter.events import from_action
+    from mrouter.diag.events import from_action
     from mrouter.igmp.engine import (
         Dropped,
         FilterMode,
@@ -151,7 +151,7 @@ def test_engine_actions_become_events() -> None:
 ])
 def test_v3_report_or_leave(records: tuple[tuple[int, tuple[str, ...]], ...],
                             expected: str) -> None:
-    from mrouter.events import igmp_fields
+    from mrouter.diag.events import igmp_fields
     from mrouter.igmp.messages import GroupRecord, RecordType, V3Report
 
     msg = V3Report(tuple(GroupRecord(RecordType(t), G, tuple(map(IPv4Address, s)))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mrouter.cli.diag import main as diag_main
-from mrouter.events import EventLog, make
+from mrouter.diag.events import EventLog, make
 from mrouter.router.control import ControlServer
 
 
@@ -57,7 +57,7 @@ def test_events_from_the_daemon(served: tuple[EventLog, Path],
 def test_kind_filters_and_knows_every_kind(served: tuple[EventLog, Path],
                                           capsys: pytest.CaptureFixture[str]) -> None:
     from mrouter.cli.diag import _KINDS
-    from mrouter.events import EventKind
+    from mrouter.diag.events import EventKind
 
     assert sorted(_KINDS) == sorted(k.value for k in EventKind)
     log, path = served

@@ -1,4 +1,4 @@
-"""The reasoning chain of `mrouter explain` (mrouter.explain.diagnose), step by step.
+"""The reasoning chain of `mrouter explain` (mrouter.diag.explain.diagnose), step by step.
 
 Each test starts from a router that forwards (S,G) from up0 to dn0 and breaks one
 thing; the verdict for dn0 must name that one thing and its fix."""
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mrouter.explain import Facts, Flow, Interface, Owner, Reason, Route, Verdict, diagnose
+from mrouter.diag.explain import Facts, Flow, Interface, Owner, Reason, Route, Verdict, diagnose
 
 S = IPv4Address("198.51.100.2")
 G = IPv4Address("239.1.1.1")
@@ -124,7 +124,7 @@ def test_verdict_json() -> None:
 
 
 def test_each_source_of_the_group_when_none_given() -> None:
-    from mrouter.explain import diagnose_all
+    from mrouter.diag.explain import diagnose_all
 
     s2 = IPv4Address("198.51.100.3")
     facts = healthy(source=None, flows=[],

@@ -1,4 +1,4 @@
-"""mrouter.mcast without a network: parsing the kernel's tables, validation and messages.
+"""mrouter.sockets.mcast without a network: parsing the kernel's tables, validation and messages.
 
 Joins send IGMP reports, so every test that joins lives in tests/integration/; the
 socket options used here (TTL, loop) send nothing.
@@ -14,7 +14,7 @@ from ipaddress import IPv4Address, IPv4Interface
 import pytest
 
 from mrouter.errors import McastError, MrouterError
-from mrouter.mcast import (
+from mrouter.sockets.mcast import (
     IfFlag,
     Interface,
     McastSocket,

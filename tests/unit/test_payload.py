@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mrouter.payload import (
+from mrouter.traffic.payload import (
     HEADER_LEN,
     MAX_UDP_PAYLOAD,
     Arrival,

@@ -8,10 +8,10 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from mrouter import pcap
 from mrouter.errors import CodecError
 from mrouter.igmp.codec import decode_packet, encode_packet
 from mrouter.igmp.messages import V2Report
+from mrouter.traffic import pcap
 
 G = IPv4Address("239.1.2.3")
 PACKET = encode_packet(V2Report(G), IPv4Address("192.0.2.2"), G)

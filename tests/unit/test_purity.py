@@ -1,4 +1,5 @@
-"""The sans-I/O line: mrouter/igmp/ imports no I/O, clock, randomness, logging or scapy."""
+"""The sans-I/O line: the pure core (mrouter/igmp/, mrouter/traffic/) imports no I/O, clock,
+randomness, logging or scapy; both ruff's banned-api rule and an import walk hold it."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from pathlib import Path
 import pytest
 
 import mrouter.igmp
+import mrouter.traffic
 
 PURE_DIR = Path(mrouter.igmp.__file__).parent
-PURE_MODULES = sorted(PURE_DIR.rglob("*.py"))
+PURE_DIRS = [PURE_DIR, Path(mrouter.traffic.__file__).parent]
+PURE_MODULES = sorted(p for d in PURE_DIRS for p in d.rglob("*.py"))
+REPO = Path(__file__).resolve().parents[2]
+RUFF = Path(sys.executable).with_name("ruff")
 BANNED = {"socket", "select", "selectors", "asyncio", "time", "random", "logging", "scapy",
           "subprocess", "threading"}
 ALLOWED_UNDER_TYPE_CHECKING = {"random"}  # for the rng: random.Random annotation
@@ -52,7 +57,7 @@ def test_there_are_pure_modules() -> None:
     assert {"codec.py", "ipv4.py", "messages.py", "describe.py"} <= names
 
 
-@pytest.mark.parametrize("path", PURE_MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PURE_MODULES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_pure_module_imports_nothing_banned(path: Path) -> None:
     tree = ast.parse(path.read_text(), filename=str(path))
     bad = [
@@ -79,7 +84,7 @@ def test_the_walker_catches_what_it_should() -> None:
 def test_daemon_import_path_does_not_load_scapy() -> None:
     # In a fresh interpreter: what the daemon and the engine import must not pull scapy
     # in (it costs a second of start-up and much memory).
-    modules = ["mrouter.igmp.codec", "mrouter.igmp.describe", "mrouter.igmp_socket"]
+    modules = ["mrouter.igmp.codec", "mrouter.igmp.describe", "mrouter.sockets.igmp_socket"]
     if (PURE_DIR / "engine.py").exists():
         modules.append("mrouter.igmp.engine")
     code = (
@@ -96,3 +101,31 @@ def test_daemon_import_path_does_not_load_scapy() -> None:
     result = subprocess.run([sys.executable, "-c", code_with_scapy], capture_output=True,
                             text=True, check=True, timeout=60)
     assert "scapy" in json.loads(result.stdout)
+
+
+def _ruff_on(path: str, source: str) -> subprocess.CompletedProcess[str]:
+    # --stdin-filename makes ruff apply the project's per-file rules for that path without a
+    # probe file ever being written into the package.
+    return subprocess.run([str(RUFF), "check", "--no-cache", "--stdin-filename", path, "-"],
+                          input=source, capture_output=True, text=True, cwd=REPO, timeout=60)
+
+
+PROBE = "import socket\n\nprint(socket.AF_INET)\n"
+
+
+@pytest.mark.skipif(not RUFF.exists(), reason="ruff is installed with the test extra")
+@pytest.mark.parametrize("path", ["mrouter/igmp/probe.py", "mrouter/igmp/sub/probe.py",
+                                  "mrouter/traffic/probe.py", "mrouter/probe.py"])
+def test_ruff_bans_socket_in_the_pure_core(path: str) -> None:
+    result = _ruff_on(path, PROBE)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "TID251" in result.stdout and "socket" in result.stdout
+
+
+@pytest.mark.skipif(not RUFF.exists(), reason="ruff is installed with the test extra")
+@pytest.mark.parametrize("path", ["mrouter/router/probe.py", "mrouter/sockets/probe.py"])
+def test_ruff_allows_socket_in_the_shells(path: str) -> None:
+    # the other half: the same probe passes where I/O belongs, so the first test is not
+    # failing for some unrelated reason
+    result = _ruff_on(path, PROBE)
+    assert result.returncode == 0, result.stdout + result.stderr

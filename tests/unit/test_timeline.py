@@ -1,4 +1,4 @@
-"""Events -> timeline SVG/HTML (mrouter/timeline.py): well-formed, one lane per
+"""Events -> timeline SVG/HTML (mrouter/diag/timeline.py): well-formed, one lane per
 interface, bars where the events put them."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mrouter.cli.diag import main as diag_main
-from mrouter.events import Event, make
-from mrouter.timeline import LABEL_WIDTH, RIGHT_MARGIN, build, render_html, render_svg
+from mrouter.diag.events import Event, make
+from mrouter.diag.timeline import LABEL_WIDTH, RIGHT_MARGIN, build, render_html, render_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 G = "239.1.1.1"

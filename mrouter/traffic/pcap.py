@@ -22,7 +22,7 @@ from enum import IntEnum
 from typing import BinaryIO
 
 from mrouter.errors import CodecError
-from mrouter.linux import ETH_P_IP
+from mrouter.linux.constants import ETH_P_IP
 
 
 class LinkType(IntEnum):

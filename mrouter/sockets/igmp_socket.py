@@ -31,7 +31,7 @@ from ipaddress import IPv4Address
 
 from mrouter.errors import McastError
 from mrouter.igmp.messages import ALL_IGMPV3_ROUTERS, ALL_ROUTERS
-from mrouter.linux import IN_PKTINFO, IP_MREQN
+from mrouter.linux.constants import IN_PKTINFO, IP_MREQN
 
 log = logging.getLogger(__name__)
 

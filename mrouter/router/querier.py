@@ -1,7 +1,7 @@
 """The I/O shell around the IGMP engine: a raw IGMP socket, a clock and a loop.
 
 Theory of operation: :class:`QuerierShell` owns nothing but plumbing. It reads whole
-IPv4 packets from an :class:`~mrouter.igmp_socket.IgmpSocket`, decodes them
+IPv4 packets from an :class:`~mrouter.sockets.igmp_socket.IgmpSocket`, decodes them
 (:mod:`mrouter.igmp.codec`), maps the ingress ifindex to the engine's interface name
 and calls :meth:`Engine.receive` with the time from the injected ``clock``. It performs
 what comes back - a :class:`SendQuery` becomes a packet from the interface's address
@@ -32,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from mrouter import bpf
 from mrouter.errors import CodecError, EngineError, McastError
 from mrouter.igmp.codec import Packet, decode_packet, encode_packet
 from mrouter.igmp.engine import (
@@ -45,8 +44,9 @@ from mrouter.igmp.engine import (
     SendQuery,
     TimerExpired,
 )
-from mrouter.igmp_socket import IgmpSocket, Received
-from mrouter.linux import ETH_P_IP, IPPROTO_IGMP, PACKET_OUTGOING
+from mrouter.linux import bpf
+from mrouter.linux.constants import ETH_P_IP, IPPROTO_IGMP, PACKET_OUTGOING
+from mrouter.sockets.igmp_socket import IgmpSocket, Received
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class QuerierShell:
     ) -> ShellInterface:
         """Start IGMP on ``name``; index and address are looked up when not given."""
         if ifindex is None or address is None or network is None:
-            from mrouter.mcast import interface  # pyroute2 is slow to import
+            from mrouter.sockets.mcast import interface  # pyroute2 is slow to import
 
             found = interface(name)
             if not found.addresses:

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-from mrouter.events import Event, EventKind
+from mrouter.diag.events import Event, EventKind
 
 LABEL_WIDTH = 170.0
 """Pixels left of the plot for lane and row labels."""

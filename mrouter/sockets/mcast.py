@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from mrouter.errors import McastError
-from mrouter.linux import IN_PKTINFO, IP_MREQN, SO_TIMESTAMPNS, TIMESPEC
+from mrouter.linux.constants import IN_PKTINFO, IP_MREQN, SO_TIMESTAMPNS, TIMESPEC
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,3 @@
+"""The I/O shells around sockets: the BSD/Linux multicast socket API with its errors
+(:mod:`~mrouter.sockets.mcast`) and the raw IGMP socket the querier and the daemon read and
+write (:mod:`~mrouter.sockets.igmp_socket`)."""
