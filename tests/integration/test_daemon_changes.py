@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_daemon import BASIC, member, received, send, start, wait_for
+from helpers import BASIC, member, received, send, start, wait_for
 
 from mrouter.kernel.mroute import read_vif_table
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_daemon import BASIC, LAN, Daemon, member, received, sniffer, wait_for
-from test_daemon import start as start_daemon
+from helpers import BASIC, LAN, Daemon, member, received, sniffer, wait_for
+from helpers import start as start_daemon
 
 pytestmark = pytest.mark.netns
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_daemon import LAN, SOURCE, entry, member, received, start, wait_for
+from helpers import LAN, SOURCE, entry, member, received, start, wait_for
 
 from mrouter.diag.events import Event, read_events
 from mrouter.errors import MrouterError

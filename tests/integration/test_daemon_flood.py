@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_daemon import start
+from helpers import start
 
 pytestmark = pytest.mark.netns
 

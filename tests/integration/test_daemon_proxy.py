@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_daemon import start
-from test_daemon import wait_for as daemon_wait_for
+from helpers import start
+from helpers import wait_for as daemon_wait_for
 
 from mrouter.diag.events import read_events
 from mrouter.router.control import request
@@ -166,8 +166,8 @@ def send_from(lab: Any, node: str, group: str, tag: str, count: int = 5) -> list
 
 def test_a_lan_gets_traffic_only_while_the_proxy_is_its_querier(
         lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
+    from helpers import member, received, sniffer
     from querier_lab import Querier
-    from test_daemon import member, received, sniffer
 
     lab = lab_factory("two-lans.toml")
     # Another querier with a lower address takes lan1: h4 (.12) against r1, moved to .100.

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_daemon import LAN, PORT, Daemon, received, send, start, wait_for
+from helpers import LAN, PORT, Daemon, received, send, start, wait_for
 
 pytestmark = pytest.mark.netns
 

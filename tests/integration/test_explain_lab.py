@@ -213,7 +213,7 @@ igmp_version = 3
 def test_with_a_running_daemon_forwarding_follows_membership(lab: Any,
                                                              tmp_path: Path) -> None:
     """Against `mrouter run`: no members on dn0 first, forwarded once the receiver joins."""
-    from test_daemon import start
+    from helpers import start
 
     sock = start(lab, tmp_path, DAEMON_CONFIG).sock
     r1 = lab.node("r1")
