@@ -7,12 +7,15 @@ status. Modules are imported when the parser is built, so CLI modules import hea
 libraries (scapy, pyroute2) inside their run functions, not at the top.
 
 Errors: an :class:`~mrouter.errors.MrouterError` becomes one line on stderr and exit
-status 2; Ctrl-C exits with 130 after the command has printed what it has.
+status 2; so does an operating-system error that no layer turned into one (a missing
+privilege, a namespace or path that vanished), named with its cause and what to do
+(:func:`os_error_line`). Ctrl-C exits with 130 after the command has printed what it has.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -150,7 +153,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        print(f"mrouter {args.command}: error: {os_error_line(exc)}", file=sys.stderr)
+        return 2
     return status
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an OSError that reached the CLI: what failed, on what, and what to do."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is not None:
+        what += f" ({exc.filename})"
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EPERM, errno.EACCES):
+        hint = ("this needs root (or CAP_NET_ADMIN and CAP_NET_RAW): run it with sudo, or "
+                "inside a lab node with 'mrouter lab exec LAB NODE -- mrouter ...'")
+    elif isinstance(exc, FileNotFoundError):
+        hint = "check that the path, namespace or interface exists"
+    else:
+        hint = "check the system's state and try again; run with -vv for details"
+    return f"{what}; {hint}"
 
 
 if __name__ == "__main__":
