@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import select
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -18,13 +19,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from mrouter.igmp.ipv4 import IPv4Header, build_header, parse_header
+from mrouter.linux.constants import ETH_P_IP, IP_MREQN
 from mrouter.router.control import request, wait_answering
+from mrouter.sockets import mcast
 
 SOURCE = "198.51.100.2"
 PORT = 5000
-ETH_P_IP = 0x0800
+IP_BLOCK_SOURCE = 38  # linux/in.h; Python's socket module lacks the source-filter options
+IP_ADD_SOURCE_MEMBERSHIP = 39
+#: source port, destination port, length, checksum (RFC 768)
+UDP_HEADER = struct.Struct("!HHHH")
 
 BASIC = """\
 mode = "router"
@@ -77,43 +84,91 @@ def start(lab: Any, tmp_path: Path, config: str, *extra: str, node: str = "r1") 
     return Daemon(proc, sock, log, path)
 
 
-def send(lab: Any, group: str, tag: str, count: int = 5,
-         source: str | None = None) -> list[bytes]:
-    """``count`` datagrams to ``group`` from the sender node (from ``source``, one of its
-    addresses, if given)."""
-    with lab.node("sender").enter():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def send(lab: Any, group: str, tag: str, count: int = 5, *, node: str = "sender",
+         iface: str | None = "eth0", source: str | None = None, spoof: bool = False,
+         ttl: int = 8, port: int = PORT, gap: float = 0.01) -> list[bytes]:
+    """``count`` UDP datagrams ``b"TAG 0"``, ``b"TAG 1"``... from ``node`` to ``group``
+    (a multicast group, or a unicast address), ``gap`` s apart; returns the payloads.
+
+    They leave by ``iface`` (IP_MULTICAST_IF; None: the node's routes choose) with this
+    TTL. ``source`` is the IP source: one of the node's addresses (the socket binds it),
+    or with ``spoof`` any address: the header is then mrouter's own (build_header)
+    through a raw socket, for packets that claim to come from elsewhere.
+    """
+    where = lab.node(node)
+    ifindex = None if iface is None else where.ifindex(iface)
+    with where.enter():
+        if spoof:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     payloads = [f"{tag} {n}".encode() for n in range(count)]
     with sock:
-        if source is not None:
+        if spoof:
+            if source is None:
+                raise ValueError("spoof=True needs the source to write into the header")
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+        elif source is not None:
             sock.bind((source, 0))
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
-        for p in payloads:
-            sock.sendto(p, (group, PORT))
-            time.sleep(0.01)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        if ifindex is not None:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
+                            IP_MREQN.pack(bytes(4), bytes(4), ifindex))
+        for payload in payloads:
+            if source is not None and spoof:
+                udp = UDP_HEADER.pack(port, port, UDP_HEADER.size + len(payload), 0) + payload
+                header = build_header(IPv4Address(source), IPv4Address(group), len(udp),
+                                      ttl=ttl, tos=0, protocol=socket.IPPROTO_UDP, options=b"")
+                sock.sendto(header + udp, (group, 0))
+            else:
+                sock.sendto(payload, (group, port))
+            if gap:
+                time.sleep(gap)
     return payloads
 
 
-@contextmanager
-def sniffer(lab: Any, node: str) -> Iterator[Callable[..., list[bytes]]]:
-    """UDP payloads to ``group`` seen on the node's eth0, without joining anything."""
-    with lab.node(node).enter():
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
-        sock.bind(("eth0", ETH_P_IP))
+class Sniffed(NamedTuple):
+    """One UDP datagram as a sniffer saw it: its IPv4 header (mrouter's parse_header)
+    and the UDP payload."""
 
-    def seen(group: str, wait: float = 1.0) -> list[bytes]:
+    header: IPv4Header
+    payload: bytes
+
+
+class Sniffer:
+    """UDP datagrams seen on one interface of a node, read with an AF_PACKET socket (it
+    joins nothing, so it creates no membership) and decoded with mrouter's IPv4 codec."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def packets(self, group: str, wait: float = 1.0) -> list[Sniffed]:
+        """The UDP datagrams to ``group`` that arrive until none has come for a while:
+        ``wait`` s for the first, then 0.3 s."""
         out = []
-        while select.select([sock], [], [], wait)[0]:
-            packet = sock.recv(65535)
+        while select.select([self.sock], [], [], wait)[0]:
+            packet = self.sock.recv(65535)
             wait = 0.3
-            ihl = (packet[0] & 0x0F) * 4
-            if packet[9] == socket.IPPROTO_UDP and IPv4Address(packet[16:20]) == \
-                    IPv4Address(group):
-                out.append(packet[ihl + 8:])
+            header = parse_header(packet)
+            if header.protocol == socket.IPPROTO_UDP and header.dst == IPv4Address(group):
+                udp = packet[header.header_len:header.total_len]
+                out.append(Sniffed(header, udp[UDP_HEADER.size:]))
         return out
 
+    def __call__(self, group: str, wait: float = 1.0) -> list[bytes]:
+        """The payloads of :meth:`packets`, in the order they were seen."""
+        return [p.payload for p in self.packets(group, wait)]
+
+
+@contextmanager
+def sniffer(lab: Any, node: str, iface: str = "eth0") -> Iterator[Sniffer]:
+    """A :class:`Sniffer` on ``node``'s ``iface`` while the block runs."""
+    with lab.node(node).enter():
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
     with sock:
-        yield seen
+        sock.bind((iface, ETH_P_IP))
+        yield Sniffer(sock)
 
 
 @contextmanager
@@ -145,6 +200,15 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.05)
 
 
+def users(node: Any, group: str, iface: str | None = None) -> int:
+    """How many sockets in ``node`` hold ``group`` (on ``iface``, or on any interface),
+    as the kernel's membership table says."""
+    with node.enter():
+        table = mcast.memberships()
+    return sum(g.users for ifm, g in mcast.iter_memberships(table)
+               if g.group == IPv4Address(group) and iface in (None, ifm.name))
+
+
 def groups(daemon: Daemon) -> set[tuple[str, str]]:
     return {(g["iface"], g["group"]) for g in daemon("show", what="groups")}
 
@@ -154,3 +218,17 @@ def entry(daemon: Daemon, group: str) -> dict[str, Any]:
                                    if e["group"] == group]
     assert len(found) == 1, found
     return found[0]
+
+
+def netns_list() -> set[str]:
+    """The host's named network namespaces (`ip netns list`)."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                         check=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def host_links() -> set[str]:
+    """The host namespace's interface names: a lab must leave them as it found them."""
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
+                         check=True).stdout
+    return {line.split(":")[1].strip() for line in out.splitlines()}
