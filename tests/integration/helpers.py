@@ -1,10 +1,19 @@
-"""Helpers shared by the integration tests: the daemon starter, traffic senders and sniffers.
+"""Helpers shared by the integration tests: one place for each (a test file never
+defines its own sender, sniffer or member, nor imports from another test file).
+
+- the daemon: :func:`start` (``mrouter -v run`` in a node, once it answers), the
+  :class:`Daemon` handle, the BASIC and LAN configs, :func:`groups`, :func:`entry`;
+- traffic: :func:`send`, the one datagram sender (any node, TTL, interface, source,
+  even a spoofed one), and :func:`sniffer`, the one wire reader: an AF_PACKET socket
+  that sees what a router puts on the wire without joining the group (a join would
+  itself create membership), decoded with mrouter's own IPv4 codec (parse_header);
+- hosts: :func:`member` (a socket that joined a group), :func:`received`,
+  :func:`host_igmp` (IGMP version and report pace), :func:`users` (the kernel's table);
+- waiting and leftovers: :func:`wait_for`, :func:`netns_list`, :func:`host_links`.
 
 Import them as ``from helpers import ...`` (pytest puts this folder on the path). Every
-packet goes out inside a lab node's namespace: the helpers take the lab and a node name.
-The daemon runs in a node as a user would start it; senders and sniffers are sockets made
-inside the nodes from the test's thread. A sniffer is an AF_PACKET socket: it sees what a
-router puts on the wire without joining the group (a join would itself create membership).
+packet goes out inside a lab node's namespace: the helpers take the lab and a node name,
+and make their sockets inside the node from the test's thread.
 """
 
 from __future__ import annotations
@@ -183,6 +192,15 @@ def member(lab: Any, node: str, group: str) -> Iterator[socket.socket]:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
                         IPv4Address(group).packed + address.packed)
         yield sock
+
+
+def host_igmp(lab: Any, node: str, version: int, iface: str = "eth0") -> None:
+    """Make ``node``'s kernel speak IGMP ``version`` and repeat its unsolicited reports
+    100 ms apart (instead of 1 s or 10 s), so a test sees a join's reports quickly."""
+    host = lab.node(node)
+    host.sysctl("net.ipv4.conf.all.force_igmp_version", str(version))
+    host.sysctl(f"net.ipv4.conf.{iface}.igmpv2_unsolicited_report_interval", "100")  # ms
+    host.sysctl(f"net.ipv4.conf.{iface}.igmpv3_unsolicited_report_interval", "100")
 
 
 def received(sock: socket.socket, wait: float = 1.0) -> list[bytes]:
