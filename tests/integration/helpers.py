@@ -104,18 +104,21 @@ def send(lab: Any, group: str, tag: str, count: int = 5, *, node: str = "sender"
     or with ``spoof`` any address: the header is then mrouter's own (build_header)
     through a raw socket, for packets that claim to come from elsewhere.
     """
+    forged_from = None
+    if spoof:
+        if source is None:
+            raise ValueError("spoof=True needs the source to write into the header")
+        forged_from = IPv4Address(source)
     where = lab.node(node)
     ifindex = None if iface is None else where.ifindex(iface)
     with where.enter():
-        if spoof:
+        if forged_from is not None:
             sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
         else:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     payloads = [f"{tag} {n}".encode() for n in range(count)]
     with sock:
-        if spoof:
-            if source is None:
-                raise ValueError("spoof=True needs the source to write into the header")
+        if forged_from is not None:
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
         elif source is not None:
             sock.bind((source, 0))
@@ -125,16 +128,23 @@ def send(lab: Any, group: str, tag: str, count: int = 5, *, node: str = "sender"
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
                             IP_MREQN.pack(bytes(4), bytes(4), ifindex))
         for payload in payloads:
-            if source is not None and spoof:
-                udp = UDP_HEADER.pack(port, port, UDP_HEADER.size + len(payload), 0) + payload
-                header = build_header(IPv4Address(source), IPv4Address(group), len(udp),
-                                      ttl=ttl, tos=0, protocol=socket.IPPROTO_UDP, options=b"")
-                sock.sendto(header + udp, (group, 0))
-            else:
+            if forged_from is None:
                 sock.sendto(payload, (group, port))
+            else:
+                packet = udp_packet(forged_from, IPv4Address(group), port, ttl, payload)
+                sock.sendto(packet, (group, 0))
             if gap:
                 time.sleep(gap)
     return payloads
+
+
+def udp_packet(source: IPv4Address, group: IPv4Address, port: int, ttl: int,
+               payload: bytes) -> bytes:
+    """A whole IPv4 + UDP packet: the header from mrouter's build_header, no options,
+    the UDP checksum 0 (none: RFC 768 allows it over IPv4)."""
+    udp = UDP_HEADER.pack(port, port, UDP_HEADER.size + len(payload), 0) + payload
+    return build_header(source, group, len(udp), ttl=ttl, tos=0,
+                        protocol=socket.IPPROTO_UDP, options=b"") + udp
 
 
 class Sniffed(NamedTuple):
@@ -204,6 +214,8 @@ def host_igmp(lab: Any, node: str, version: int, iface: str = "eth0") -> None:
 
 
 def received(sock: socket.socket, wait: float = 1.0) -> list[bytes]:
+    """What arrives on ``sock`` until nothing has come for a while: ``wait`` s for the
+    first datagram, then 0.3 s."""
     out = []
     while select.select([sock], [], [], wait)[0]:
         out.append(sock.recv(65535))
@@ -212,6 +224,7 @@ def received(sock: socket.socket, wait: float = 1.0) -> list[bytes]:
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``predicate`` every 50 ms; fail the test if it is not true within ``timeout``."""
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
