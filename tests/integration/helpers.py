@@ -1,16 +1,26 @@
-"""Helpers shared by the integration tests: the daemon starter, traffic senders and sniffers.
+"""Helpers shared by the integration tests: one place for each (a test file never
+defines its own sender, sniffer or member, nor imports from another test file).
+
+- the daemon: :func:`start` (``mrouter -v run`` in a node, once it answers), the
+  :class:`Daemon` handle, the BASIC and LAN configs, :func:`groups`, :func:`entry`;
+- traffic: :func:`send`, the one datagram sender (any node, TTL, interface, source,
+  even a spoofed one), and :func:`sniffer`, the one wire reader: an AF_PACKET socket
+  that sees what a router puts on the wire without joining the group (a join would
+  itself create membership), decoded with mrouter's own IPv4 codec (parse_header);
+- hosts: :func:`member` (a socket that joined a group), :func:`received`,
+  :func:`host_igmp` (IGMP version and report pace), :func:`users` (the kernel's table);
+- waiting and leftovers: :func:`wait_for`, :func:`netns_list`, :func:`host_links`.
 
 Import them as ``from helpers import ...`` (pytest puts this folder on the path). Every
-packet goes out inside a lab node's namespace: the helpers take the lab and a node name.
-The daemon runs in a node as a user would start it; senders and sniffers are sockets made
-inside the nodes from the test's thread. A sniffer is an AF_PACKET socket: it sees what a
-router puts on the wire without joining the group (a join would itself create membership).
+packet goes out inside a lab node's namespace: the helpers take the lab and a node name,
+and make their sockets inside the node from the test's thread.
 """
 
 from __future__ import annotations
 
 import select
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -18,13 +28,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from mrouter.igmp.ipv4 import IPv4Header, build_header, parse_header
+from mrouter.linux.constants import ETH_P_IP, IP_MREQN
 from mrouter.router.control import request, wait_answering
+from mrouter.sockets import mcast
 
 SOURCE = "198.51.100.2"
 PORT = 5000
-ETH_P_IP = 0x0800
+IP_BLOCK_SOURCE = 38  # linux/in.h; Python's socket module lacks the source-filter options
+IP_ADD_SOURCE_MEMBERSHIP = 39
+#: source port, destination port, length, checksum (RFC 768)
+UDP_HEADER = struct.Struct("!HHHH")
 
 BASIC = """\
 mode = "router"
@@ -77,43 +93,101 @@ def start(lab: Any, tmp_path: Path, config: str, *extra: str, node: str = "r1") 
     return Daemon(proc, sock, log, path)
 
 
-def send(lab: Any, group: str, tag: str, count: int = 5,
-         source: str | None = None) -> list[bytes]:
-    """``count`` datagrams to ``group`` from the sender node (from ``source``, one of its
-    addresses, if given)."""
-    with lab.node("sender").enter():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def send(lab: Any, group: str, tag: str, count: int = 5, *, node: str = "sender",
+         iface: str | None = "eth0", source: str | None = None, spoof: bool = False,
+         ttl: int = 8, port: int = PORT, gap: float = 0.01) -> list[bytes]:
+    """``count`` UDP datagrams ``b"TAG 0"``, ``b"TAG 1"``... from ``node`` to ``group``
+    (a multicast group, or a unicast address), ``gap`` s apart; returns the payloads.
+
+    They leave by ``iface`` (IP_MULTICAST_IF; None: the node's routes choose) with this
+    TTL. ``source`` is the IP source: one of the node's addresses (the socket binds it),
+    or with ``spoof`` any address: the header is then mrouter's own (build_header)
+    through a raw socket, for packets that claim to come from elsewhere.
+    """
+    forged_from = None
+    if spoof:
+        if source is None:
+            raise ValueError("spoof=True needs the source to write into the header")
+        forged_from = IPv4Address(source)
+    where = lab.node(node)
+    ifindex = None if iface is None else where.ifindex(iface)
+    with where.enter():
+        if forged_from is not None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     payloads = [f"{tag} {n}".encode() for n in range(count)]
     with sock:
-        if source is not None:
+        if forged_from is not None:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+        elif source is not None:
             sock.bind((source, 0))
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
-        for p in payloads:
-            sock.sendto(p, (group, PORT))
-            time.sleep(0.01)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        if ifindex is not None:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
+                            IP_MREQN.pack(bytes(4), bytes(4), ifindex))
+        for payload in payloads:
+            if forged_from is None:
+                sock.sendto(payload, (group, port))
+            else:
+                packet = udp_packet(forged_from, IPv4Address(group), port, ttl, payload)
+                sock.sendto(packet, (group, 0))
+            if gap:
+                time.sleep(gap)
     return payloads
 
 
-@contextmanager
-def sniffer(lab: Any, node: str) -> Iterator[Callable[..., list[bytes]]]:
-    """UDP payloads to ``group`` seen on the node's eth0, without joining anything."""
-    with lab.node(node).enter():
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
-        sock.bind(("eth0", ETH_P_IP))
+def udp_packet(source: IPv4Address, group: IPv4Address, port: int, ttl: int,
+               payload: bytes) -> bytes:
+    """A whole IPv4 + UDP packet: the header from mrouter's build_header, no options,
+    the UDP checksum 0 (none: RFC 768 allows it over IPv4)."""
+    udp = UDP_HEADER.pack(port, port, UDP_HEADER.size + len(payload), 0) + payload
+    return build_header(source, group, len(udp), ttl=ttl, tos=0,
+                        protocol=socket.IPPROTO_UDP, options=b"") + udp
 
-    def seen(group: str, wait: float = 1.0) -> list[bytes]:
+
+class Sniffed(NamedTuple):
+    """One UDP datagram as a sniffer saw it: its IPv4 header (mrouter's parse_header)
+    and the UDP payload."""
+
+    header: IPv4Header
+    payload: bytes
+
+
+class Sniffer:
+    """UDP datagrams seen on one interface of a node, read with an AF_PACKET socket (it
+    joins nothing, so it creates no membership) and decoded with mrouter's IPv4 codec."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def packets(self, group: str, wait: float = 1.0) -> list[Sniffed]:
+        """The UDP datagrams to ``group`` that arrive until none has come for a while:
+        ``wait`` s for the first, then 0.3 s."""
         out = []
-        while select.select([sock], [], [], wait)[0]:
-            packet = sock.recv(65535)
+        while select.select([self.sock], [], [], wait)[0]:
+            packet = self.sock.recv(65535)
             wait = 0.3
-            ihl = (packet[0] & 0x0F) * 4
-            if packet[9] == socket.IPPROTO_UDP and IPv4Address(packet[16:20]) == \
-                    IPv4Address(group):
-                out.append(packet[ihl + 8:])
+            header = parse_header(packet)
+            if header.protocol == socket.IPPROTO_UDP and header.dst == IPv4Address(group):
+                udp = packet[header.header_len:header.total_len]
+                out.append(Sniffed(header, udp[UDP_HEADER.size:]))
         return out
 
+    def __call__(self, group: str, wait: float = 1.0) -> list[bytes]:
+        """The payloads of :meth:`packets`, in the order they were seen."""
+        return [p.payload for p in self.packets(group, wait)]
+
+
+@contextmanager
+def sniffer(lab: Any, node: str, iface: str = "eth0") -> Iterator[Sniffer]:
+    """A :class:`Sniffer` on ``node``'s ``iface`` while the block runs."""
+    with lab.node(node).enter():
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
     with sock:
-        yield seen
+        sock.bind((iface, ETH_P_IP))
+        yield Sniffer(sock)
 
 
 @contextmanager
@@ -130,7 +204,18 @@ def member(lab: Any, node: str, group: str) -> Iterator[socket.socket]:
         yield sock
 
 
+def host_igmp(lab: Any, node: str, version: int, iface: str = "eth0") -> None:
+    """Make ``node``'s kernel speak IGMP ``version`` and repeat its unsolicited reports
+    100 ms apart (instead of 1 s or 10 s), so a test sees a join's reports quickly."""
+    host = lab.node(node)
+    host.sysctl("net.ipv4.conf.all.force_igmp_version", str(version))
+    host.sysctl(f"net.ipv4.conf.{iface}.igmpv2_unsolicited_report_interval", "100")  # ms
+    host.sysctl(f"net.ipv4.conf.{iface}.igmpv3_unsolicited_report_interval", "100")
+
+
 def received(sock: socket.socket, wait: float = 1.0) -> list[bytes]:
+    """What arrives on ``sock`` until nothing has come for a while: ``wait`` s for the
+    first datagram, then 0.3 s."""
     out = []
     while select.select([sock], [], [], wait)[0]:
         out.append(sock.recv(65535))
@@ -139,10 +224,20 @@ def received(sock: socket.socket, wait: float = 1.0) -> list[bytes]:
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``predicate`` every 50 ms; fail the test if it is not true within ``timeout``."""
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.05)
+
+
+def users(node: Any, group: str, iface: str | None = None) -> int:
+    """How many sockets in ``node`` hold ``group`` (on ``iface``, or on any interface),
+    as the kernel's membership table says."""
+    with node.enter():
+        table = mcast.memberships()
+    return sum(g.users for ifm, g in mcast.iter_memberships(table)
+               if g.group == IPv4Address(group) and iface in (None, ifm.name))
 
 
 def groups(daemon: Daemon) -> set[tuple[str, str]]:
@@ -154,3 +249,17 @@ def entry(daemon: Daemon, group: str) -> dict[str, Any]:
                                    if e["group"] == group]
     assert len(found) == 1, found
     return found[0]
+
+
+def netns_list() -> set[str]:
+    """The host's named network namespaces (`ip netns list`)."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                         check=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def host_links() -> set[str]:
+    """The host namespace's interface names: a lab must leave them as it found them."""
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
+                         check=True).stdout
+    return {line.split(":")[1].strip() for line in out.splitlines()}

@@ -17,10 +17,11 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
+from helpers import IP_ADD_SOURCE_MEMBERSHIP
+
 from mrouter.lab.lab import Node
 
 REPO = Path(__file__).resolve().parents[2]
-IP_ADD_SOURCE_MEMBERSHIP = 39
 
 
 class LineReader:

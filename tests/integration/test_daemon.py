@@ -1,8 +1,7 @@
 """`mrouter run` on real labs: static and dynamic forwarding, control, signals, errors.
 
-The daemon runs in r1 as a user would start it; senders and sniffers are sockets made
-inside the other nodes from this thread. A sniffer is an AF_PACKET socket: it sees what
-r1 puts on the wire without joining the group (a join would itself create membership).
+The daemon runs in r1 as a user would start it; the sender, sniffer and members are
+helpers.py's, made inside the other nodes from this thread.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import struct
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +20,6 @@ import pytest
 from helpers import (
     BASIC,
     LAN,
-    PORT,
     SOURCE,
     Daemon,
     entry,
@@ -274,15 +271,8 @@ def test_wrong_interface_is_counted_and_logged_never_acted_on(
         basic: tuple[Any, Daemon]) -> None:
     lab, daemon = basic
     group = IPv4Address("239.1.1.1")
-    udp = struct.pack("!HHHH", PORT, PORT, 8 + 5, 0) + b"spoof"
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 8,
-                         socket.IPPROTO_UDP, 0, IPv4Address(SOURCE).packed, group.packed)
-    with lab.node("receiver").enter():  # S's packets for G, but arriving on dn0
-        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
-    with raw:
-        raw.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
-        for _ in range(3):
-            raw.sendto(header + udp, (str(group), 0))
+    # S's packets for G, but arriving on dn0
+    send(lab, str(group), "spoof", 3, node="receiver", source=SOURCE, spoof=True, gap=0)
     wait_for(lambda: entry(daemon, str(group))["wrong_if"] == 3)
     e = entry(daemon, str(group))
     assert (e["iif"], e["oifs"]) == ("up0", ["dn0"])  # the route did not change

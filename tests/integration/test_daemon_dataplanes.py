@@ -10,7 +10,6 @@ are, never back out of the inbound interface.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import BASIC, LAN, Daemon, member, received, sniffer, wait_for
+from helpers import BASIC, LAN, Daemon, member, received, send, sniffer, wait_for
 from helpers import start as start_daemon
 
 pytestmark = pytest.mark.netns
@@ -34,30 +33,11 @@ def start(lab: Any, tmp_path: Path, config: str, plane: str) -> Daemon:
     return start_daemon(lab, tmp_path, config, "--dataplane", plane)
 
 
-def send(lab: Any, group: str, tag: str, ttl: int = 8, count: int = 5) -> list[bytes]:
-    with lab.node("sender").enter():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    payloads = [f"{tag} {n}".encode() for n in range(count)]
-    with sock:
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
-        for p in payloads:
-            sock.sendto(p, (group, 5000))
-            time.sleep(0.01)
-    return payloads
-
-
 def ttl_seen(lab: Any, group: str) -> int:
     """The TTL of one datagram to ``group`` as the receiver's eth0 sees it."""
-    with lab.node("receiver").enter():
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
-        sock.bind(("eth0", 0x0800))
-    with sock:
-        sock.settimeout(2.0)
+    with sniffer(lab, "receiver") as seen:
         send(lab, group, "ttl", count=1)
-        while True:
-            packet = sock.recv(65535)
-            if packet[16:20] == socket.inet_aton(group):
-                return packet[8]
+        return seen.packets(group, 2.0)[0].header.ttl
 
 
 @pytest.mark.parametrize("plane", PLANES)

@@ -7,19 +7,17 @@ from __future__ import annotations
 import json
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import LAN, SOURCE, entry, member, received, start, wait_for
+from helpers import LAN, SOURCE, entry, member, received, send, start, wait_for
 
 from mrouter.diag.events import Event, read_events
 from mrouter.errors import MrouterError
@@ -27,13 +25,6 @@ from mrouter.errors import MrouterError
 pytestmark = pytest.mark.netns
 
 GROUP = "239.7.7.7"
-CONFIG = """\
-mode = "router"
-[interfaces.up0]
-[interfaces.dn0]
-igmp_version = 3
-last_member_query_interval = 0.2
-"""
 
 
 def mrouter(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -41,32 +32,18 @@ def mrouter(*argv: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=30)
 
 
-def send(lab: Any, count: int, gap: float = 0.01) -> None:
-    with lab.node("sender").enter():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with sock:
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
-        for n in range(count):
-            sock.sendto(b"%d" % n, (GROUP, 5000))
-            time.sleep(gap)
-
-
 def test_events_file_socket_and_timeline(lab_factory: Callable[[str], Any],
                                          tmp_path: Path) -> None:
     lab = lab_factory("lan.toml")
     events_file, picture = tmp_path / "events.jsonl", tmp_path / "t.svg"
-    started = start(lab, tmp_path, CONFIG, "--events", str(events_file))
+    started = start(lab, tmp_path, LAN, "--events", str(events_file))
     daemon, sock = started.proc, started.sock
 
-    h1 = lab.node("h1")
-    with h1.enter():
-        member = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    member.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                      IPv4Address(GROUP).packed + h1.address("eth0").packed)
-    time.sleep(0.3)
-    send(lab, 50)
-    time.sleep(1.2)  # at least one counter event
-    member.close()  # the host sends TO_IN({}): the router queries, then stops forwarding
+    with member(lab, "h1", GROUP):
+        time.sleep(0.3)
+        send(lab, GROUP, "flow", 50)
+        time.sleep(1.2)  # at least one counter event
+    # h1 left (the host sends TO_IN({})): the router queries, then stops forwarding
     time.sleep(1.0)
     follow = mrouter("events", "--json", "--socket", str(sock))
     assert mrouter("stop", "--socket", str(sock)).returncode == 0
@@ -164,7 +141,8 @@ def test_learnt_route_expiry_writes_mfc_delete_with_its_packet_count(
                    + LAN, "--events", str(events))
     with member(lab, "h1", GROUP) as sock:
         wait_for(lambda: bool(events_of(events, "membership_changed")))
-        send(lab, 15, gap=0.1)  # 1.5 s of traffic: longer than expire_after, yet no expiry
+        # 1.5 s of traffic: longer than expire_after, yet no expiry
+        send(lab, GROUP, "flow", 15, gap=0.1)
         got = received(sock)
         packets = entry(daemon, GROUP)["packets"]
         assert not events_of(events, "mfc_delete"), "expired while packets were flowing"

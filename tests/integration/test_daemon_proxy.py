@@ -11,21 +11,18 @@ member LAN only while the proxy is that LAN's querier; from any LAN it goes upst
 from __future__ import annotations
 
 import functools
-import select
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import start
+from helpers import entry, groups, member, received, send, sniffer, start
 from helpers import wait_for as daemon_wait_for
+from querier_lab import Querier
 
 from mrouter.diag.events import read_events
-from mrouter.router.control import request
 
 pytestmark = pytest.mark.netns
 
@@ -51,47 +48,28 @@ GROUP = "239.7.7.7"
 wait_for = functools.partial(daemon_wait_for, timeout=8.0)
 
 
-def groups(sock: Path) -> set[tuple[str, str]]:
-    return {(g["iface"], g["group"]) for g in request(sock, "show", what="groups")}
-
-
 @contextmanager
 def h1_flow(lab: Any) -> Iterator[Callable[[str], bool]]:
     """h1 joins GROUP on chain.toml's LAN; yields ``flows(tag)``: does a warm-up and then
     five tagged datagrams from the sender reach h1, all and in order?"""
-    with lab.node("h1").enter():
-        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with lab.node("sender").enter():
-        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
+    with member(lab, "h1", GROUP) as rx:
 
-    def flows(tag: str) -> bool:
-        tx.sendto(b"warm-up", (GROUP, 5000))  # the first packet may wait for the route
-        time.sleep(0.3)
-        while select.select([rx], [], [], 0.1)[0]:
-            rx.recv(2048)
-        payloads = [b"%s %d" % (tag.encode(), n) for n in range(5)]
-        for p in payloads:
-            tx.sendto(p, (GROUP, 5000))
-            time.sleep(0.01)
-        got = []
-        while select.select([rx], [], [], 1.0)[0]:
-            got.append(rx.recv(2048))
-        return got == payloads
+        def flows(tag: str) -> bool:
+            send(lab, GROUP, "warm-up", 1)  # the first packet may wait for the route
+            time.sleep(0.3)
+            received(rx, 0.1)
+            sent = send(lab, GROUP, tag)
+            return received(rx) == sent
 
-    with rx, tx:
-        rx.bind((GROUP, 5000))
-        rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                      IPv4Address(GROUP).packed + IPv4Address("192.0.2.11").packed)
         yield flows
 
 
 def test_proxy_joins_upstream_and_traffic_flows_then_stops(
         lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
     lab = lab_factory("chain.toml")
-    r1 = start(lab, tmp_path, ROUTER, node="r1").sock
+    r1 = start(lab, tmp_path, ROUTER, node="r1")
     events = tmp_path / "r2-events.jsonl"
-    r2 = start(lab, tmp_path, PROXY, "--events", str(events), node="r2").sock
+    r2 = start(lab, tmp_path, PROXY, "--events", str(events), node="r2")
     with h1_flow(lab) as flows:
         wait_for(lambda: ("dn0", GROUP) in groups(r2))   # r2 learnt h1 downstream
         wait_for(lambda: ("dn0", GROUP) in groups(r1))   # r1 learnt r2's proxied join
@@ -99,9 +77,7 @@ def test_proxy_joins_upstream_and_traffic_flows_then_stops(
     # h1 left: r2 leaves upstream, and r1 stops forwarding to r2
     wait_for(lambda: ("dn0", GROUP) not in groups(r2))
     wait_for(lambda: ("dn0", GROUP) not in groups(r1))
-    (entry,) = [e for e in request(r1, "show", what="routes")["entries"]
-                if e["group"] == GROUP]
-    assert entry["oifs"] == []
+    assert entry(r1, GROUP)["oifs"] == []
     # r2's event stream tells when it held the group upstream, and on which interface
     upstream = [(e.iface, e.fields["group"], e.fields["filter_mode"], e.fields["sources"])
                 for e in read_events(events) if e.kind == "upstream_membership"]
@@ -113,15 +89,15 @@ def test_proxy_joins_again_when_its_upstream_link_is_recreated(
     """The r1-r2 link is deleted and made again (a new ifindex on both ends, as after a
     PPP or tunnel reconnect): r2 forgets what it held upstream and joins it again."""
     lab = lab_factory("chain.toml")
-    r1 = start(lab, tmp_path, ROUTER, node="r1").sock
+    r1 = start(lab, tmp_path, ROUTER, node="r1")
     events = tmp_path / "r2-events.jsonl"
-    r2 = start(lab, tmp_path, PROXY, "--events", str(events), node="r2").sock
+    r2 = start(lab, tmp_path, PROXY, "--events", str(events), node="r2")
     with h1_flow(lab) as flows:
         wait_for(lambda: ("dn0", GROUP) in groups(r1))
         assert flows("before")
         node_r1, node_r2 = lab.node("r1"), lab.node("r2")
         node_r2.run(["ip", "link", "del", "up0"], check=True)  # r1's dn0 goes with it
-        wait_for(lambda: not next(i for i in request(r2, "show", what="interfaces")
+        wait_for(lambda: not next(i for i in r2("show", what="interfaces")
                                   if i["name"] == "up0")["active"])
         node_r2.run(["ip", "link", "add", "up0", "type", "veth", "peer", "name", "dn0",
                      "netns", node_r1.netns], check=True)
@@ -150,25 +126,8 @@ query_response_interval = 1.0   # other querier present interval 2 x QI + 0.5 s
 FROM_LAN0, FROM_LAN1, FROM_UP = "239.7.8.1", "239.7.8.2", "239.7.8.3"
 
 
-def send_from(lab: Any, node: str, group: str, tag: str, count: int = 5) -> list[bytes]:
-    with lab.node(node).enter():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    payloads = [f"{tag} {n}".encode() for n in range(count)]
-    with sock:
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
-                        lab.node(node).address("eth0").packed)
-        for p in payloads:
-            sock.sendto(p, (group, 5000))
-            time.sleep(0.01)
-    return payloads
-
-
 def test_a_lan_gets_traffic_only_while_the_proxy_is_its_querier(
         lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
-    from helpers import member, received, sniffer
-    from querier_lab import Querier
-
     lab = lab_factory("two-lans.toml")
     # Another querier with a lower address takes lan1: h4 (.12) against r1, moved to .100.
     r1 = lab.node("r1")
@@ -188,33 +147,33 @@ def test_a_lan_gets_traffic_only_while_the_proxy_is_its_querier(
                 member(lab, "h1", FROM_LAN1) as h1, member(lab, "h1", FROM_UP) as h1_up, \
                 member(lab, "h3", FROM_UP) as h3_up:
             wait_for(lambda: {("dn1", FROM_LAN0), ("dn0", FROM_LAN1), ("dn0", FROM_UP),
-                              ("dn1", FROM_UP)} <= groups(daemon.sock))
+                              ("dn1", FROM_UP)} <= groups(daemon))
             # from upstream: to lan0 (r1 is querier there), not to lan1 (h4 is)
-            send_from(lab, "sender", FROM_UP, "warm-up", count=1)
+            send(lab, FROM_UP, "warm-up", count=1)
             time.sleep(0.2)
             received(h1_up, 0.2)
-            sent = send_from(lab, "sender", FROM_UP, "down")
+            sent = send(lab, FROM_UP, "down")
             assert received(h1_up) == sent
             assert received(h3_up, 0.5) == []
             # lan0 (r1 is querier): a source there goes upstream, but not to lan1
-            sent = send_from(lab, "h1", FROM_LAN0, "lan0")
+            sent = send(lab, FROM_LAN0, "lan0", node="h1")
             assert upstream(FROM_LAN0) == sent
             assert received(h3, 0.5) == []
             # lan1 (h4 is querier): a source there still goes upstream and to lan0,
             # where r1 is querier (the rule is about where packets go, not come from)
-            send_from(lab, "h3", FROM_LAN1, "warm-up", count=1)
+            send(lab, FROM_LAN1, "warm-up", count=1, node="h3")
             time.sleep(0.2)
             received(h1, 0.2)
             upstream(FROM_LAN1, 0.2)
-            sent = send_from(lab, "h3", FROM_LAN1, "lan1")
+            sent = send(lab, FROM_LAN1, "lan1", node="h3")
             assert upstream(FROM_LAN1) == sent
             assert received(h1) == sent
             # h4 goes quiet: r1 takes lan1 over, and then forwards to it too
             other.stop_output()
             wait_for(querier_of_dn1, timeout=15.0)
-            sent = send_from(lab, "h1", FROM_LAN0, "lan0 again")
+            sent = send(lab, FROM_LAN0, "lan0 again", node="h1")
             assert received(h3) == sent
-            sent = send_from(lab, "sender", FROM_UP, "down again")
+            sent = send(lab, FROM_UP, "down again")
             assert received(h3_up) == sent and received(h1_up) == sent
     finally:
         other.stop_output()

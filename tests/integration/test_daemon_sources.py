@@ -2,33 +2,40 @@
 
 The sender has two source addresses (198.51.100.2 and .3) and sends to one group from
 each. h1 joins source-specifically, h2 joins in EXCLUDE mode blocking .2 and later leaves.
-What the router puts on the LAN is read on h3 with an AF_PACKET socket (h3 joins nothing,
-and the bridge floods), split by IP source; `show groups` and `show routes` give the
-daemon's view. A host's own kernel filters sources too, so only the sniffer shows what
+What the router puts on the LAN is read on h3 with helpers.py's sniffer (h3 joins
+nothing, and the bridge floods), split by IP source; `show groups` and `show routes`
+give the daemon's view. A host's own kernel filters sources too, so only the sniffer shows what
 the router itself forwarded.
 """
 
 from __future__ import annotations
 
-import select
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import LAN, PORT, Daemon, received, send, start, wait_for
+from helpers import (
+    IP_ADD_SOURCE_MEMBERSHIP,
+    IP_BLOCK_SOURCE,
+    LAN,
+    PORT,
+    Daemon,
+    Sniffer,
+    received,
+    send,
+    sniffer,
+    start,
+    wait_for,
+)
 
 pytestmark = pytest.mark.netns
 
 S2, S3 = "198.51.100.2", "198.51.100.3"
 GROUP = "239.7.3.3"
-ETH_P_IP = 0x0800
-IP_BLOCK_SOURCE = 38
-IP_ADD_SOURCE_MEMBERSHIP = 39
 
 
 def send_from(lab: Any, source: str, tag: str, count: int = 5) -> list[bytes]:
@@ -36,26 +43,12 @@ def send_from(lab: Any, source: str, tag: str, count: int = 5) -> list[bytes]:
     return send(lab, GROUP, tag, count, source=source)
 
 
-@contextmanager
-def lan_sniffer(lab: Any, node: str) -> Iterator[Callable[..., dict[str, list[bytes]]]]:
-    """UDP payloads to GROUP seen on the node's eth0, by IP source, without joining."""
-    with lab.node(node).enter():
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
-        sock.bind(("eth0", ETH_P_IP))
-
-    def seen(wait: float = 1.0) -> dict[str, list[bytes]]:
-        out: dict[str, list[bytes]] = {}
-        while select.select([sock], [], [], wait)[0]:
-            packet = sock.recv(65535)
-            wait = 0.3
-            ihl = (packet[0] & 0x0F) * 4
-            if packet[9] == socket.IPPROTO_UDP and IPv4Address(packet[16:20]) == \
-                    IPv4Address(GROUP):
-                out.setdefault(str(IPv4Address(packet[12:16])), []).append(packet[ihl + 8:])
-        return out
-
-    with sock:
-        yield seen
+def by_source(lan: Sniffer, wait: float = 1.0) -> dict[str, list[bytes]]:
+    """UDP payloads to GROUP that ``lan`` sees, by IP source."""
+    out: dict[str, list[bytes]] = {}
+    for packet in lan.packets(GROUP, wait):
+        out.setdefault(str(packet.header.src), []).append(packet.payload)
+    return out
 
 
 def receiver(lab: Any, node: str) -> tuple[socket.socket, bytes]:
@@ -91,7 +84,7 @@ def test_source_filters_decide_what_reaches_the_lan(lab_factory: Callable[[str],
     daemon = start(lab, tmp_path, LAN)
     h1, h1_mreq = receiver(lab, "h1")
     h2, h2_mreq = receiver(lab, "h2")
-    with h1, h2, lan_sniffer(lab, "h3") as seen:
+    with h1, h2, sniffer(lab, "h3") as lan:
         # 1. h1 wants only .2: INCLUDE {.2}; .3 is not forwarded onto the LAN at all
         h1.setsockopt(socket.IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP,
                       h1_mreq + IPv4Address(S2).packed)
@@ -100,11 +93,11 @@ def test_source_filters_decide_what_reaches_the_lan(lab_factory: Callable[[str],
         send_from(lab, S3, "warm-up", count=1)
         wait_for(lambda: set(routes(daemon)) == {S2, S3})
         time.sleep(0.2)
-        seen(0.3)  # drain the warm-up
+        by_source(lan, 0.3)  # drain the warm-up
         received(h1, 0.3)
         from2, from3 = send_from(lab, S2, "one"), send_from(lab, S3, "one")
         assert received(h1) == from2
-        assert seen() == {S2: from2}
+        assert by_source(lan) == {S2: from2}
         assert routes(daemon) == {S2: ["dn0"], S3: []}
 
         # 2. h2 wants everything but .2: merged with h1, the LAN wants every source
@@ -113,7 +106,7 @@ def test_source_filters_decide_what_reaches_the_lan(lab_factory: Callable[[str],
         wait_for(lambda: lan_state(daemon) == ("EXCLUDE", []))
         wait_for(lambda: routes(daemon) == {S2: ["dn0"], S3: ["dn0"]})
         from2, from3 = send_from(lab, S2, "two"), send_from(lab, S3, "two")
-        assert seen() == {S2: from2, S3: from3}
+        assert by_source(lan) == {S2: from2, S3: from3}
         assert received(h1, 0.3) == from2  # h1's kernel still filters to .2
         assert received(h2, 0.3) == from3  # h2's kernel blocks .2
 
@@ -124,6 +117,6 @@ def test_source_filters_decide_what_reaches_the_lan(lab_factory: Callable[[str],
         assert time.monotonic() - left < 2.0
         assert routes(daemon) == {S2: ["dn0"], S3: []}
         from2, from3 = send_from(lab, S2, "three"), send_from(lab, S3, "three")
-        assert seen() == {S2: from2}
+        assert by_source(lan) == {S2: from2}
         assert received(h1) == from2
     assert daemon.proc.poll() is None

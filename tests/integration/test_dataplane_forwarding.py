@@ -20,16 +20,15 @@ import selectors
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from ipaddress import IPv4Address
 from typing import Any
 
 import pytest
+from helpers import users, wait_for
 
 from mrouter.dataplane import DataplaneInterface, SendWith, UserDataplane
 from mrouter.kernel.mroute import MrouteSocket
-from mrouter.sockets import mcast
 
 pytestmark = pytest.mark.netns
 
@@ -112,23 +111,13 @@ def data_plane(kind: str, lab: Any, names: list[str], routes: Routes, *,
             yield plane
 
 
-def users(node: Any, group: str) -> int:
-    with node.enter():
-        table = mcast.memberships()
-    return sum(g.users for _, g in mcast.iter_memberships(table)
-               if g.group == IPv4Address(group))
-
-
 def start_recv(node: Any, *args: str, group: str = GROUP) -> subprocess.Popen[str]:
     """`mrouter recv` in the background, returned once its join is in the kernel."""
     before = users(node, group)
     proc: subprocess.Popen[str] = node.spawn(
         [*MROUTER, "recv", f"{group}:5000", "--json", *args], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while proc.poll() is None and users(node, group) <= before:
-        assert time.monotonic() < deadline, "mrouter recv did not join"
-        time.sleep(0.05)
+    wait_for(lambda: proc.poll() is not None or users(node, group) > before, timeout=10.0)
     assert proc.poll() is None, proc.communicate()
     return proc
 

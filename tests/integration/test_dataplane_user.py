@@ -15,6 +15,7 @@ from ipaddress import IPv4Address
 from typing import Any
 
 import pytest
+from helpers import member, send
 
 from mrouter.dataplane import DataplaneError, DataplaneInterface, UserDataplane
 from mrouter.kernel.mroute import MrouteSocket
@@ -25,34 +26,23 @@ GROUP = IPv4Address("239.1.1.1")
 SOURCE = IPv4Address("198.51.100.2")
 
 
-def joined_socket(node: Any, address: str) -> socket.socket:
-    with node.enter():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((str(GROUP), 5000))
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                    GROUP.packed + IPv4Address(address).packed)
-    sock.setblocking(False)
-    return sock
-
-
 def drain(sock: socket.socket) -> int:
+    """How many datagrams are waiting on ``sock`` (read without blocking)."""
     n = 0
     while True:
         try:
-            sock.recv(2048)
+            sock.recv(2048, socket.MSG_DONTWAIT)
         except BlockingIOError:
             return n
         n += 1
 
 
-def pump(dp: UserDataplane, sender: socket.socket, count: int) -> None:
+def pump(dp: UserDataplane, lab: Any, count: int) -> None:
     """Send ``count`` datagrams and run the data plane until they are all handled."""
     with selectors.DefaultSelector() as sel:
         for fd in dp.filenos():
             sel.register(fd, selectors.EVENT_READ)
-        for n in range(count):
-            sender.sendto(b"datagram %d" % n, (str(GROUP), 5000))
+        send(lab, str(GROUP), "datagram", count, gap=0)
         deadline = time.monotonic() + 0.5
         while time.monotonic() < deadline:
             for key, _ in sel.select(0.05):
@@ -72,22 +62,17 @@ def test_cache_invalidate_and_counters(lab_factory: Callable[[str], Any]) -> Non
     interfaces = [DataplaneInterface(n, r1.ifindex(n)) for n in ("up0", "dn0", "dn1")]
     with r1.enter():
         dp = UserDataplane(interfaces, lookup, batch=4)
-    with lab.node("sender").enter():
-        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sender.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
-    lan0, lan1 = joined_socket(lab.node("h1"), "192.0.2.11"), joined_socket(
-        lab.node("h3"), "203.0.113.11")
-    with dp, sender, lan0, lan1:
-        pump(dp, sender, 10)
+    with dp, member(lab, "h1", str(GROUP)) as lan0, member(lab, "h3", str(GROUP)) as lan1:
+        pump(dp, lab, 10)
         assert (drain(lan0), drain(lan1)) == (10, 0)
         assert asked == [(SOURCE, GROUP, "up0")]  # asked once, then cached
 
         route["oifs"] = frozenset({"dn1"})  # the table changed, nobody said so yet
-        pump(dp, sender, 5)
+        pump(dp, lab, 5)
         assert (drain(lan0), drain(lan1)) == (5, 0)
 
         dp.invalidate()
-        pump(dp, sender, 7)
+        pump(dp, lab, 7)
         assert (drain(lan0), drain(lan1)) == (0, 7)
         assert len(asked) == 2
 
@@ -102,7 +87,7 @@ def test_cache_invalidate_and_counters(lab_factory: Callable[[str], Any]) -> Non
 
         dp.set_interfaces(interfaces[:2])  # dn1 went away: the route leads nowhere now
         assert len(dp.sockets()) == len(dp.filenos()) == 2
-        pump(dp, sender, 3)
+        pump(dp, lab, 3)
         assert (drain(lan0), drain(lan1)) == (0, 0)
         assert dp.interface_counters()["up0"]["drops"] == {"no-route": 3}
 
@@ -125,15 +110,11 @@ def test_beside_an_mrt_init_socket_with_empty_kernel_routes(
         mrt = MrouteSocket()
         dp = UserDataplane(interfaces, lambda s, g, i: frozenset({"dn0"}) if i == "up0"
                            else frozenset())
-    with lab.node("sender").enter():
-        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sender.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
-    lan0 = joined_socket(lab.node("h1"), "192.0.2.11")
-    with mrt, dp, sender, lan0:
+    with mrt, dp, member(lab, "h1", str(GROUP)) as lan0:
         for vif, iface in enumerate(interfaces):
             mrt.add_vif(vif, iface.ifindex)
         mrt.add_mfc(SOURCE, GROUP, 0, {})
-        pump(dp, sender, 12)
+        pump(dp, lab, 12)
         assert drain(lan0) == 12
         assert mrt.sg_counters(SOURCE, GROUP).packets == 12
         assert mrt.vif_counters(1).packets_out == 0

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import netns_list
 
 pytestmark = pytest.mark.netns
 
@@ -24,11 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scripts" / "demo.py"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 NODES = ("sender", "r1", "h1", "h2", "h3")
-
-
-def netns_list() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
-    return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
 
 
 def leftover_processes(session: int, marker: str) -> list[str]:

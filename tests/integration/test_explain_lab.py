@@ -10,7 +10,6 @@ path where no daemon answers.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import member
 
 from mrouter.kernel.mroute import MrouteSocket
 from mrouter.lab.traffic import multicast_flow
@@ -235,16 +235,10 @@ def test_with_a_running_daemon_forwarding_follows_membership(lab: Any,
         before = verdict()  # the daemon installs the route on the upcall, with no oifs
         assert before["reason"] == "no_members", before
         assert "mrouter join --iface dn0 239.1.1.1" in before["fix"]
-        with lab.node("receiver").enter():
-            member = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            mreq = socket.inet_aton(str(G)) + socket.inet_aton("192.0.2.2")
-            member.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+        with member(lab, "receiver", str(G)):
             deadline = time.monotonic() + 10
             while (after := verdict())["reason"] != "forwarded":
                 assert time.monotonic() < deadline, after
-        finally:
-            member.close()
     # the control socket is a file every namespace sees: from the receiver, the daemon's
     # view of another namespace is not used
     elsewhere = lab.node("receiver").run([*DIAG, "explain", str(G), "--source", str(S),

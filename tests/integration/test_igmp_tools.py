@@ -13,8 +13,6 @@ import json
 import select
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import host_igmp, member
 
 from mrouter.lab import Lab
 from mrouter.traffic import pcap
@@ -65,28 +64,6 @@ def finish(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
     return [json.loads(text) for text in out.splitlines()]
 
 
-def host_setup(lab: Lab, version: int) -> None:
-    receiver = lab.node("receiver")
-    receiver.sysctl("net.ipv4.conf.all.force_igmp_version", str(version))
-    receiver.sysctl("net.ipv4.conf.eth0.igmpv2_unsolicited_report_interval", "100")  # ms
-    receiver.sysctl("net.ipv4.conf.eth0.igmpv3_unsolicited_report_interval", "100")
-
-
-def join(lab: Lab) -> socket.socket:
-    """Join GROUP on the receiver's eth0 with an ordinary UDP socket."""
-    receiver = lab.node("receiver")
-    ifindex = receiver.ifindex("eth0")
-    with receiver.enter():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    mreqn = struct.pack("=4s4si", GROUP.packed, bytes(4), ifindex)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
-    return sock
-
-
-def leave(sock: socket.socket) -> None:
-    sock.close()  # the last socket of a group leaving it makes the host send its leave
-
-
 def common_fields(row: dict[str, Any]) -> None:
     assert row["iface"] == "dn0" and row["direction"] == "in"
     assert row["src"] == RECEIVER and row["ttl"] == 1
@@ -97,13 +74,10 @@ def common_fields(row: dict[str, Any]) -> None:
 
 def test_watch_shows_v2_join_and_leave(lab_factory: LabFactory) -> None:
     lab = lab_factory("basic.toml")
-    host_setup(lab, 2)
+    host_igmp(lab, "receiver", 2)
     watch = start_watch(lab, "r1", "dn0", "--count", "3")
-    sock = join(lab)
-    try:
+    with member(lab, "receiver", str(GROUP)):
         time.sleep(1.0)  # both unsolicited reports (0-20 ms, then within 100 ms) go out
-    finally:
-        leave(sock)
     rows = finish(watch)
 
     for row in rows:
@@ -119,14 +93,11 @@ def test_watch_shows_v2_join_and_leave(lab_factory: LabFactory) -> None:
 def test_watch_shows_v3_join_and_leave_and_writes_a_capture(
         lab_factory: LabFactory, tmp_path: Path) -> None:
     lab = lab_factory("basic.toml")  # fresh: a host that heard a v2 query stays v2
-    host_setup(lab, 3)
+    host_igmp(lab, "receiver", 3)
     capture = tmp_path / "watch.pcap"
     watch = start_watch(lab, "r1", "dn0", "--count", "4", "--pcap", str(capture))
-    sock = join(lab)
-    try:
+    with member(lab, "receiver", str(GROUP)):
         time.sleep(1.0)  # the state-change report and its retransmission
-    finally:
-        leave(sock)
     rows = finish(watch)
 
     for row in rows:
@@ -155,9 +126,8 @@ def test_watch_shows_v3_join_and_leave_and_writes_a_capture(
 
 def test_send_query_is_seen_going_out_and_answered(lab_factory: LabFactory) -> None:
     lab = lab_factory("basic.toml")
-    host_setup(lab, 3)
-    sock = join(lab)
-    try:
+    host_igmp(lab, "receiver", 3)
+    with member(lab, "receiver", str(GROUP)):
         time.sleep(0.5)  # let the unsolicited reports pass before watching
         watch = start_watch(lab, "r1", "dn0", "--count", "2")
         sent = lab.node("r1").run(
@@ -166,8 +136,6 @@ def test_send_query_is_seen_going_out_and_answered(lab_factory: LabFactory) -> N
             check=True, timeout=60,
         )
         rows = finish(watch)
-    finally:
-        leave(sock)
 
     (sent_row,) = [json.loads(text) for text in sent.stdout.splitlines()]
     assert sent_row["src"] == "192.0.2.1" and sent_row["dst"] == str(GROUP)
@@ -206,11 +174,8 @@ def test_watch_timeout_and_ctrl_c(lab_factory: LabFactory, tmp_path: Path) -> No
     capture = tmp_path / "partial.pcap"
     proc = start_watch(lab, "r1", "dn0", "--pcap", str(capture))
     lab.node("receiver").sysctl("net.ipv4.conf.all.force_igmp_version", "2")
-    sock = join(lab)
-    try:
+    with member(lab, "receiver", str(GROUP)):
         time.sleep(0.5)
-    finally:
-        leave(sock)
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
@@ -246,7 +211,7 @@ def test_decode_reads_captures_of_other_tools(lab_factory: LabFactory, tmp_path:
     if shutil.which(tool) is None:
         pytest.skip(f"{tool} is not installed (Debian: apt-get install {tool})")
     lab = lab_factory("basic.toml")
-    host_setup(lab, 3)
+    host_igmp(lab, "receiver", 3)
     capture = tmp_path / f"{tool}.cap"
     argv = {
         "tcpdump": (["tcpdump", "-i", "any", "-U", "-c", "4", "-w", str(capture), "igmp"],
@@ -255,11 +220,8 @@ def test_decode_reads_captures_of_other_tools(lab_factory: LabFactory, tmp_path:
                    "Capture started"),
     }[tool]
     proc = _start_capture(lab, *argv)
-    sock = join(lab)
-    try:
+    with member(lab, "receiver", str(GROUP)):
         time.sleep(1.0)
-    finally:
-        leave(sock)
     proc.communicate(timeout=30)
     result = subprocess.run(
         [sys.executable, "-m", "mrouter", "igmp", "decode", str(capture), "--json"],

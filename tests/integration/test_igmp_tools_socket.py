@@ -12,6 +12,7 @@ from collections.abc import Callable
 from ipaddress import IPv4Address
 
 import pytest
+from helpers import host_igmp, member
 
 from mrouter.errors import McastError
 from mrouter.igmp.codec import Packet, decode_packet, encode_packet
@@ -37,18 +38,6 @@ def receive_all(sock: IgmpSocket, seconds: float) -> list[tuple[Received, Packet
     return got
 
 
-def host_join(lab: Lab, version: int) -> socket.socket:
-    receiver = lab.node("receiver")
-    receiver.sysctl("net.ipv4.conf.all.force_igmp_version", str(version))
-    receiver.sysctl("net.ipv4.conf.eth0.igmpv3_unsolicited_report_interval", "100")
-    receiver.sysctl("net.ipv4.conf.eth0.igmpv2_unsolicited_report_interval", "100")
-    with receiver.enter():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                    struct.pack("=4s4si", GROUP.packed, bytes(4), receiver.ifindex("eth0")))
-    return sock
-
-
 def test_v3_reports_need_the_router_groups_and_arrive_with_ifindex(
         lab_factory: LabFactory) -> None:
     lab = lab_factory("basic.toml")
@@ -59,8 +48,8 @@ def test_v3_reports_need_the_router_groups_and_arrive_with_ifindex(
     with igmp:
         igmp.join_router_groups(dn0)
         igmp.join_router_groups(dn0)  # joining twice is not an error
-        member = host_join(lab, 3)
-        with member:
+        host_igmp(lab, "receiver", 3)
+        with member(lab, "receiver", str(GROUP)):
             got = receive_all(igmp, 1.0)
     # r1's own kernel reports (for 224.0.0.22 and 224.0.0.2, which it just joined) are
     # looped back to local sockets too: the engine must tell them by their source.
@@ -78,10 +67,11 @@ def test_send_goes_out_of_the_interface_and_is_answered(lab_factory: LabFactory)
     lab = lab_factory("basic.toml")
     r1 = lab.node("r1")
     dn0 = r1.ifindex("dn0")
-    member = host_join(lab, 2)
+    host_igmp(lab, "receiver", 2)
     with r1.enter():
         raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
-    with member, IgmpSocket(raw) as igmp:  # wrapping an existing socket, as the daemon does
+    # IgmpSocket wrapping an existing socket, as the daemon does
+    with member(lab, "receiver", str(GROUP)) as host, IgmpSocket(raw) as igmp:
         assert igmp.sock is raw and igmp.fileno() == raw.fileno()
         # Without MRT_INIT, the kernel delivers IGMP only for groups this host joined:
         # 224.0.0.2 for leaves, and here GROUP itself for the v2 reports.
@@ -93,7 +83,7 @@ def test_send_goes_out_of_the_interface_and_is_answered(lab_factory: LabFactory)
         query = Query(2, GROUP, 5)  # group-specific, 0.5 s
         igmp.send(encode_packet(query, IPv4Address("192.0.2.1"), GROUP), dn0)
         got = receive_all(igmp, 1.5)
-        member.close()  # the host leaves: a v2 leave to 224.0.0.2 reaches us unjoined
+        host.close()  # the host leaves: a v2 leave to 224.0.0.2 reaches us unjoined
         got += receive_all(igmp, 0.5)
     from_host = [p.igmp for _, p in got if p.ip.src == IPv4Address("192.0.2.2")]
     assert from_host[:1] == [V2Report(GROUP)]  # the answer to our query

@@ -7,16 +7,14 @@ own nodes, all from this thread (sockets stay in the namespace they were made in
 
 from __future__ import annotations
 
-import select
-import socket
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from ipaddress import IPv4Address
 from typing import Any
 
 import pytest
+from helpers import member, received, send
 
 from mrouter.errors import KernelError
 from mrouter.kernel.mroute import (
@@ -33,7 +31,6 @@ pytestmark = pytest.mark.netns
 
 SOURCE = IPv4Address("198.51.100.2")
 GROUP = IPv4Address("239.1.1.1")
-PORT = 5000
 UP, DN = 0, 1
 
 
@@ -55,45 +52,17 @@ def mroute(lab: Any, **kwargs: Any) -> Iterator[MrouteSocket]:
         mrt.close()
 
 
-def receiver_socket(lab: Any, group: IPv4Address = GROUP) -> socket.socket:
-    with lab.node("receiver").enter():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((str(group), PORT))
-        mreq = group.packed + IPv4Address("192.0.2.2").packed
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
-    return sock
-
-
-def send(lab: Any, count: int, group: IPv4Address = GROUP, ttl: int = 8) -> None:
-    with lab.node("sender").enter():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with sock:
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
-        for n in range(count):
-            sock.sendto(b"packet %d" % n, (str(group), PORT))
-            time.sleep(0.01)
-
-
-def drain(sock: socket.socket, wait: float = 1.0) -> list[bytes]:
-    out = []
-    while select.select([sock], [], [], wait)[0]:
-        out.append(sock.recv(65535))
-        wait = 0.3
-    return out
-
-
 def upcalls(mrt: MrouteSocket, wait: float = 2.0) -> list[Upcall]:
-    return [parse_upcall(d) for d in drain(mrt.sock, wait) if is_upcall(d)]
+    return [parse_upcall(d) for d in received(mrt.sock, wait) if is_upcall(d)]
 
 
 def test_mfc_entry_forwards_and_counts(lab: Any) -> None:
     with mroute(lab) as mrt:
         mrt.add_mfc(SOURCE, GROUP, UP, {DN: 1})
-        with receiver_socket(lab) as rx:
-            send(lab, 5)
-            got = drain(rx)
-        assert got == [b"packet %d" % n for n in range(5)]
+        with member(lab, "receiver", str(GROUP)) as rx:
+            sent = send(lab, str(GROUP), "packet")
+            got = received(rx)
+        assert got == sent
         counters = mrt.sg_counters(SOURCE, GROUP)
         assert (counters.packets, counters.wrong_if) == (5, 0)
         assert counters.bytes == 5 * (20 + 8 + 8)  # IP + UDP + "packet N"
@@ -109,15 +78,15 @@ def test_mfc_entry_forwards_and_counts(lab: Any) -> None:
 def test_ttl_threshold_holds_back_low_ttl(lab: Any) -> None:
     with mroute(lab) as mrt:
         mrt.add_mfc(SOURCE, GROUP, UP, {DN: 8})
-        with receiver_socket(lab) as rx:
-            send(lab, 3, ttl=5)  # decremented to 4 at r1: not above 8
-            assert drain(rx, 0.5) == []
+        with member(lab, "receiver", str(GROUP)) as rx:
+            send(lab, str(GROUP), "packet", 3, ttl=5)  # decremented to 4 at r1: not above 8
+            assert received(rx, 0.5) == []
 
 
 def test_unknown_sg_gives_nocache_upcall_and_no_traffic(lab: Any) -> None:
-    with mroute(lab) as mrt, receiver_socket(lab) as rx:
-        send(lab, 3)
-        assert drain(rx, 0.5) == []
+    with mroute(lab) as mrt, member(lab, "receiver", str(GROUP)) as rx:
+        send(lab, str(GROUP), "packet", 3)
+        assert received(rx, 0.5) == []
         calls = upcalls(mrt)
     assert Upcall(UpcallType.NOCACHE, UP, SOURCE, GROUP) in calls
 
@@ -125,7 +94,7 @@ def test_unknown_sg_gives_nocache_upcall_and_no_traffic(lab: Any) -> None:
 def test_wrong_interface_gives_wrongvif_upcall_and_counts(lab: Any) -> None:
     with mroute(lab, asserts=True) as mrt:
         mrt.add_mfc(SOURCE, GROUP, DN, {UP: 1})  # expects the group from dn0
-        send(lab, 3)
+        send(lab, str(GROUP), "packet", 3)
         calls = upcalls(mrt)
         assert Upcall(UpcallType.WRONGVIF, UP, SOURCE, GROUP) in calls
         assert mrt.sg_counters(SOURCE, GROUP).wrong_if == 3

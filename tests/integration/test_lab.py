@@ -14,6 +14,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
+from helpers import host_links, member, netns_list, send
 
 from mrouter.errors import LabError
 from mrouter.lab import Lab
@@ -21,8 +22,7 @@ from mrouter.lab.topology import default_netns_dir
 
 pytestmark = pytest.mark.netns
 
-IP_RECVTTL = 12
-IP_TTL = 2
+IP_RECVTTL = 12  # linux/in.h; Python's socket module lacks it
 
 #: (topology, sender node, receiver node, receiver address, routers on the way)
 FAR_ENDS = [
@@ -35,34 +35,22 @@ FAR_ENDS = [
 ]
 
 
-def host_links() -> set[str]:
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
-                         check=True).stdout
-    return {line.split(":")[1].strip() for line in out.splitlines()}
-
-
-def netns_list() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
-                         check=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
-
-
-def udp_exchange(lab: Lab, src: str, dst: str, dst_addr: str) -> tuple[bytes, str, int]:
-    """Send one UDP datagram src -> dst_addr:9999; return (data, source address, TTL)."""
+def udp_exchange(lab: Lab, src: str, dst: str, dst_addr: str
+                 ) -> tuple[bytes, bytes, str, int]:
+    """Send one UDP datagram src -> dst_addr:9999 with TTL 64; return (what was sent,
+    what arrived, its source address, its TTL on arrival)."""
     with lab.node(dst).enter():
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with lab.node(src).enter():
-        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with rx, tx:
+    with rx:
         rx.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
         rx.bind((dst_addr, 9999))
         rx.settimeout(2.0)
-        tx.setsockopt(socket.IPPROTO_IP, IP_TTL, 64)
-        tx.sendto(b"hello across the lab", (dst_addr, 9999))
+        (sent,) = send(lab, dst_addr, "hello across the lab", 1, node=src, iface=None,
+                       ttl=64, port=9999, gap=0)
         data, anc, _flags, addr = rx.recvmsg(100, socket.CMSG_SPACE(4))
     ttl = next(int.from_bytes(d[:4], "little") for lvl, typ, d in anc
-               if lvl == socket.IPPROTO_IP and typ == IP_TTL)
-    return data, addr[0], ttl
+               if lvl == socket.IPPROTO_IP and typ == socket.IP_TTL)
+    return sent, data, addr[0], ttl
 
 
 @pytest.mark.parametrize(("topo", "src", "dst", "addr", "hops"), FAR_ENDS,
@@ -74,13 +62,13 @@ def test_unicast_between_far_ends_and_clean_teardown(
     with Lab.from_file(topo) as lab:
         names = set(lab.namespaces)
         assert names <= netns_list()
-        data, source, ttl = udp_exchange(lab, src, dst, addr)
-        assert data == b"hello across the lab"
+        sent, data, source, ttl = udp_exchange(lab, src, dst, addr)
+        assert data == sent
         assert source == str(lab.node(src).address("eth0"))
         assert ttl == 64 - hops, "each router on the way decrements the TTL once"
         # a reply goes back the same way (default routes on the far side)
-        back, _, _ = udp_exchange(lab, dst, src, source)
-        assert back == b"hello across the lab"
+        sent, back, _, _ = udp_exchange(lab, dst, src, source)
+        assert back == sent
     assert not names & netns_list(), "namespaces left behind"
     assert host_links() == links_before, "host interfaces changed"
 
@@ -246,27 +234,12 @@ def test_lan_igmp_snooping_option(tmp_path: Path, snooping: bool) -> None:
 def test_multicast_crosses_the_lan(lab_factory: Callable[..., Lab]) -> None:
     lab = lab_factory("lan.toml")
     group = "239.1.2.3"
-    receivers = []
-    for name in ("h2", "h3"):
-        node = lab.node(name)
-        with node.enter():
-            rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        rx.bind((group, 5000))
-        mreq = socket.inet_aton(group) + socket.inet_aton(str(node.address("eth0")))
-        rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
-        rx.settimeout(2.0)
-        receivers.append(rx)
-    h1 = lab.node("h1")
-    with h1.enter():
-        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with tx:
-        tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
-                      socket.inet_aton(str(h1.address("eth0"))))
-        tx.sendto(b"to the group", (group, 5000))
-    for rx in receivers:
-        with rx:
+    with member(lab, "h2", group) as h2, member(lab, "h3", group) as h3:
+        (sent,) = send(lab, group, "to the group", 1, node="h1", ttl=1)
+        for rx in (h2, h3):
+            rx.settimeout(2.0)
             data, (src, _) = rx.recvfrom(100)
-            assert (data, src) == (b"to the group", "192.0.2.11")
+            assert (data, src) == (sent, "192.0.2.11")
 
 
 def big_lan(hosts: int) -> str:

@@ -15,23 +15,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import host_links, netns_list
 
 from mrouter.lab.topology import default_netns_dir
 
 pytestmark = pytest.mark.netns
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def netns_list() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
-    return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
-
-
-def host_links() -> set[str]:
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
-                         check=True).stdout
-    return {line.split(":")[1].strip() for line in out.splitlines()}
 
 
 @pytest.fixture

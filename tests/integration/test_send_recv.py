@@ -13,10 +13,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from ipaddress import IPv4Address
 from typing import Any
 
 import pytest
+from helpers import users, wait_for
 
 from mrouter.sockets import mcast
 from mrouter.traffic.payload import Payload
@@ -32,31 +32,16 @@ def basic(lab_factory: Callable[[str], Any]) -> Any:
     return lab_factory("basic.toml")
 
 
-def users(node: Any, iface: str, group: str) -> int:
-    """How many sockets in ``node`` hold ``group`` on ``iface`` (the kernel's table)."""
-    with node.enter():
-        table = mcast.memberships()
-    return sum(g.users for ifm, g in mcast.iter_memberships(table)
-               if ifm.name == iface and g.group == IPv4Address(group))
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
-
-
 def start_recv(node: Any, *args: str, iface: str = "eth0", groups: tuple[str, ...] = ()
                ) -> subprocess.Popen[str]:
     """`mrouter recv ARGS` in the background, returned once its joins are in the kernel."""
     wanted = groups or tuple(a.split(":")[0] for a in args if a[:1].isdigit() and ":" in a)
-    before = {g: users(node, iface, g) for g in wanted}
+    before = {g: users(node, g, iface) for g in wanted}
     proc = node.spawn([*MROUTER, "recv", *args], stdout=subprocess.PIPE,
                       stderr=subprocess.PIPE)
     try:  # joined when each group has one more user than before
         wait_for(lambda: proc.poll() is not None
-                 or all(users(node, iface, g) > n for g, n in before.items()))
+                 or all(users(node, g, iface) > n for g, n in before.items()), timeout=10.0)
     except AssertionError:
         proc.kill()
         raise

@@ -24,6 +24,7 @@ from ipaddress import IPv4Address
 from typing import Any
 
 import pytest
+from helpers import wait_for
 
 from mrouter.sockets import mcast
 from mrouter.sockets.mcast import (
@@ -319,18 +320,12 @@ def test_a_killed_process_leaves_its_groups(basic: Any) -> None:
     proc = receiver.spawn([sys.executable, "-m", "mrouter", "recv", f"{G1}:{PORT}",
                            f"{G2}:{PORT}", "--iface", "eth0"])
     try:
-        wait_for(lambda: {("eth0", G1), ("eth0", G2)} <= set(kernel_table(receiver)))
+        wait_for(lambda: {("eth0", G1), ("eth0", G2)} <= set(kernel_table(receiver)),
+                 timeout=10.0)
     finally:
         proc.kill()
         proc.wait(timeout=10)
     assert not {("eth0", G1), ("eth0", G2)} & set(kernel_table(receiver))
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
 
 
 # --- source-specific -------------------------------------------------------------------

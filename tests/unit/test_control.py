@@ -62,13 +62,18 @@ def test_wait_answering_gives_up_when_the_process_ends_and_sees_a_server(
         tmp_path: Path) -> None:
     import select
     import threading
-    import time
 
     from mrouter.router.control import wait_answering
 
-    t0 = time.monotonic()
-    assert not wait_answering(tmp_path / "none.sock", lambda: False, timeout=10.0)
-    assert time.monotonic() - t0 < 1.0  # no waiting for a process that has ended
+    asked: list[bool] = []
+
+    def ended() -> bool:
+        asked.append(False)
+        return False
+
+    assert not wait_answering(tmp_path / "none.sock", ended, timeout=10.0)
+    assert len(asked) == 1  # gave up at the first failed ping: no polling a dead process
+    # (how long that takes is scripts/bench_control.py's business, not a unit test's)
     assert not wait_answering(tmp_path / "none.sock", lambda: True, timeout=0.2)
 
     srv = ControlServer(tmp_path / "up.sock", {"ping": lambda r: {}})

@@ -5,22 +5,14 @@ from __future__ import annotations
 import struct
 from ipaddress import IPv4Address
 
+from checksum_oracle import ones_sum
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mrouter.dataplane.forward import header_checksum
 from mrouter.dataplane.user import ETH_HLEN, IP, VNET_F_NEEDS_CSUM, complete_checksum
+from mrouter.igmp.ipv4 import build_header
 
 SRC, DST = IPv4Address("198.51.100.2"), IPv4Address("239.1.1.1")
-
-
-def ones_sum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
 
 
 def udp_checksum(udp: bytes) -> int:
@@ -34,9 +26,7 @@ def frame(payload: bytes) -> tuple[bytearray, int]:
     sender with checksum offload leaves it (the pseudo-header sum, not complemented)."""
     udp_len = 8 + len(payload)
     total = 20 + udp_len
-    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 1, 0, 8, 17, 0,
-                               SRC.packed, DST.packed))
-    struct.pack_into("!H", ip, 10, header_checksum(ip))
+    ip = build_header(SRC, DST, udp_len, ttl=8, tos=0, protocol=17, ident=1, options=b"")
     pseudo = ones_sum(SRC.packed + DST.packed + struct.pack("!BBH", 0, 17, udp_len))
     udp = struct.pack("!HHHH", 40000, 5000, udp_len, pseudo) + payload
     vnet = struct.pack("=BBHHHH", VNET_F_NEEDS_CSUM, 0, 0, 0, ETH_HLEN + 20, 6)

@@ -18,6 +18,7 @@ from mrouter.dataplane.forward import (
     header_checksum,
     multicast_mac,
 )
+from mrouter.igmp.ipv4 import build_header
 
 GROUP = IPv4Address("239.1.1.1")
 THRESHOLDS = {"up0": 1, "dn0": 1, "dn1": 1}
@@ -25,12 +26,10 @@ THRESHOLDS = {"up0": 1, "dn0": 1, "dn1": 1}
 
 def header(ttl: int, extra: bytes = b"", *, src: str = "198.51.100.2",
            dst: str = "239.1.1.1") -> bytearray:
-    ihl = 5 + len(extra) // 4
-    raw = bytearray(struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, 20 + len(extra) + 8, 0x1234,
-                                0x4000, ttl, 17, 0, IPv4Address(src).packed,
-                                IPv4Address(dst).packed) + extra)
-    struct.pack_into("!H", raw, 10, header_checksum(raw))
-    return raw
+    """An IPv4 header (mrouter's codec, checksum filled in) of a UDP packet, DF set."""
+    return bytearray(build_header(IPv4Address(src), IPv4Address(dst), 8, ttl=ttl, tos=0,
+                                  protocol=17, ident=0x1234, flags_fragment=0x4000,
+                                  options=extra))
 
 
 def test_checksum_of_a_known_header() -> None:
