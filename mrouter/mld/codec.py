@@ -21,7 +21,7 @@ more is MLDv2; 25 to 27 octets are to be ignored, which here is a ``CodecError``
 What round-trips: ``encode(decode(b)) == b`` for every message in canonical form: ICMPv6
 code 0 and zero reserved fields in MLD messages (RFC 2710 §3 and RFC 3810 §5: "set to
 zero by the sender, ignored by receivers", so not kept), a zero Maximum Response
-Delay in MLDv1 reports and dones, and no bytes after the message (RFC 2710 §3.8 and
+Delay in MLDv1 reports and dones, and no bytes after the message (RFC 2710 §3 and
 RFC 3810 §5.1.12/§5.2.11 allow trailing data, which is checksummed, then ignored, and
 so not kept). Conversely ``decode(encode(m)) == m`` for every message :func:`encode`
 accepts; it refuses messages that would decode as something else (an

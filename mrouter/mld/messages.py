@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv6Address
 
 from mrouter.igmp.messages import RecordType, code_to_value
 
@@ -33,7 +33,6 @@ __all__ = [
     "ALL_MLDV2_ROUTERS",
     "ALL_NODES",
     "ALL_ROUTERS",
-    "LINK_SCOPE",
     "MAX_DELAY_MS",
     "UNSPECIFIED",
     "AddressRecord",
@@ -53,9 +52,6 @@ ALL_NODES = IPv6Address("ff02::1")
 ALL_ROUTERS = IPv6Address("ff02::2")
 ALL_MLDV2_ROUTERS = IPv6Address("ff02::16")
 UNSPECIFIED = IPv6Address("::")
-#: Link-local scope multicast (RFC 4291 §2.7, scope 2): never forwarded; RFC 3810 §6
-#: says no MLD report is sent for ff02::1 and routers ignore link-scope groups.
-LINK_SCOPE = IPv6Network("ff02::/16")
 
 #: Largest delay the 16-bit floating-point Maximum Response Code can express, in ms:
 #: mant 0xFFF, exp 7.

@@ -167,7 +167,7 @@ def test_v1_max_response_delay_is_linear_and_qqic_is_igmps_float() -> None:
 
 
 def test_trailing_bytes_are_ignored_but_checksummed() -> None:
-    # RFC 2710 §3.8, RFC 3810 §5.1.12/§5.2.11: ignore what follows, the checksum covers it.
+    # RFC 2710 §3, RFC 3810 §5.1.12/§5.2.11: ignore what follows, the checksum covers it.
     report = wire(f"83 00 0000 0000 0000 {G_HEX} deadbeef")
     assert decode(report, HOST, ALL_MLDV2_ROUTERS) == V1Report(G)
     query = wire(f"82 00 0000 2710 0000 {ANY_HEX} 02 7d 0000 cafe")
@@ -245,8 +245,8 @@ def test_other_icmpv6_types_decode_for_watchers() -> None:
 
 
 def test_non_canonical_fields_are_ignored_as_the_rfcs_say() -> None:
-    # code and reserved fields are "ignored by receivers" (RFC 2710 §3, RFC 3810 §5.1.2,
-    # §5.1.5, §5.2.2): they decode, and encoding writes the canonical zeros
+    # code and reserved fields are "ignored by receivers" (RFC 2710 §3, RFC 3810 §5.1.1,
+    # §5.1.4, §5.2.1): they decode, and encoding writes the canonical zeros
     odd = wire(f"83 07 0000 0005 ffff {G_HEX}")
     assert decode(odd, HOST, ALL_MLDV2_ROUTERS) == V1Report(G)
     odd_query = wire(f"82 01 0000 03e8 abcd {G_HEX} f3 7d 0000")  # Resv bits 1111
