@@ -1,5 +1,5 @@
-"""The sans-I/O line: the pure core (mrouter/igmp/, mrouter/traffic/) imports no I/O, clock,
-randomness, logging or scapy; both ruff's banned-api rule and an import walk hold it."""
+"""The sans-I/O line: the pure core (mrouter/igmp/, mrouter/mld/, mrouter/traffic/) imports no
+I/O, clock, randomness, logging or scapy; both ruff's banned-api rule and an import walk hold it."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 import mrouter.igmp
+import mrouter.mld
 import mrouter.traffic
 
 PURE_DIR = Path(mrouter.igmp.__file__).parent
-PURE_DIRS = [PURE_DIR, Path(mrouter.traffic.__file__).parent]
+PURE_DIRS = [PURE_DIR, Path(mrouter.mld.__file__).parent, Path(mrouter.traffic.__file__).parent]
 PURE_MODULES = sorted(p for d in PURE_DIRS for p in d.rglob("*.py"))
 REPO = Path(__file__).resolve().parents[2]
 RUFF = Path(sys.executable).with_name("ruff")
@@ -84,7 +85,8 @@ def test_the_walker_catches_what_it_should() -> None:
 def test_daemon_import_path_does_not_load_scapy() -> None:
     # In a fresh interpreter: what the daemon and the engine import must not pull scapy
     # in (it costs a second of start-up and much memory).
-    modules = ["mrouter.igmp.codec", "mrouter.igmp.describe", "mrouter.sockets.igmp_socket"]
+    modules = ["mrouter.igmp.codec", "mrouter.igmp.describe", "mrouter.sockets.igmp_socket",
+               "mrouter.mld.codec"]
     if (PURE_DIR / "engine.py").exists():
         modules.append("mrouter.igmp.engine")
     code = (
@@ -115,7 +117,8 @@ PROBE = "import socket\n\nprint(socket.AF_INET)\n"
 
 @pytest.mark.skipif(not RUFF.exists(), reason="ruff is installed with the test extra")
 @pytest.mark.parametrize("path", ["mrouter/igmp/probe.py", "mrouter/igmp/sub/probe.py",
-                                  "mrouter/traffic/probe.py", "mrouter/probe.py"])
+                                  "mrouter/mld/probe.py", "mrouter/traffic/probe.py",
+                                  "mrouter/probe.py"])
 def test_ruff_bans_socket_in_the_pure_core(path: str) -> None:
     result = _ruff_on(path, PROBE)
     assert result.returncode == 1, result.stdout + result.stderr
