@@ -18,6 +18,11 @@ PACKET_OUTGOING = 4  # sll_pkttype of a frame this host sends
 SO_TIMESTAMPNS = 35  # SOL_SOCKET; the control message SCM_TIMESTAMPNS has the same value
 IPPROTO_IGMP = 2
 
+# Byte offsets into an IPv4 header (RFC 791 §3.1), for code that looks at raw packets
+# without decoding them: the BPF programs, the upcall test, ``igmp watch``.
+IPV4_PROTOCOL_OFFSET = 9  # also where struct igmpmsg has im_mbz (always 0 in an upcall)
+IPV4_DST_OFFSET = 16
+
 IP_MREQN = struct.Struct("=4s4si")
 """struct ip_mreqn { struct in_addr imr_multiaddr; struct in_addr imr_address;
 int imr_ifindex; };  (IP_ADD_MEMBERSHIP and IP_MULTICAST_IF accept it; ifindex wins)"""

@@ -55,14 +55,8 @@ READ_BATCH = 64  # packets handled per readable event before the loop looks arou
 _FIRST = (MembershipChanged, TimerExpired)  # actions handed on before the others
 _PROTOCOL_OFFSET = 9  # the protocol byte of the IPv4 header (im_mbz in an upcall)
 
-
-#: "ldb [9]; jeq #2, keep, drop; keep: ret #65535; drop: ret #0" on the IPv4 header.
-IGMP_ONLY: bpf.Program = (
-    (bpf.LD_B_ABS, 0, 0, _PROTOCOL_OFFSET),
-    (bpf.JEQ_K, 0, 1, IPPROTO_IGMP),
-    (bpf.RET_K, 0, 0, 0xFFFF),
-    (bpf.RET_K, 0, 0, 0),
-)
+#: The IGMP tap's filter: IP protocol 2, whole packets (up to 65535 bytes).
+IGMP_ONLY = bpf.ip_protocol(IPPROTO_IGMP, 0xFFFF)
 
 
 class IgmpTap:
