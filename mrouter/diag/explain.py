@@ -45,10 +45,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address
-from pathlib import Path
 from typing import Any
 
 from mrouter.errors import MrouterError
+from mrouter.linux import sysctl
 
 log = logging.getLogger(__name__)
 
@@ -313,16 +313,6 @@ def _chain(facts: Facts, x: Interface, by_name: Mapping[str, Interface],
 
 # --- gathering (I/O) --------------------------------------------------------------------------
 
-CONF = Path("/proc/sys/net/ipv4/conf")
-
-
-def _read_int(path: Path, default: int = 0) -> int:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return default
-
-
 def _links() -> list[dict[str, Any]]:
     from pyroute2 import IPRoute
 
@@ -469,8 +459,9 @@ def gather(group: IPv4Address, source: IPv4Address | None = None, *,
             notes.append(f"the daemon on {socket_path} runs in another network namespace "
                          "(its interfaces differ from these); its view was not used")
             daemon = None
-    all_rp = _read_int(CONF / "all" / "rp_filter")
-    mc_forwarding = _read_int(CONF / "all" / "mc_forwarding") == 1 or bool(vifs)
+    all_rp = sysctl.read_int(sysctl.conf_key("all", "rp_filter"), 0)
+    mc_forwarding = sysctl.read_int(sysctl.conf_key("all", "mc_forwarding"), 0) == 1 \
+        or bool(vifs)
     querier_on: dict[str, bool] = {}
     members: dict[str, bool] | None = None
     if daemon is not None:
@@ -494,7 +485,7 @@ def gather(group: IPv4Address, source: IPv4Address | None = None, *,
             querier_seen = _bridge_router_ports(lk["name"])
         interfaces.append(Interface(
             lk["name"], lk["index"], lk["up"],
-            max(all_rp, _read_int(CONF / lk["name"] / "rp_filter")),
+            max(all_rp, sysctl.read_int(sysctl.conf_key(lk["name"], "rp_filter"), 0)),
             vif_of.get(lk["name"]), is_bridge, lk["snooping"], lk["querier"], querier_seen,
             index_name.get(lk["master"]) if lk["master"] else None))
     routes = []

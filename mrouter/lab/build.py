@@ -30,12 +30,12 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from mrouter.errors import LabError
 from mrouter.lab import netns
 from mrouter.lab.topology import NAMESPACE_SYSCTLS, Endpoint, Topology, router_sysctls
+from mrouter.linux import sysctl
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +46,9 @@ BR_STATE_FORWARDING = 3
 
 
 def write_sysctl(key: str, value: str) -> None:
-    """Set a sysctl of the calling thread's network namespace."""
-    path = Path("/proc/sys") / key.replace(".", "/")
-    try:
-        path.write_text(value)
-    except FileNotFoundError:
-        raise LabError(f"sysctl {key} does not exist in a network namespace; check the "
-                       f"name (interface names must match the topology)") from None
-    except OSError as exc:
-        raise LabError(f"cannot set sysctl {key}={value}: {exc.strerror}") from None
-
-
-def read_sysctl(key: str) -> str:
-    path = Path("/proc/sys") / key.replace(".", "/")
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        raise LabError(f"sysctl {key} does not exist in a network namespace") from None
+    """Set a sysctl of the calling thread's network namespace (a node's, when inside)."""
+    sysctl.write(key, value, error=LabError,
+                 hint="check the name (interface names must match the topology)")
 
 
 def port_name(e: Endpoint, index: int) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 
 from mrouter.errors import LabError
 from mrouter.lab import netns, state
-from mrouter.lab.build import build, read_sysctl, write_sysctl
+from mrouter.lab.build import build, write_sysctl
 from mrouter.lab.topology import (
     SYSCTL_RE,
     NodeKind,
@@ -41,6 +41,7 @@ from mrouter.lab.topology import (
     load_topology,
     resolve_topology_path,
 )
+from mrouter.linux import sysctl
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ class Node:
         with self.enter():
             if value is not None:
                 write_sysctl(key, str(value))
-            return read_sysctl(key)
+            return sysctl.read(key, error=LabError)
 
 
 class Lab:

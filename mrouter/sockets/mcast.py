@@ -59,13 +59,13 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from mrouter.errors import McastError
+from mrouter.linux import sysctl
 from mrouter.linux.constants import IN_PKTINFO, IP_MREQN, SO_TIMESTAMPNS, TIMESPEC
 
 log = logging.getLogger(__name__)
 
 INADDR_ANY = IPv4Address(0)
 PROC_NET = Path("/proc/thread-self/net")
-PROC_SYS_IPV4 = Path("/proc/sys/net/ipv4")
 
 
 class IpOption(enum.IntEnum):
@@ -162,15 +162,6 @@ def check_ttl(ttl: int) -> int:
                          f"(0: this host only, 1: this link, the default; each router "
                          f"hop takes 1 off)")
     return ttl
-
-
-def read_sysctl(name: str, default: str = "?") -> str:
-    """A net.ipv4 sysctl of the calling thread's network namespace, as text."""
-    path = Path("/proc/sys") / name.replace(".", "/")
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return default
 
 
 # --- interfaces ----------------------------------------------------------------------
@@ -713,7 +704,7 @@ class McastSocket:
     def _error(self, op: Op, exc: OSError, **fields: Any) -> McastSyscallError:
         err = exc.errno or errno_mod.EIO
         fields.setdefault("unprivileged_port",
-                          read_sysctl("net.ipv4.ip_unprivileged_port_start", "1024"))
+                          sysctl.read_or("net.ipv4.ip_unprivileged_port_start", "1024"))
         return McastSyscallError(explain(op, err, **fields), err)
 
     def _setopt(self, op: Op, option: IpOption, value: bytes | int, **fields: Any) -> None:
@@ -812,8 +803,8 @@ class McastSocket:
         return {
             "group": group, "where": where, "source": source,
             "count": len(self._memberships),
-            "max_memberships": read_sysctl("net.ipv4.igmp_max_memberships"),
-            "max_msf": read_sysctl("net.ipv4.igmp_max_msf"),
+            "max_memberships": sysctl.read_or("net.ipv4.igmp_max_memberships", "?"),
+            "max_msf": sysctl.read_or("net.ipv4.igmp_max_msf", "?"),
             "source_count": len(current.sources) if current else 0,
             "joined": ("it holds " + "; ".join(mine)) if mine else
                       f"it holds no membership of {group}",
