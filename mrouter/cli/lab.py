@@ -160,32 +160,21 @@ def _table(rows: list[tuple[str, ...]]) -> None:
 
 
 def _interfaces(ns: str) -> list[dict[str, Any]]:
-    """The interfaces of one namespace, from netlink (pyroute2)."""
-    import socket
-
+    """The interfaces of one namespace, from netlink."""
     from mrouter.lab import netns
+    from mrouter.linux import netlink
 
-    def query() -> list[dict[str, Any]]:
-        from pyroute2 import IPRoute
-
-        with IPRoute() as ipr:
-            addrs: dict[int, list[str]] = {}
-            for a in ipr.get_addr(family=socket.AF_INET):
-                addrs.setdefault(a["index"], []).append(
-                    f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}")
-            out = []
-            for link in ipr.get_links():
-                kind = link.get(("IFLA_LINKINFO", "IFLA_INFO_KIND")) or ""
-                out.append({
-                    "name": link.get("IFLA_IFNAME"), "index": link["index"], "kind": kind,
-                    "up": bool(link["flags"] & 1),
-                    "operstate": link.get("IFLA_OPERSTATE"),
-                    "addresses": addrs.get(link["index"], []),
-                })
-            return out
+    def query(ipr: Any) -> list[dict[str, Any]]:
+        addrs: dict[int, list[str]] = {}
+        for a in netlink.addresses(ipr):
+            addrs.setdefault(a.index, []).append(str(a.address))
+        return [{"name": link.name, "index": link.index, "kind": link.kind or "",
+                 "up": link.admin_up, "operstate": link.operstate,
+                 "addresses": addrs.get(link.index, [])}
+                for link in netlink.links(ipr)]
 
     try:
-        return netns.call_in(ns, query)
+        return netns.call_in(ns, lambda: netlink.query(query))
     except LabError:
         return []
 

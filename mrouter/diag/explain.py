@@ -48,7 +48,7 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from mrouter.errors import MrouterError
-from mrouter.linux import sysctl
+from mrouter.linux import netlink, sysctl
 
 log = logging.getLogger(__name__)
 
@@ -313,47 +313,24 @@ def _chain(facts: Facts, x: Interface, by_name: Mapping[str, Interface],
 
 # --- gathering (I/O) --------------------------------------------------------------------------
 
-def _links() -> list[dict[str, Any]]:
-    from pyroute2 import IPRoute
-
-    out = []
-    with IPRoute() as ipr:
-        for link in ipr.get_links():
-            name = link.get_attr("IFLA_IFNAME")
-            info = link.get_attr("IFLA_LINKINFO")
-            kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
-            data = info.get_attr("IFLA_INFO_DATA") if info is not None else None
-            snooping = querier = False
-            if kind == "bridge" and data is not None:
-                snooping = bool(data.get_attr("IFLA_BR_MCAST_SNOOPING"))
-                querier = bool(data.get_attr("IFLA_BR_MCAST_QUERIER"))
-            up = bool(link["flags"] & 1) and link.get_attr("IFLA_OPERSTATE") in (
-                "UP", "UNKNOWN")
-            out.append({"name": name, "index": link["index"], "up": up,
-                        "kind": kind, "snooping": snooping, "querier": querier,
-                        "master": link.get_attr("IFLA_MASTER")})
-    return out
+def _is_up(link: netlink.Link) -> bool:
+    """Up and able to carry packets (a loopback's operstate is UNKNOWN)."""
+    return link.admin_up and link.operstate in ("UP", "UNKNOWN")
 
 
 def _route_back(source: IPv4Address) -> str | None:
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
+    """The interface of the unicast route back to ``source``; None when there is none
+    (local and unreachable routes are not a way back)."""
 
-    with IPRoute() as ipr:
-        try:
-            routes = ipr.route("get", dst=str(source))
-        except NetlinkError:
+    def lookup(ipr: Any) -> str | None:
+        route = netlink.route_to(ipr, source)
+        if route is None or route.oif is None:
             return None
-        if not routes:
-            return None
-        oif = routes[0].get_attr("RTA_OIF")
-        if oif is None:
-            return None
-        links = ipr.get_links(oif)
-        name: str | None = links[0].get_attr("IFLA_IFNAME") if links else None
-        if routes[0]["type"] != 1:  # RTN_UNICAST; local/unreachable are not a way back
-            return None
-        return name
+        found = netlink.links(ipr, route.oif)
+        name = found[0].name if found else None
+        return name if route.type == netlink.RTN_UNICAST else None
+
+    return netlink.query(lookup)
 
 
 def _bridge_router_ports(bridge: str) -> bool | None:
@@ -447,11 +424,11 @@ def gather(group: IPv4Address, source: IPv4Address | None = None, *,
     flows = sniff(group, source, listen) if listen > 0 else []
     vifs = {v.vif: v.name for v in read_vif_table()}
     vif_of = {name: vif for vif, name in vifs.items()}
-    links = _links()
-    index_name = {lk["index"]: lk["name"] for lk in links}
+    links = netlink.query(netlink.links)
+    index_name = {lk.index: lk.name for lk in links}
     daemon = _daemon(socket_path)
     if daemon is not None:
-        local = {(lk["name"], lk["index"]) for lk in links}
+        local = {(lk.name, lk.index) for lk in links}
         # only active ones: a stopped or not-yet-present interface has no (current) index
         theirs = {(row["name"], row["ifindex"]) for row in daemon["interfaces"]
                   if row.get("active", True)}
@@ -477,17 +454,17 @@ def gather(group: IPv4Address, source: IPv4Address | None = None, *,
             members[row["iface"]] = members.get(row["iface"], False) or included
     interfaces = []
     for lk in links:
-        if lk["name"] == "lo":
+        if lk.name == "lo":
             continue
-        is_bridge = lk["kind"] == "bridge"
-        querier_seen: bool | None = querier_on.get(lk["name"])
-        if is_bridge and lk["snooping"] and not querier_seen:
-            querier_seen = _bridge_router_ports(lk["name"])
+        is_bridge = lk.kind == "bridge"
+        querier_seen: bool | None = querier_on.get(lk.name)
+        if is_bridge and lk.mcast_snooping and not querier_seen:
+            querier_seen = _bridge_router_ports(lk.name)
         interfaces.append(Interface(
-            lk["name"], lk["index"], lk["up"],
-            max(all_rp, sysctl.read_int(sysctl.conf_key(lk["name"], "rp_filter"), 0)),
-            vif_of.get(lk["name"]), is_bridge, lk["snooping"], lk["querier"], querier_seen,
-            index_name.get(lk["master"]) if lk["master"] else None))
+            lk.name, lk.index, _is_up(lk),
+            max(all_rp, sysctl.read_int(sysctl.conf_key(lk.name, "rp_filter"), 0)),
+            vif_of.get(lk.name), is_bridge, lk.mcast_snooping, lk.mcast_querier, querier_seen,
+            index_name.get(lk.master) if lk.master else None))
     routes = []
     for m in read_mfc_table():
         if m.group != group:

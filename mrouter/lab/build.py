@@ -26,7 +26,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,7 +34,7 @@ from typing import Any
 from mrouter.errors import LabError
 from mrouter.lab import netns
 from mrouter.lab.topology import NAMESPACE_SYSCTLS, Endpoint, Topology, router_sysctls
-from mrouter.linux import sysctl
+from mrouter.linux import netlink, sysctl
 
 log = logging.getLogger(__name__)
 
@@ -184,15 +183,14 @@ def _wait_oper_up(iprs: dict[str, Any], bridges: set[str]) -> None:
     while pending:
         for name, ipr in list(pending.items()):
             down = [
-                link.get("ifname") for link in ipr.get_links()
-                if link.get("ifname") != "lo" and link.get("ifname") not in bridges
-                and link.get("IFLA_OPERSTATE") != "UP"
+                link.name for link in netlink.links(ipr)
+                if link.name != "lo" and link.name not in bridges and link.operstate != "UP"
             ]
             if name in bridges:
                 down += [
-                    f"{port.get('ifname')} (bridge port not forwarding)"
-                    for port in ipr.get_links(family=socket.AF_BRIDGE)
-                    if port.get(("IFLA_PROTINFO", "IFLA_BRPORT_STATE")) != BR_STATE_FORWARDING
+                    f"{port} (bridge port not forwarding)"
+                    for port, state in netlink.bridge_port_states(ipr).items()
+                    if state != BR_STATE_FORWARDING
                 ]
             if not down:
                 del pending[name]

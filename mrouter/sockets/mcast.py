@@ -43,7 +43,6 @@ way (per thread) for the limits quoted in error messages.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import errno as errno_mod
 import logging
@@ -51,15 +50,14 @@ import os
 import socket
 import struct
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from ipaddress import AddressValueError, IPv4Address, IPv4Interface
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 from mrouter.errors import McastError
-from mrouter.linux import sysctl
+from mrouter.linux import netlink, sysctl
 from mrouter.linux.constants import IN_PKTINFO, IP_MREQN, SO_TIMESTAMPNS, TIMESPEC
 
 log = logging.getLogger(__name__)
@@ -207,60 +205,19 @@ class Interface:
         }
 
 
-T = TypeVar("T")
-
-
-def _netlink(query: Callable[[], T]) -> T:
-    """Run a pyroute2 query here, or in a helper thread when this thread runs an asyncio
-    loop (pyroute2 runs a loop of its own, which must not meet the caller's). A new thread
-    starts in its creator's network namespace, so the answer is the same."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return query()
-    box: list[T] = []
-    error: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            box.append(query())
-        except BaseException as exc:
-            error.append(exc)
-
-    thread = threading.Thread(target=target, name="mrouter-netlink")
-    thread.start()
-    thread.join()
-    if error:
-        raise error[0]
-    return box[0]
-
-
 def interfaces() -> list[Interface]:
     """Every interface of the calling thread's network namespace, by index."""
-    from pyroute2 import IPRoute  # imported here: the CLI must start fast
-
-    def query() -> tuple[Any, Any]:
-        with IPRoute() as ipr:
-            return ipr.get_links(), ipr.get_addr(family=socket.AF_INET)
-
     try:
-        links, addrs = _netlink(query)
+        links, addrs = netlink.query(lambda ipr: (netlink.links(ipr), netlink.addresses(ipr)))
     except OSError as exc:
         raise McastError(f"cannot list interfaces over netlink: {exc.strerror}") from exc
     by_index: dict[int, list[IPv4Interface]] = {}
-    for msg in addrs:
-        local = msg.get("local") or msg.get("address")  # IFA_LOCAL is ours on a p-t-p link
-        if local is not None:
-            by_index.setdefault(int(msg["index"]), []).append(
-                IPv4Interface(f"{local}/{int(msg['prefixlen'])}"))
+    for a in addrs:
+        by_index.setdefault(a.index, []).append(a.address)
     result = [
-        Interface(
-            name=str(msg.get("ifname")),
-            index=int(msg["index"]),
-            flags=IfFlag(int(msg["flags"]) & sum(IfFlag)),
-            addresses=tuple(by_index.get(int(msg["index"]), ())),
-        )
-        for msg in links
+        Interface(name=link.name, index=link.index, flags=IfFlag(link.flags & sum(IfFlag)),
+                  addresses=tuple(by_index.get(link.index, ())))
+        for link in links
     ]
     return sorted(result, key=lambda i: i.index)
 
@@ -320,22 +277,14 @@ def resolve_interface(spec: IfaceSpec) -> Interface | None:
 def route_interface(group: IPv4Address) -> Interface | None:
     """The interface the kernel picks for ``group`` when a call names none (INADDR_ANY):
     the output interface of the route to the group, None when there is no route."""
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    def query() -> Any:
-        with IPRoute() as ipr:
-            return ipr.route("get", dst=str(group))
-
     try:
-        routes = _netlink(query)
-    except (NetlinkError, OSError):
+        route = netlink.query(lambda ipr: netlink.route_to(ipr, group))
+    except OSError:
         return None
-    oif = routes[0].get("oif") if routes else None
-    if oif is None:
+    if route is None or route.oif is None:
         return None
     try:
-        return interface(int(oif))
+        return interface(route.oif)
     except McastError:
         return None
 
