@@ -843,29 +843,31 @@ class McastSocket:
         self._setopt(Op.JOIN_SOURCE, IpOption.IP_ADD_SOURCE_MEMBERSHIP, request, **fields)
         self._record(g, resolved, Mode.SOURCE_SPECIFIC, s, add=True)
 
+    def _source_change(self, op: Op, option: IpOption, mode: Mode, add: bool,
+                       group: IPv4Address | str, source: IPv4Address | str,
+                       iface: IfaceSpec) -> None:
+        """One ip_mreq_source option, then the change in this wrapper's record."""
+        g, s, resolved, request = self._source_request(op, group, source, iface)
+        self._setopt(op, option, request, **self._fields(g, resolved, s))
+        self._record(g, resolved, mode, s, add=add)
+
     def leave_source(self, group: IPv4Address | str, source: IPv4Address | str,
                      iface: IfaceSpec = None) -> None:
         """IP_DROP_SOURCE_MEMBERSHIP; dropping the last source leaves the group."""
-        g, s, resolved, request = self._source_request(Op.LEAVE_SOURCE, group, source, iface)
-        self._setopt(Op.LEAVE_SOURCE, IpOption.IP_DROP_SOURCE_MEMBERSHIP, request,
-                     **self._fields(g, resolved, s))
-        self._record(g, resolved, Mode.SOURCE_SPECIFIC, s, add=False)
+        self._source_change(Op.LEAVE_SOURCE, IpOption.IP_DROP_SOURCE_MEMBERSHIP,
+                            Mode.SOURCE_SPECIFIC, False, group, source, iface)
 
     def block_source(self, group: IPv4Address | str, source: IPv4Address | str,
                      iface: IfaceSpec = None) -> None:
         """IP_BLOCK_SOURCE: on an any-source membership, stop receiving from ``source``."""
-        g, s, resolved, request = self._source_request(Op.BLOCK, group, source, iface)
-        self._setopt(Op.BLOCK, IpOption.IP_BLOCK_SOURCE, request,
-                     **self._fields(g, resolved, s))
-        self._record(g, resolved, Mode.ANY_SOURCE, s, add=True)
+        self._source_change(Op.BLOCK, IpOption.IP_BLOCK_SOURCE, Mode.ANY_SOURCE, True,
+                            group, source, iface)
 
     def unblock_source(self, group: IPv4Address | str, source: IPv4Address | str,
                        iface: IfaceSpec = None) -> None:
         """IP_UNBLOCK_SOURCE: receive ``source`` again."""
-        g, s, resolved, request = self._source_request(Op.UNBLOCK, group, source, iface)
-        self._setopt(Op.UNBLOCK, IpOption.IP_UNBLOCK_SOURCE, request,
-                     **self._fields(g, resolved, s))
-        self._record(g, resolved, Mode.ANY_SOURCE, s, add=False)
+        self._source_change(Op.UNBLOCK, IpOption.IP_UNBLOCK_SOURCE, Mode.ANY_SOURCE, False,
+                            group, source, iface)
 
     # -- data
     def bind(self, port: int, address: IPv4Address = INADDR_ANY, *, reuse: bool = True) -> None:
