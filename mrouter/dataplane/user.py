@@ -50,7 +50,7 @@ from mrouter.errors import MrouterError
 from mrouter.igmp.ipv4 import MIN_HEADER_LEN
 from mrouter.igmp.messages import LINK_LOCAL
 from mrouter.linux import bpf
-from mrouter.linux.constants import ETH_P_IP, IP_MREQN, IPPROTO_IGMP, SOL_PACKET
+from mrouter.linux.constants import ETH_P_IP, IP_MREQN, IPPROTO_IGMP, IPV4_SRC_OFFSET, SOL_PACKET
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ SOCKET_RCVBUF = 4 * 1024 * 1024
 
 # The (source, group) words of an IPv4 header, as one 64-bit key.
 SG_WORDS = struct.Struct("!Q")
-SG_OFFSET = 12
+SG_OFFSET = IPV4_SRC_OFFSET
 ETH_HLEN = 14
 PACKET_VNET_HDR = 15
 PACKET_STATISTICS = 6

@@ -19,8 +19,12 @@ SO_TIMESTAMPNS = 35  # SOL_SOCKET; the control message SCM_TIMESTAMPNS has the s
 IPPROTO_IGMP = 2
 
 # Byte offsets into an IPv4 header (RFC 791 §3.1), for code that looks at raw packets
-# without decoding them: the BPF programs, the upcall test, ``igmp watch``.
+# without decoding them: the BPF programs, the upcall test, ``igmp watch``, the userspace
+# data plane's header rewrite.
+IPV4_TTL_OFFSET = 8
 IPV4_PROTOCOL_OFFSET = 9  # also where struct igmpmsg has im_mbz (always 0 in an upcall)
+IPV4_CHECKSUM_OFFSET = 10
+IPV4_SRC_OFFSET = 12
 IPV4_DST_OFFSET = 16
 
 IP_MREQN = struct.Struct("=4s4si")
