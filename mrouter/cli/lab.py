@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mrouter.cli.sockets import table
 from mrouter.errors import LabError
 
 UP_EXAMPLE = """\
@@ -139,21 +140,14 @@ def _say(args: argparse.Namespace, headline: str, record: Any, *, already: bool)
                           "namespaces": record.namespaces, "pids": record.pids}))
         return
     print(headline)
-    rows = [("NODE", "KIND", "NETNS")] + [
+    print(table(("NODE", "KIND", "NETNS"), [
         (n, record.kinds.get(n, "lan" if n in record.lans else "?"), ns)
         for n, ns in record.namespaces.items()
-    ]
-    _table(rows)
+    ]))
     first = record.nodes[0] if record.nodes else "NODE"
     print(f"\nnext: mrouter lab exec {record.name} {first} -- ip -br addr"
           f"\n      mrouter lab status {record.name}"
           f"\n      mrouter lab down {record.name}")
-
-
-def _table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 # -- status -------------------------------------------------------------------------
@@ -223,7 +217,7 @@ def run_status(args: argparse.Namespace) -> int:
         state_word = "up" if lab["up"] else "INCOMPLETE"
         print(f"lab {lab['name']} ({state_word}) from {lab['topology']}, "
               f"{_age(age)} old, {owner}")
-        rows: list[tuple[str, ...]] = [("NODE", "KIND", "NETNS", "IFACE", "STATE", "ADDRESSES")]
+        rows: list[tuple[str, ...]] = []
         for node in lab["nodes"]:
             ifaces = node["interfaces"] or [None]
             for i, iface in enumerate(ifaces):
@@ -235,7 +229,7 @@ def run_status(args: argparse.Namespace) -> int:
                 if iface["up"] and iface["operstate"] not in ("UP", "UNKNOWN"):
                     st = f"UP ({iface['operstate']})"
                 rows.append((*head, iface["name"], st, " ".join(iface["addresses"])))
-        _table(rows)
+        print(table(("NODE", "KIND", "NETNS", "IFACE", "STATE", "ADDRESSES"), rows))
         print()
     if stray:
         print(f"stray namespaces (no lab record): {' '.join(stray)}; remove them with "
