@@ -89,7 +89,7 @@ def build(
     # (linkwatch_urgent_event compares ifindex with iflink); in fresh namespaces both
     # ends would be index 2, and the change would wait up to a second.
     indexes = itertools.count(100)
-    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    original = netns.open_current_fd()
     iprs: dict[str, Any] = {}
     fds: dict[str, int] = {}
     try:
