@@ -29,7 +29,13 @@ from mrouter.cli.sockets import ipv4_address
 from mrouter.errors import CodecError, McastError, MrouterError
 from mrouter.igmp.codec import decode_packet, encode_packet
 from mrouter.igmp.describe import Fields, error_fields, header_line, line, packet_fields
-from mrouter.igmp.ipv4 import ROUTER_ALERT_OPTION, IPv4Header, build_header, parse_header
+from mrouter.igmp.ipv4 import (
+    MIN_HEADER_LEN,
+    ROUTER_ALERT_OPTION,
+    IPv4Header,
+    build_header,
+    parse_header,
+)
 from mrouter.igmp.messages import (
     ALL_IGMPV3_ROUTERS,
     ALL_ROUTERS,
@@ -191,7 +197,8 @@ def run_watch(args: argparse.Namespace) -> int:
         print(f"mrouter igmp watch: listening on {args.iface} (IGMP in and out); "
               "Ctrl-C to stop", file=sys.stderr, flush=True)
         for data, stamp, protocol, pkttype in packets(sock, args.timeout):
-            if protocol != ETH_P_IP or len(data) < 20 or data[IPV4_PROTOCOL_OFFSET] != IPPROTO_IGMP:
+            if (protocol != ETH_P_IP or len(data) < MIN_HEADER_LEN
+                    or data[IPV4_PROTOCOL_OFFSET] != IPPROTO_IGMP):  # as the filter does
                 continue
             direction = "out" if pkttype == pcap.Direction.OUTGOING else "in"
             output.show(describe(data, time=stamp, iface=args.iface, direction=direction))
@@ -227,7 +234,7 @@ def run_decode(args: argparse.Namespace) -> int:
                                       iface=record.interface)
                 output.show({"frame": record.number, **fields})
                 continue
-            if (frame.ipv4 is None or len(frame.ipv4) < 20
+            if (frame.ipv4 is None or len(frame.ipv4) < MIN_HEADER_LEN
                     or frame.ipv4[IPV4_PROTOCOL_OFFSET] != IPPROTO_IGMP):
                 skipped += 1
                 continue

@@ -48,7 +48,15 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from mrouter.errors import MrouterError
+from mrouter.igmp.ipv4 import MIN_HEADER_LEN
 from mrouter.linux import netlink, sysctl
+from mrouter.linux.constants import (
+    ETH_P_IP,
+    IPV4_DST_OFFSET,
+    IPV4_SRC_OFFSET,
+    IPV4_TTL_OFFSET,
+    PACKET_OUTGOING,
+)
 
 log = logging.getLogger(__name__)
 
@@ -349,10 +357,8 @@ def sniff(group: IPv4Address, source: IPv4Address | None, seconds: float) -> lis
 
     An AF_PACKET socket sees a packet before rp_filter and multicast routing do, so a
     flow that is dropped still shows here, with the TTL it arrived with."""
-    eth_p_ip = 0x0800
-    packet_outgoing = 4
     try:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(eth_p_ip))
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
     except PermissionError:
         raise MrouterError("--listen needs root (a packet socket); run as root or "
                            "leave --listen out") from None
@@ -364,15 +370,16 @@ def sniff(group: IPv4Address, source: IPv4Address | None, seconds: float) -> lis
             if not ready:
                 break
             data, addr = sock.recvfrom(65535)
-            if addr[2] == packet_outgoing or len(data) < 20:
+            if addr[2] == PACKET_OUTGOING or len(data) < MIN_HEADER_LEN:
                 continue
-            src, dst = IPv4Address(data[12:16]), IPv4Address(data[16:20])
+            src = IPv4Address(data[IPV4_SRC_OFFSET:IPV4_SRC_OFFSET + 4])
+            dst = IPv4Address(data[IPV4_DST_OFFSET:IPV4_DST_OFFSET + 4])
             if dst != group or (source is not None and src != source):
                 continue
             name = addr[0]  # (ifname, protocol, pkttype, hatype, hwaddr)
             entry = seen.setdefault((name, src), [0, 255])
             entry[0] += 1
-            entry[1] = min(entry[1], data[8])
+            entry[1] = min(entry[1], data[IPV4_TTL_OFFSET])
     finally:
         sock.close()
     return [Flow(n, s, ttl, count) for (n, s), (count, ttl) in seen.items()]
