@@ -52,6 +52,7 @@ from mrouter.igmp.ipv4 import MIN_HEADER_LEN
 from mrouter.linux import netlink, sysctl
 from mrouter.linux.constants import (
     ETH_P_IP,
+    INT,
     IPV4_DST_OFFSET,
     IPV4_SRC_OFFSET,
     IPV4_TTL_OFFSET,
@@ -389,7 +390,7 @@ def probe_owner() -> bool | None:
     """Try MRT_INIT: True if another process holds the table (EADDRINUSE), False if
     nobody does (the table is released at once), None if it cannot tell. Never used
     unless asked: a daemon starting at that instant would find the table busy."""
-    from mrouter.kernel.mroute import INT, MrtOption
+    from mrouter.kernel.mroute import MrtOption
 
     try:
         s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)

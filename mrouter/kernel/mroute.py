@@ -34,7 +34,7 @@ from types import TracebackType
 
 from mrouter.errors import KernelError
 from mrouter.igmp.messages import ANY
-from mrouter.linux.constants import IPV4_PROTOCOL_OFFSET
+from mrouter.linux.constants import INT, IPV4_PROTOCOL_OFFSET
 
 MAXVIFS = 32
 """The kernel's limit on VIFs per table (``MAXVIFS`` in mroute.h)."""
@@ -83,8 +83,6 @@ SIOCPROTOPRIVATE = 0x89E0
 SIOCGETVIFCNT = SIOCPROTOPRIVATE
 SIOCGETSGCNT = SIOCPROTOPRIVATE + 1
 
-INT = struct.Struct("@i")
-"""A C ``int`` option value (MRT_INIT, MRT_VERSION, MRT_ASSERT, MRT_TABLE)."""
 
 VIFCTL = struct.Struct("@HBBI4s4s")
 """::

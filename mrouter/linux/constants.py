@@ -27,6 +27,10 @@ IPV4_CHECKSUM_OFFSET = 10
 IPV4_SRC_OFFSET = 12
 IPV4_DST_OFFSET = 16
 
+INT = struct.Struct("@i")
+"""A C ``int``: the value of most socket options (MRT_INIT, IP_MULTICAST_LOOP, ...) and
+of an IP_TTL control message."""
+
 IP_MREQN = struct.Struct("=4s4si")
 """struct ip_mreqn { struct in_addr imr_multiaddr; struct in_addr imr_address;
 int imr_ifindex; };  (IP_ADD_MEMBERSHIP and IP_MULTICAST_IF accept it; ifindex wins)"""

@@ -58,7 +58,7 @@ from typing import Any, Self
 
 from mrouter.errors import McastError
 from mrouter.linux import netlink, sysctl
-from mrouter.linux.constants import IN_PKTINFO, IP_MREQN, SO_TIMESTAMPNS, TIMESPEC
+from mrouter.linux.constants import IN_PKTINFO, INT, IP_MREQN, SO_TIMESTAMPNS, TIMESPEC
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,6 @@ IP_MREQ_SOURCE = struct.Struct("=4s4s4s")
 """struct ip_mreq_source { __be32 imr_multiaddr; __be32 imr_interface; __be32 imr_sourceaddr; };
 (Linux order; the BSDs put the source second)"""
 
-INT = struct.Struct("=i")
 
 
 # --- validation --------------------------------------------------------------------
