@@ -28,7 +28,7 @@ failure says what went wrong and what to do:
   ones), an interface without an IPv4 address where the kernel needs one.
 - :func:`interfaces` is the one source of truth for interfaces: name, index, flags (the
   same bits SIOCGIFFLAGS returns: UP, LOOPBACK, MULTICAST, ...) and IPv4 addresses (what
-  SIOCGIFCONF/SIOCGIFADDR list), read over netlink with pyroute2.
+  SIOCGIFCONF/SIOCGIFADDR list), read over netlink (:mod:`mrouter.linux.netlink`).
 - :func:`memberships` reads the kernel's membership table of the current network
   namespace: ``/proc/thread-self/net/igmp`` (per interface, each group and how many
   sockets hold it) and ``/proc/thread-self/net/mcfilter`` (per group, the source filters
