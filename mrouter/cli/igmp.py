@@ -29,7 +29,13 @@ from mrouter.cli.sockets import ipv4_address
 from mrouter.errors import CodecError, McastError, MrouterError
 from mrouter.igmp.codec import decode_packet, encode_packet
 from mrouter.igmp.describe import Fields, error_fields, header_line, line, packet_fields
-from mrouter.igmp.ipv4 import ROUTER_ALERT_OPTION, IPv4Header, build_header, parse_header
+from mrouter.igmp.ipv4 import (
+    MIN_HEADER_LEN,
+    ROUTER_ALERT_OPTION,
+    IPv4Header,
+    build_header,
+    parse_header,
+)
 from mrouter.igmp.messages import (
     ALL_IGMPV3_ROUTERS,
     ALL_ROUTERS,
@@ -45,7 +51,15 @@ from mrouter.igmp.messages import (
     value_to_code,
 )
 from mrouter.linux import bpf
-from mrouter.linux.constants import ETH_P_ALL, ETH_P_IP, SO_TIMESTAMPNS, SOL_PACKET, TIMESPEC
+from mrouter.linux.constants import (
+    ETH_P_ALL,
+    ETH_P_IP,
+    IPPROTO_IGMP,
+    IPV4_PROTOCOL_OFFSET,
+    SO_TIMESTAMPNS,
+    SOL_PACKET,
+    TIMESPEC,
+)
 from mrouter.traffic import pcap
 
 log = logging.getLogger(__name__)
@@ -60,17 +74,9 @@ PACKET_MR_ALLMULTI = 2
 #: struct packet_mreq { int mr_ifindex; u16 mr_type; u16 mr_alen; u8 mr_address[8]; }
 PACKET_MREQ = struct.Struct("=iHH8s")
 
-#: Classic BPF run on each frame (SOCK_DGRAM packet sockets start at the network
-#: header): accept it if its protocol is IPv4 and byte 9, the IP protocol, is 2 (IGMP).
-#: The socket is bound to ETH_P_ALL because only those taps see outgoing packets.
-IGMP_FILTER: bpf.Program = (
-    (bpf.LD_H_ABS, 0, 0, bpf.SKF_AD_PROTOCOL),  # ldh proto
-    (bpf.JEQ_K, 0, 3, ETH_P_IP),                # jeq #0x0800, next, drop
-    (bpf.LD_B_ABS, 0, 0, 9),                    # ldb [9]
-    (bpf.JEQ_K, 0, 1, 2),                       # jeq #2, accept, drop
-    (bpf.RET_K, 0, 0, 0x40000),                 # accept: ret #262144
-    (bpf.RET_K, 0, 0, 0),                       # drop: ret #0
-)
+#: Classic BPF run on each frame: IPv4 of protocol 2 (IGMP), up to 256 KiB of it. The
+#: socket is bound to ETH_P_ALL because only those taps see outgoing packets.
+IGMP_FILTER = bpf.ipv4_protocol(IPPROTO_IGMP, 0x40000)
 
 
 # --- output -------------------------------------------------------------------------
@@ -191,7 +197,8 @@ def run_watch(args: argparse.Namespace) -> int:
         print(f"mrouter igmp watch: listening on {args.iface} (IGMP in and out); "
               "Ctrl-C to stop", file=sys.stderr, flush=True)
         for data, stamp, protocol, pkttype in packets(sock, args.timeout):
-            if protocol != ETH_P_IP or len(data) < 20 or data[9] != 2:  # as the filter does
+            if (protocol != ETH_P_IP or len(data) < MIN_HEADER_LEN
+                    or data[IPV4_PROTOCOL_OFFSET] != IPPROTO_IGMP):  # as the filter does
                 continue
             direction = "out" if pkttype == pcap.Direction.OUTGOING else "in"
             output.show(describe(data, time=stamp, iface=args.iface, direction=direction))
@@ -227,7 +234,8 @@ def run_decode(args: argparse.Namespace) -> int:
                                       iface=record.interface)
                 output.show({"frame": record.number, **fields})
                 continue
-            if frame.ipv4 is None or len(frame.ipv4) < 20 or frame.ipv4[9] != 2:
+            if (frame.ipv4 is None or len(frame.ipv4) < MIN_HEADER_LEN
+                    or frame.ipv4[IPV4_PROTOCOL_OFFSET] != IPPROTO_IGMP):
                 skipped += 1
                 continue
             direction = frame.direction.text if frame.direction is not None else None

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mrouter.cli.sockets import table
 from mrouter.errors import LabError
 
 UP_EXAMPLE = """\
@@ -139,53 +140,35 @@ def _say(args: argparse.Namespace, headline: str, record: Any, *, already: bool)
                           "namespaces": record.namespaces, "pids": record.pids}))
         return
     print(headline)
-    rows = [("NODE", "KIND", "NETNS")] + [
+    print(table(("NODE", "KIND", "NETNS"), [
         (n, record.kinds.get(n, "lan" if n in record.lans else "?"), ns)
         for n, ns in record.namespaces.items()
-    ]
-    _table(rows)
+    ]))
     first = record.nodes[0] if record.nodes else "NODE"
     print(f"\nnext: mrouter lab exec {record.name} {first} -- ip -br addr"
           f"\n      mrouter lab status {record.name}"
           f"\n      mrouter lab down {record.name}")
 
 
-def _table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-
-
 # -- status -------------------------------------------------------------------------
 
 
 def _interfaces(ns: str) -> list[dict[str, Any]]:
-    """The interfaces of one namespace, from netlink (pyroute2)."""
-    import socket
-
+    """The interfaces of one namespace, from netlink."""
     from mrouter.lab import netns
+    from mrouter.linux import netlink
 
-    def query() -> list[dict[str, Any]]:
-        from pyroute2 import IPRoute
-
-        with IPRoute() as ipr:
-            addrs: dict[int, list[str]] = {}
-            for a in ipr.get_addr(family=socket.AF_INET):
-                addrs.setdefault(a["index"], []).append(
-                    f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}")
-            out = []
-            for link in ipr.get_links():
-                kind = link.get(("IFLA_LINKINFO", "IFLA_INFO_KIND")) or ""
-                out.append({
-                    "name": link.get("IFLA_IFNAME"), "index": link["index"], "kind": kind,
-                    "up": bool(link["flags"] & 1),
-                    "operstate": link.get("IFLA_OPERSTATE"),
-                    "addresses": addrs.get(link["index"], []),
-                })
-            return out
+    def query(ipr: Any) -> list[dict[str, Any]]:
+        addrs: dict[int, list[str]] = {}
+        for a in netlink.addresses(ipr):
+            addrs.setdefault(a.index, []).append(str(a.address))
+        return [{"name": link.name, "index": link.index, "kind": link.kind or "",
+                 "up": link.admin_up, "operstate": link.operstate,
+                 "addresses": addrs.get(link.index, [])}
+                for link in netlink.links(ipr)]
 
     try:
-        return netns.call_in(ns, query)
+        return netns.call_in(ns, lambda: netlink.query(query))
     except LabError:
         return []
 
@@ -234,7 +217,7 @@ def run_status(args: argparse.Namespace) -> int:
         state_word = "up" if lab["up"] else "INCOMPLETE"
         print(f"lab {lab['name']} ({state_word}) from {lab['topology']}, "
               f"{_age(age)} old, {owner}")
-        rows: list[tuple[str, ...]] = [("NODE", "KIND", "NETNS", "IFACE", "STATE", "ADDRESSES")]
+        rows: list[tuple[str, ...]] = []
         for node in lab["nodes"]:
             ifaces = node["interfaces"] or [None]
             for i, iface in enumerate(ifaces):
@@ -246,7 +229,7 @@ def run_status(args: argparse.Namespace) -> int:
                 if iface["up"] and iface["operstate"] not in ("UP", "UNKNOWN"):
                     st = f"UP ({iface['operstate']})"
                 rows.append((*head, iface["name"], st, " ".join(iface["addresses"])))
-        _table(rows)
+        print(table(("NODE", "KIND", "NETNS", "IFACE", "STATE", "ADDRESSES"), rows))
         print()
     if stray:
         print(f"stray namespaces (no lab record): {' '.join(stray)}; remove them with "

@@ -18,15 +18,13 @@ import time
 from datetime import datetime
 from typing import Any
 
+from mrouter.diag.events import action_event
 from mrouter.igmp.engine import (
     Action,
     Dropped,
     Engine,
     InterfaceSettings,
-    MembershipChanged,
-    QuerierChanged,
     SendQuery,
-    TimerExpired,
     render_snapshot,
 )
 
@@ -89,29 +87,6 @@ def settings_from(args: argparse.Namespace) -> InterfaceSettings:
         last_member_query_count=args.last_member_query_count,
         fast_leave=args.fast_leave, querier=args.querier,
     )
-
-
-def action_event(action: Action) -> dict[str, Any]:
-    """One action as a JSON-able event."""
-    if isinstance(action, MembershipChanged):
-        return {"event": "membership", "iface": action.iface, "group": str(action.group),
-                "filter_mode": action.filter_mode.name,
-                "sources": [str(s) for s in sorted(action.sources)]}
-    if isinstance(action, QuerierChanged):
-        return {"event": "querier", "iface": action.iface,
-                "querier": None if action.querier is None else str(action.querier),
-                "is_self": action.is_self}
-    if isinstance(action, SendQuery):
-        q = action.query
-        return {"event": "query", "iface": action.iface, "dst": str(action.dst),
-                "version": q.version, "group": str(q.group), "s_flag": q.s_flag,
-                "max_resp": q.max_resp_tenths / 10, "sources": [str(s) for s in q.sources]}
-    if isinstance(action, TimerExpired):
-        return {"event": "timer", "iface": action.iface, "timer": action.timer,
-                "group": None if action.group is None else str(action.group),
-                "source": None if action.source is None else str(action.source)}
-    return {"event": "dropped", "iface": action.iface, "reason": action.reason,
-            "detail": action.detail}
 
 
 def human(event: dict[str, Any]) -> str:

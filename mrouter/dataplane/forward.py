@@ -32,9 +32,9 @@ from enum import StrEnum
 from ipaddress import IPv4Address
 
 from mrouter.igmp.messages import LINK_LOCAL
+from mrouter.linux.constants import IPV4_CHECKSUM_OFFSET as CHECKSUM_OFFSET
+from mrouter.linux.constants import IPV4_TTL_OFFSET as TTL_OFFSET
 
-TTL_OFFSET = 8
-CHECKSUM_OFFSET = 10
 # RFC 1624 eqn. 3 with m' = m - 0x0100: ~m + m' = 0xFFFF - 0x0100.
 _TTL_DECREMENT_DELTA = 0xFFFF - 0x0100
 

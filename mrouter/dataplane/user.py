@@ -50,7 +50,7 @@ from mrouter.errors import MrouterError
 from mrouter.igmp.ipv4 import MIN_HEADER_LEN
 from mrouter.igmp.messages import LINK_LOCAL
 from mrouter.linux import bpf
-from mrouter.linux.constants import ETH_P_IP, IP_MREQN, IPPROTO_IGMP, PACKET_MULTICAST, SOL_PACKET
+from mrouter.linux.constants import ETH_P_IP, IP_MREQN, IPPROTO_IGMP, IPV4_SRC_OFFSET, SOL_PACKET
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ SOCKET_RCVBUF = 4 * 1024 * 1024
 
 # The (source, group) words of an IPv4 header, as one 64-bit key.
 SG_WORDS = struct.Struct("!Q")
-SG_OFFSET = 12
+SG_OFFSET = IPV4_SRC_OFFSET
 ETH_HLEN = 14
 PACKET_VNET_HDR = 15
 PACKET_STATISTICS = 6
@@ -79,26 +79,9 @@ ETH = VNET_HDR_LEN  # where the Ethernet header starts in the buffer
 ETH_SRC = ETH + 6
 IP = ETH + ETH_HLEN  # where the IP header starts
 
-BPF_LD_W_ABS, BPF_LD_B_ABS = bpf.LD_W_ABS, bpf.LD_B_ABS
-BPF_AND_K, BPF_JEQ_K, BPF_RET_K = bpf.AND_K, bpf.JEQ_K, bpf.RET_K
-SKF_AD_PKTTYPE = bpf.SKF_AD_PKTTYPE
-
-# Offsets are from the Ethernet header (SOCK_RAW). A false test jumps to the last
-# instruction (drop).
-FILTER: bpf.Program = (
-    (BPF_LD_W_ABS, 0, 0, SKF_AD_PKTTYPE),
-    (BPF_JEQ_K, 0, 9, PACKET_MULTICAST),  # not received as multicast (ours, loopback)
-    (BPF_LD_B_ABS, 0, 0, ETH_HLEN),
-    (BPF_AND_K, 0, 0, 0xF0),
-    (BPF_JEQ_K, 0, 6, 0x40),  # IP version 4
-    (BPF_LD_B_ABS, 0, 0, ETH_HLEN + 16),
-    (BPF_AND_K, 0, 0, 0xF0),
-    (BPF_JEQ_K, 0, 3, 0xE0),  # destination in 224.0.0.0/4
-    (BPF_LD_B_ABS, 0, 0, ETH_HLEN + 9),
-    (BPF_JEQ_K, 1, 0, IPPROTO_IGMP),  # IGMP belongs to the daemon's IGMP socket
-    (BPF_RET_K, 0, 0, RECV_BUFFER),
-    (BPF_RET_K, 0, 0, 0),
-)
+# Multicast IPv4 received from the link, from the Ethernet header on (SOCK_RAW), except
+# IGMP: that belongs to the daemon's IGMP socket.
+FILTER = bpf.received_multicast_except(IPPROTO_IGMP, RECV_BUFFER, link_header=ETH_HLEN)
 
 
 class DataplaneError(MrouterError):

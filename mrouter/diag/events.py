@@ -56,7 +56,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from mrouter.errors import MrouterError
-from mrouter.igmp.engine import MembershipChanged, QuerierChanged, SendQuery, TimerExpired
+from mrouter.igmp.engine import (
+    Action,
+    MembershipChanged,
+    QuerierChanged,
+    SendQuery,
+    TimerExpired,
+)
 from mrouter.igmp.messages import (
     IgmpMessage,
     Query,
@@ -232,6 +238,33 @@ def from_action(action: object, now: float) -> Event | None:
         return make(EventKind.TIMER_EXPIRED, now, action.iface, timer=action.timer,
                     group=action.group, **extra)
     return None
+
+
+def action_event(action: Action) -> dict[str, Any]:
+    """An engine action as ``mrouter querier`` prints it: one JSON object with ``event``
+    (membership, querier, query, timer or dropped), ``iface`` and that event's fields.
+
+    The standalone querier's own line format, older than the daemon's events and kept as
+    it is; :func:`from_action` is the daemon's :class:`Event` for the same actions."""
+    if isinstance(action, MembershipChanged):
+        return {"event": "membership", "iface": action.iface, "group": str(action.group),
+                "filter_mode": action.filter_mode.name,
+                "sources": [str(s) for s in sorted(action.sources)]}
+    if isinstance(action, QuerierChanged):
+        return {"event": "querier", "iface": action.iface,
+                "querier": None if action.querier is None else str(action.querier),
+                "is_self": action.is_self}
+    if isinstance(action, SendQuery):
+        q = action.query
+        return {"event": "query", "iface": action.iface, "dst": str(action.dst),
+                "version": q.version, "group": str(q.group), "s_flag": q.s_flag,
+                "max_resp": q.max_resp_tenths / 10, "sources": [str(s) for s in q.sources]}
+    if isinstance(action, TimerExpired):
+        return {"event": "timer", "iface": action.iface, "timer": action.timer,
+                "group": None if action.group is None else str(action.group),
+                "source": None if action.source is None else str(action.source)}
+    return {"event": "dropped", "iface": action.iface, "reason": action.reason,
+            "detail": action.detail}
 
 
 # --- files ---------------------------------------------------------------------------------

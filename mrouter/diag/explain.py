@@ -45,10 +45,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address
-from pathlib import Path
 from typing import Any
 
 from mrouter.errors import MrouterError
+from mrouter.igmp.ipv4 import MIN_HEADER_LEN
+from mrouter.linux import netlink, sysctl
+from mrouter.linux.constants import (
+    ETH_P_IP,
+    INT,
+    IPV4_DST_OFFSET,
+    IPV4_SRC_OFFSET,
+    IPV4_TTL_OFFSET,
+    PACKET_OUTGOING,
+)
 
 log = logging.getLogger(__name__)
 
@@ -313,57 +322,24 @@ def _chain(facts: Facts, x: Interface, by_name: Mapping[str, Interface],
 
 # --- gathering (I/O) --------------------------------------------------------------------------
 
-CONF = Path("/proc/sys/net/ipv4/conf")
-
-
-def _read_int(path: Path, default: int = 0) -> int:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return default
-
-
-def _links() -> list[dict[str, Any]]:
-    from pyroute2 import IPRoute
-
-    out = []
-    with IPRoute() as ipr:
-        for link in ipr.get_links():
-            name = link.get_attr("IFLA_IFNAME")
-            info = link.get_attr("IFLA_LINKINFO")
-            kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
-            data = info.get_attr("IFLA_INFO_DATA") if info is not None else None
-            snooping = querier = False
-            if kind == "bridge" and data is not None:
-                snooping = bool(data.get_attr("IFLA_BR_MCAST_SNOOPING"))
-                querier = bool(data.get_attr("IFLA_BR_MCAST_QUERIER"))
-            up = bool(link["flags"] & 1) and link.get_attr("IFLA_OPERSTATE") in (
-                "UP", "UNKNOWN")
-            out.append({"name": name, "index": link["index"], "up": up,
-                        "kind": kind, "snooping": snooping, "querier": querier,
-                        "master": link.get_attr("IFLA_MASTER")})
-    return out
+def _is_up(link: netlink.Link) -> bool:
+    """Up and able to carry packets (a loopback's operstate is UNKNOWN)."""
+    return link.admin_up and link.operstate in ("UP", "UNKNOWN")
 
 
 def _route_back(source: IPv4Address) -> str | None:
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
+    """The interface of the unicast route back to ``source``; None when there is none
+    (local and unreachable routes are not a way back)."""
 
-    with IPRoute() as ipr:
-        try:
-            routes = ipr.route("get", dst=str(source))
-        except NetlinkError:
+    def lookup(ipr: Any) -> str | None:
+        route = netlink.route_to(ipr, source)
+        if route is None or route.oif is None:
             return None
-        if not routes:
-            return None
-        oif = routes[0].get_attr("RTA_OIF")
-        if oif is None:
-            return None
-        links = ipr.get_links(oif)
-        name: str | None = links[0].get_attr("IFLA_IFNAME") if links else None
-        if routes[0]["type"] != 1:  # RTN_UNICAST; local/unreachable are not a way back
-            return None
-        return name
+        found = netlink.links(ipr, route.oif)
+        name = found[0].name if found else None
+        return name if route.type == netlink.RTN_UNICAST else None
+
+    return netlink.query(lookup)
 
 
 def _bridge_router_ports(bridge: str) -> bool | None:
@@ -382,10 +358,8 @@ def sniff(group: IPv4Address, source: IPv4Address | None, seconds: float) -> lis
 
     An AF_PACKET socket sees a packet before rp_filter and multicast routing do, so a
     flow that is dropped still shows here, with the TTL it arrived with."""
-    eth_p_ip = 0x0800
-    packet_outgoing = 4
     try:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(eth_p_ip))
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
     except PermissionError:
         raise MrouterError("--listen needs root (a packet socket); run as root or "
                            "leave --listen out") from None
@@ -397,15 +371,16 @@ def sniff(group: IPv4Address, source: IPv4Address | None, seconds: float) -> lis
             if not ready:
                 break
             data, addr = sock.recvfrom(65535)
-            if addr[2] == packet_outgoing or len(data) < 20:
+            if addr[2] == PACKET_OUTGOING or len(data) < MIN_HEADER_LEN:
                 continue
-            src, dst = IPv4Address(data[12:16]), IPv4Address(data[16:20])
+            src = IPv4Address(data[IPV4_SRC_OFFSET:IPV4_SRC_OFFSET + 4])
+            dst = IPv4Address(data[IPV4_DST_OFFSET:IPV4_DST_OFFSET + 4])
             if dst != group or (source is not None and src != source):
                 continue
             name = addr[0]  # (ifname, protocol, pkttype, hatype, hwaddr)
             entry = seen.setdefault((name, src), [0, 255])
             entry[0] += 1
-            entry[1] = min(entry[1], data[8])
+            entry[1] = min(entry[1], data[IPV4_TTL_OFFSET])
     finally:
         sock.close()
     return [Flow(n, s, ttl, count) for (n, s), (count, ttl) in seen.items()]
@@ -415,7 +390,7 @@ def probe_owner() -> bool | None:
     """Try MRT_INIT: True if another process holds the table (EADDRINUSE), False if
     nobody does (the table is released at once), None if it cannot tell. Never used
     unless asked: a daemon starting at that instant would find the table busy."""
-    from mrouter.kernel.mroute import INT, MrtOption
+    from mrouter.kernel.mroute import MrtOption
 
     try:
         s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
@@ -457,11 +432,11 @@ def gather(group: IPv4Address, source: IPv4Address | None = None, *,
     flows = sniff(group, source, listen) if listen > 0 else []
     vifs = {v.vif: v.name for v in read_vif_table()}
     vif_of = {name: vif for vif, name in vifs.items()}
-    links = _links()
-    index_name = {lk["index"]: lk["name"] for lk in links}
+    links = netlink.query(netlink.links)
+    index_name = {lk.index: lk.name for lk in links}
     daemon = _daemon(socket_path)
     if daemon is not None:
-        local = {(lk["name"], lk["index"]) for lk in links}
+        local = {(lk.name, lk.index) for lk in links}
         # only active ones: a stopped or not-yet-present interface has no (current) index
         theirs = {(row["name"], row["ifindex"]) for row in daemon["interfaces"]
                   if row.get("active", True)}
@@ -469,8 +444,9 @@ def gather(group: IPv4Address, source: IPv4Address | None = None, *,
             notes.append(f"the daemon on {socket_path} runs in another network namespace "
                          "(its interfaces differ from these); its view was not used")
             daemon = None
-    all_rp = _read_int(CONF / "all" / "rp_filter")
-    mc_forwarding = _read_int(CONF / "all" / "mc_forwarding") == 1 or bool(vifs)
+    all_rp = sysctl.read_int(sysctl.conf_key("all", "rp_filter"), 0)
+    mc_forwarding = sysctl.read_int(sysctl.conf_key("all", "mc_forwarding"), 0) == 1 \
+        or bool(vifs)
     querier_on: dict[str, bool] = {}
     members: dict[str, bool] | None = None
     if daemon is not None:
@@ -486,17 +462,17 @@ def gather(group: IPv4Address, source: IPv4Address | None = None, *,
             members[row["iface"]] = members.get(row["iface"], False) or included
     interfaces = []
     for lk in links:
-        if lk["name"] == "lo":
+        if lk.name == "lo":
             continue
-        is_bridge = lk["kind"] == "bridge"
-        querier_seen: bool | None = querier_on.get(lk["name"])
-        if is_bridge and lk["snooping"] and not querier_seen:
-            querier_seen = _bridge_router_ports(lk["name"])
+        is_bridge = lk.kind == "bridge"
+        querier_seen: bool | None = querier_on.get(lk.name)
+        if is_bridge and lk.mcast_snooping and not querier_seen:
+            querier_seen = _bridge_router_ports(lk.name)
         interfaces.append(Interface(
-            lk["name"], lk["index"], lk["up"],
-            max(all_rp, _read_int(CONF / lk["name"] / "rp_filter")),
-            vif_of.get(lk["name"]), is_bridge, lk["snooping"], lk["querier"], querier_seen,
-            index_name.get(lk["master"]) if lk["master"] else None))
+            lk.name, lk.index, _is_up(lk),
+            max(all_rp, sysctl.read_int(sysctl.conf_key(lk.name, "rp_filter"), 0)),
+            vif_of.get(lk.name), is_bridge, lk.mcast_snooping, lk.mcast_querier, querier_seen,
+            index_name.get(lk.master) if lk.master else None))
     routes = []
     for m in read_mfc_table():
         if m.group != group:

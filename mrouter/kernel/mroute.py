@@ -34,6 +34,7 @@ from types import TracebackType
 
 from mrouter.errors import KernelError
 from mrouter.igmp.messages import ANY
+from mrouter.linux.constants import INT, IPV4_PROTOCOL_OFFSET
 
 MAXVIFS = 32
 """The kernel's limit on VIFs per table (``MAXVIFS`` in mroute.h)."""
@@ -82,8 +83,6 @@ SIOCPROTOPRIVATE = 0x89E0
 SIOCGETVIFCNT = SIOCPROTOPRIVATE
 SIOCGETSGCNT = SIOCPROTOPRIVATE + 1
 
-INT = struct.Struct("@i")
-"""A C ``int`` option value (MRT_INIT, MRT_VERSION, MRT_ASSERT, MRT_TABLE)."""
 
 VIFCTL = struct.Struct("@HBBI4s4s")
 """::
@@ -162,8 +161,6 @@ for _layout, _size in _SIZES.items():
     if _layout.size != _size:  # pragma: no cover - depends on the C ABI
         raise ImportError(f"struct {_layout.format} is {_layout.size} bytes, expected {_size}")
 
-IP_PROTOCOL_OFFSET = 9
-"""Byte offset of the protocol field of an IPv4 header; ``im_mbz`` sits there."""
 
 # --- errors -------------------------------------------------------------------------------
 
@@ -251,7 +248,7 @@ def is_upcall(data: bytes) -> bool:
 
     A real IGMP packet has protocol 2 at byte 9 of its IP header; an upcall has im_mbz 0.
     """
-    return len(data) > IP_PROTOCOL_OFFSET and data[IP_PROTOCOL_OFFSET] == 0
+    return len(data) > IPV4_PROTOCOL_OFFSET and data[IPV4_PROTOCOL_OFFSET] == 0
 
 
 def parse_upcall(data: bytes) -> Upcall:

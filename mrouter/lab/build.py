@@ -26,16 +26,15 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from mrouter.errors import LabError
 from mrouter.lab import netns
 from mrouter.lab.topology import NAMESPACE_SYSCTLS, Endpoint, Topology, router_sysctls
+from mrouter.linux import netlink, sysctl
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +45,9 @@ BR_STATE_FORWARDING = 3
 
 
 def write_sysctl(key: str, value: str) -> None:
-    """Set a sysctl of the calling thread's network namespace."""
-    path = Path("/proc/sys") / key.replace(".", "/")
-    try:
-        path.write_text(value)
-    except FileNotFoundError:
-        raise LabError(f"sysctl {key} does not exist in a network namespace; check the "
-                       f"name (interface names must match the topology)") from None
-    except OSError as exc:
-        raise LabError(f"cannot set sysctl {key}={value}: {exc.strerror}") from None
-
-
-def read_sysctl(key: str) -> str:
-    path = Path("/proc/sys") / key.replace(".", "/")
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        raise LabError(f"sysctl {key} does not exist in a network namespace") from None
+    """Set a sysctl of the calling thread's network namespace (a node's, when inside)."""
+    sysctl.write(key, value, error=LabError,
+                 hint="check the name (interface names must match the topology)")
 
 
 def port_name(e: Endpoint, index: int) -> str:
@@ -104,7 +89,7 @@ def build(
     # (linkwatch_urgent_event compares ifindex with iflink); in fresh namespaces both
     # ends would be index 2, and the change would wait up to a second.
     indexes = itertools.count(100)
-    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    original = netns.open_current_fd()
     iprs: dict[str, Any] = {}
     fds: dict[str, int] = {}
     try:
@@ -198,15 +183,14 @@ def _wait_oper_up(iprs: dict[str, Any], bridges: set[str]) -> None:
     while pending:
         for name, ipr in list(pending.items()):
             down = [
-                link.get("ifname") for link in ipr.get_links()
-                if link.get("ifname") != "lo" and link.get("ifname") not in bridges
-                and link.get("IFLA_OPERSTATE") != "UP"
+                link.name for link in netlink.links(ipr)
+                if link.name != "lo" and link.name not in bridges and link.operstate != "UP"
             ]
             if name in bridges:
                 down += [
-                    f"{port.get('ifname')} (bridge port not forwarding)"
-                    for port in ipr.get_links(family=socket.AF_BRIDGE)
-                    if port.get(("IFLA_PROTINFO", "IFLA_BRPORT_STATE")) != BR_STATE_FORWARDING
+                    f"{port} (bridge port not forwarding)"
+                    for port, state in netlink.bridge_port_states(ipr).items()
+                    if state != BR_STATE_FORWARDING
                 ]
             if not down:
                 del pending[name]

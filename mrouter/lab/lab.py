@@ -32,7 +32,7 @@ from typing import Any
 
 from mrouter.errors import LabError
 from mrouter.lab import netns, state
-from mrouter.lab.build import build, read_sysctl, write_sysctl
+from mrouter.lab.build import build, write_sysctl
 from mrouter.lab.topology import (
     SYSCTL_RE,
     NodeKind,
@@ -41,6 +41,7 @@ from mrouter.lab.topology import (
     load_topology,
     resolve_topology_path,
 )
+from mrouter.linux import netlink, sysctl
 
 log = logging.getLogger(__name__)
 
@@ -140,18 +141,14 @@ class Node:
         """The first IPv4 address of ``ifname`` inside this node."""
         index = self.ifindex(ifname)
 
-        def query() -> list[str]:
-            from pyroute2 import IPRoute
-
-            with IPRoute() as ipr:
-                return [a.get("IFA_ADDRESS") for a in ipr.get_addr(family=socket.AF_INET,
-                                                                     index=index)]
+        def query() -> list[netlink.Address]:
+            return netlink.query(lambda ipr: netlink.addresses(ipr, index))
 
         self.lab._check_running()
         found = netns.call_in(self.netns, query)
         if not found:
             raise LabError(f"interface {ifname} of node {self.name} has no IPv4 address")
-        return IPv4Address(found[0])
+        return found[0].address.ip
 
     def sysctl(self, key: str, value: str | int | None = None) -> str:
         """Set a net.* sysctl in this node (and return the value), or get it."""
@@ -160,7 +157,7 @@ class Node:
         with self.enter():
             if value is not None:
                 write_sysctl(key, str(value))
-            return read_sysctl(key)
+            return sysctl.read(key, error=LabError)
 
 
 class Lab:

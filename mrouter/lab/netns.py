@@ -157,6 +157,11 @@ def open_fd(name: str) -> int:
         ) from None
 
 
+def open_current_fd() -> int:
+    """An fd of the calling thread's own network namespace, to come back to with setns."""
+    return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+
 @contextmanager
 def entered(name: str) -> Iterator[None]:
     """Switch the calling thread into namespace ``name``; always switch back."""
@@ -170,7 +175,7 @@ def entered(name: str) -> Iterator[None]:
 
 @contextmanager
 def entered_fd(fd: int) -> Iterator[None]:
-    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    original = open_current_fd()
     try:
         setns(fd)
         try:

@@ -18,8 +18,8 @@ to do. Everything is checked here, before the builder creates anything, so that 
 file never leaves half a lab behind.
 
 TOML parsers do not report the line of a key, so :class:`_Where` finds it by searching
-the text for the key or the offending value; the key path is always given, the line when
-it is unambiguous enough to help.
+the text for the key or the offending value (:class:`mrouter.tomlpos.TomlLines`); the
+key path is always given, the line when it is unambiguous enough to help.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from mrouter.errors import TopologyError
+from mrouter.tomlpos import TomlLines
 
 #: Linux IFNAMSIZ is 16 bytes including the terminating NUL.
 IFNAMSIZ = 16
@@ -172,42 +173,20 @@ class _Where:
     """Builds error messages that name the file, the line (if found) and the key path."""
 
     def __init__(self, text: str, source: str) -> None:
-        self.lines = text.splitlines()
+        self.lines = TomlLines(text)
         self.source = source
-
-    def lines_matching(self, pattern: re.Pattern[str]) -> list[int]:
-        return [
-            number for number, line in enumerate(self.lines, start=1)
-            if pattern.search(line.split("#", 1)[0])
-        ]
-
-    def _line_matching(self, pattern: re.Pattern[str]) -> int | None:
-        found = self.lines_matching(pattern)
-        return found[0] if found else None
 
     def error(
         self, key: str, problem: str, fix: str, *, value: object = None,
         name: str | None = None, line: int | None = None,
     ) -> TopologyError:
         """``key`` is the key path; ``value`` or ``name`` (a key) helps find the line."""
-        if line is not None:
-            pass
-        elif isinstance(value, str) and value:
-            line = self._line_matching(re.compile(re.escape(_toml_str(value))))
-        elif isinstance(value, bool | int):
-            last = key.rsplit(".", 1)[-1]
-            shown = str(value).lower()
-            line = self._line_matching(re.compile(rf"\b{re.escape(last)}\s*=\s*{shown}\b"))
+        if line is None:
+            line = self.lines.value_line(key, value)
         if line is None and name is not None:
-            line = self._line_matching(
-                re.compile(rf'(^|[\s{{,.\[])"?{re.escape(name)}"?\s*(=|\])')
-            )
+            line = self.lines.name_line(name)
         at = f"{self.source}: line {line}: " if line else f"{self.source}: "
         return TopologyError(f"{at}{key}: {problem}; {fix}")
-
-
-def _toml_str(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def load_topology(path: str | Path) -> Topology:
@@ -497,7 +476,7 @@ class _Parser:
                 dup = seen_ip.get(e.address.ip)
                 if dup is not None:
                     # the same address on two lines: point at the later, name the other
-                    lines = self.w.lines_matching(re.compile(f'"{re.escape(str(e.address.ip))}/'))
+                    lines = self.w.lines.matching(re.compile(f'"{re.escape(str(e.address.ip))}/'))
                     also = f", line {lines[0]}" if len(lines) > 1 else ""
                     raise self.w.error(e.where + ".address", f"duplicate address "
                                        f"{e.address.ip} (also at {dup.where}{also})",

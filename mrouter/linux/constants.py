@@ -18,6 +18,19 @@ PACKET_OUTGOING = 4  # sll_pkttype of a frame this host sends
 SO_TIMESTAMPNS = 35  # SOL_SOCKET; the control message SCM_TIMESTAMPNS has the same value
 IPPROTO_IGMP = 2
 
+# Byte offsets into an IPv4 header (RFC 791 §3.1), for code that looks at raw packets
+# without decoding them: the BPF programs, the upcall test, ``igmp watch``, the userspace
+# data plane's header rewrite.
+IPV4_TTL_OFFSET = 8
+IPV4_PROTOCOL_OFFSET = 9  # also where struct igmpmsg has im_mbz (always 0 in an upcall)
+IPV4_CHECKSUM_OFFSET = 10
+IPV4_SRC_OFFSET = 12
+IPV4_DST_OFFSET = 16
+
+INT = struct.Struct("@i")
+"""A C ``int``: the value of most socket options (MRT_INIT, IP_MULTICAST_LOOP, ...) and
+of an IP_TTL control message."""
+
 IP_MREQN = struct.Struct("=4s4si")
 """struct ip_mreqn { struct in_addr imr_multiaddr; struct in_addr imr_address;
 int imr_ifindex; };  (IP_ADD_MEMBERSHIP and IP_MULTICAST_IF accept it; ifindex wins)"""

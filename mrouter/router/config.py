@@ -35,6 +35,7 @@ from typing import Any
 
 from mrouter.errors import ConfigError
 from mrouter.igmp.messages import LINK_LOCAL
+from mrouter.tomlpos import key_line
 
 MULTICAST = IPv4Network("224.0.0.0/4")
 
@@ -119,39 +120,6 @@ class Config:
         return None
 
 
-# --- locating keys in the text, for messages ---------------------------------------------
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
-_KEY = re.compile(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+)\s*=")
-
-
-def _unquote(name: str) -> str:
-    return name.strip().strip("\"'")
-
-
-def _find_line(text: str, table: str, key: str | None) -> int | None:
-    """1-based line of ``key`` in ``table`` ("interfaces.dn0", "routes#2"), or of the
-    table header when ``key`` is None or not written in the file."""
-    counts: dict[str, int] = {}
-    current = ""
-    header_line: int | None = None
-    for number, line in enumerate(text.splitlines(), 1):
-        m = _HEADER.match(line)
-        if m:
-            name = ".".join(_unquote(p) for p in m.group(2).split("."))
-            if m.group(1) == "[[":
-                counts[name] = counts.get(name, 0) + 1
-                name = f"{name}#{counts[name]}"
-            current = name
-            if current == table:
-                header_line = number
-            continue
-        k = _KEY.match(line)
-        if k and current == table and key is not None and _unquote(k.group(1)) == key:
-            return number
-    return header_line
-
-
 class _Context:
     """Where we are in the file, to build messages that name file, line and key."""
 
@@ -164,7 +132,7 @@ class _Context:
         if self.inline:
             return ConfigError(f"{self.path}: {key}: {message}" if key
                                else f"{self.path}: {message}")
-        line = _find_line(self.text, table, key)
+        line = key_line(self.text, table, key)
         where = f"{self.path}:{line}" if line else self.path
         if "#" in table:  # an array of tables: "[[routes]] #2, key 'group'"
             array, number = table.split("#")

@@ -19,7 +19,7 @@ IGMP with :class:`IgmpTap`, an ``AF_PACKET`` socket with a BPF filter that keeps
 protocol 2 (what tcpdump does), and uses the raw socket only to send, with a drop-all
 filter on it so that nothing is read twice. The daemon instead passes no tap: its
 ``MRT_INIT`` socket, wrapped in an IgmpSocket, hears every report on its VIFs, and
-packets that are not IGMP (kernel upcalls, whose protocol byte is 0) go to ``on_other``.
+kernel upcalls (:func:`~mrouter.kernel.mroute.is_upcall`: protocol byte 0) go to ``on_other``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from mrouter.igmp.engine import (
     SendQuery,
     TimerExpired,
 )
+from mrouter.kernel.mroute import is_upcall
 from mrouter.linux import bpf
 from mrouter.linux.constants import ETH_P_IP, IPPROTO_IGMP, PACKET_OUTGOING
 from mrouter.sockets.igmp_socket import IgmpSocket, Received
@@ -53,16 +54,9 @@ log = logging.getLogger(__name__)
 READ_BATCH = 64  # packets handled per readable event before the loop looks around again
 
 _FIRST = (MembershipChanged, TimerExpired)  # actions handed on before the others
-_PROTOCOL_OFFSET = 9  # the protocol byte of the IPv4 header (im_mbz in an upcall)
 
-
-#: "ldb [9]; jeq #2, keep, drop; keep: ret #65535; drop: ret #0" on the IPv4 header.
-IGMP_ONLY: bpf.Program = (
-    (bpf.LD_B_ABS, 0, 0, _PROTOCOL_OFFSET),
-    (bpf.JEQ_K, 0, 1, IPPROTO_IGMP),
-    (bpf.RET_K, 0, 0, 0xFFFF),
-    (bpf.RET_K, 0, 0, 0),
-)
+#: The IGMP tap's filter: IP protocol 2, whole packets (up to 65535 bytes).
+IGMP_ONLY = bpf.ip_protocol(IPPROTO_IGMP, 0xFFFF)
 
 
 class IgmpTap:
@@ -180,7 +174,7 @@ class QuerierShell:
 
     def handle_packet(self, received: Received) -> None:
         data = received.data
-        if len(data) > _PROTOCOL_OFFSET and data[_PROTOCOL_OFFSET] != IPPROTO_IGMP:
+        if is_upcall(data):
             if self.on_other is not None:
                 self.on_other(received)
             return

@@ -28,7 +28,7 @@ failure says what went wrong and what to do:
   ones), an interface without an IPv4 address where the kernel needs one.
 - :func:`interfaces` is the one source of truth for interfaces: name, index, flags (the
   same bits SIOCGIFFLAGS returns: UP, LOOPBACK, MULTICAST, ...) and IPv4 addresses (what
-  SIOCGIFCONF/SIOCGIFADDR list), read over netlink with pyroute2.
+  SIOCGIFCONF/SIOCGIFADDR list), read over netlink (:mod:`mrouter.linux.netlink`).
 - :func:`memberships` reads the kernel's membership table of the current network
   namespace: ``/proc/thread-self/net/igmp`` (per interface, each group and how many
   sockets hold it) and ``/proc/thread-self/net/mcfilter`` (per group, the source filters
@@ -43,7 +43,6 @@ way (per thread) for the limits quoted in error messages.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import errno as errno_mod
 import logging
@@ -51,21 +50,20 @@ import os
 import socket
 import struct
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from ipaddress import AddressValueError, IPv4Address, IPv4Interface
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 from mrouter.errors import McastError
-from mrouter.linux.constants import IN_PKTINFO, IP_MREQN, SO_TIMESTAMPNS, TIMESPEC
+from mrouter.linux import netlink, sysctl
+from mrouter.linux.constants import IN_PKTINFO, INT, IP_MREQN, SO_TIMESTAMPNS, TIMESPEC
 
 log = logging.getLogger(__name__)
 
 INADDR_ANY = IPv4Address(0)
 PROC_NET = Path("/proc/thread-self/net")
-PROC_SYS_IPV4 = Path("/proc/sys/net/ipv4")
 
 
 class IpOption(enum.IntEnum):
@@ -121,7 +119,6 @@ IP_MREQ_SOURCE = struct.Struct("=4s4s4s")
 """struct ip_mreq_source { __be32 imr_multiaddr; __be32 imr_interface; __be32 imr_sourceaddr; };
 (Linux order; the BSDs put the source second)"""
 
-INT = struct.Struct("=i")
 
 
 # --- validation --------------------------------------------------------------------
@@ -162,15 +159,6 @@ def check_ttl(ttl: int) -> int:
                          f"(0: this host only, 1: this link, the default; each router "
                          f"hop takes 1 off)")
     return ttl
-
-
-def read_sysctl(name: str, default: str = "?") -> str:
-    """A net.ipv4 sysctl of the calling thread's network namespace, as text."""
-    path = Path("/proc/sys") / name.replace(".", "/")
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return default
 
 
 # --- interfaces ----------------------------------------------------------------------
@@ -216,60 +204,19 @@ class Interface:
         }
 
 
-T = TypeVar("T")
-
-
-def _netlink(query: Callable[[], T]) -> T:
-    """Run a pyroute2 query here, or in a helper thread when this thread runs an asyncio
-    loop (pyroute2 runs a loop of its own, which must not meet the caller's). A new thread
-    starts in its creator's network namespace, so the answer is the same."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return query()
-    box: list[T] = []
-    error: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            box.append(query())
-        except BaseException as exc:
-            error.append(exc)
-
-    thread = threading.Thread(target=target, name="mrouter-netlink")
-    thread.start()
-    thread.join()
-    if error:
-        raise error[0]
-    return box[0]
-
-
 def interfaces() -> list[Interface]:
     """Every interface of the calling thread's network namespace, by index."""
-    from pyroute2 import IPRoute  # imported here: the CLI must start fast
-
-    def query() -> tuple[Any, Any]:
-        with IPRoute() as ipr:
-            return ipr.get_links(), ipr.get_addr(family=socket.AF_INET)
-
     try:
-        links, addrs = _netlink(query)
+        links, addrs = netlink.query(lambda ipr: (netlink.links(ipr), netlink.addresses(ipr)))
     except OSError as exc:
         raise McastError(f"cannot list interfaces over netlink: {exc.strerror}") from exc
     by_index: dict[int, list[IPv4Interface]] = {}
-    for msg in addrs:
-        local = msg.get("local") or msg.get("address")  # IFA_LOCAL is ours on a p-t-p link
-        if local is not None:
-            by_index.setdefault(int(msg["index"]), []).append(
-                IPv4Interface(f"{local}/{int(msg['prefixlen'])}"))
+    for a in addrs:
+        by_index.setdefault(a.index, []).append(a.address)
     result = [
-        Interface(
-            name=str(msg.get("ifname")),
-            index=int(msg["index"]),
-            flags=IfFlag(int(msg["flags"]) & sum(IfFlag)),
-            addresses=tuple(by_index.get(int(msg["index"]), ())),
-        )
-        for msg in links
+        Interface(name=link.name, index=link.index, flags=IfFlag(link.flags & sum(IfFlag)),
+                  addresses=tuple(by_index.get(link.index, ())))
+        for link in links
     ]
     return sorted(result, key=lambda i: i.index)
 
@@ -329,22 +276,14 @@ def resolve_interface(spec: IfaceSpec) -> Interface | None:
 def route_interface(group: IPv4Address) -> Interface | None:
     """The interface the kernel picks for ``group`` when a call names none (INADDR_ANY):
     the output interface of the route to the group, None when there is no route."""
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    def query() -> Any:
-        with IPRoute() as ipr:
-            return ipr.route("get", dst=str(group))
-
     try:
-        routes = _netlink(query)
-    except (NetlinkError, OSError):
+        route = netlink.query(lambda ipr: netlink.route_to(ipr, group))
+    except OSError:
         return None
-    oif = routes[0].get("oif") if routes else None
-    if oif is None:
+    if route is None or route.oif is None:
         return None
     try:
-        return interface(int(oif))
+        return interface(route.oif)
     except McastError:
         return None
 
@@ -713,7 +652,7 @@ class McastSocket:
     def _error(self, op: Op, exc: OSError, **fields: Any) -> McastSyscallError:
         err = exc.errno or errno_mod.EIO
         fields.setdefault("unprivileged_port",
-                          read_sysctl("net.ipv4.ip_unprivileged_port_start", "1024"))
+                          sysctl.read_or("net.ipv4.ip_unprivileged_port_start", "1024"))
         return McastSyscallError(explain(op, err, **fields), err)
 
     def _setopt(self, op: Op, option: IpOption, value: bytes | int, **fields: Any) -> None:
@@ -812,8 +751,8 @@ class McastSocket:
         return {
             "group": group, "where": where, "source": source,
             "count": len(self._memberships),
-            "max_memberships": read_sysctl("net.ipv4.igmp_max_memberships"),
-            "max_msf": read_sysctl("net.ipv4.igmp_max_msf"),
+            "max_memberships": sysctl.read_or("net.ipv4.igmp_max_memberships", "?"),
+            "max_msf": sysctl.read_or("net.ipv4.igmp_max_msf", "?"),
             "source_count": len(current.sources) if current else 0,
             "joined": ("it holds " + "; ".join(mine)) if mine else
                       f"it holds no membership of {group}",
@@ -903,29 +842,31 @@ class McastSocket:
         self._setopt(Op.JOIN_SOURCE, IpOption.IP_ADD_SOURCE_MEMBERSHIP, request, **fields)
         self._record(g, resolved, Mode.SOURCE_SPECIFIC, s, add=True)
 
+    def _source_change(self, op: Op, option: IpOption, mode: Mode, add: bool,
+                       group: IPv4Address | str, source: IPv4Address | str,
+                       iface: IfaceSpec) -> None:
+        """One ip_mreq_source option, then the change in this wrapper's record."""
+        g, s, resolved, request = self._source_request(op, group, source, iface)
+        self._setopt(op, option, request, **self._fields(g, resolved, s))
+        self._record(g, resolved, mode, s, add=add)
+
     def leave_source(self, group: IPv4Address | str, source: IPv4Address | str,
                      iface: IfaceSpec = None) -> None:
         """IP_DROP_SOURCE_MEMBERSHIP; dropping the last source leaves the group."""
-        g, s, resolved, request = self._source_request(Op.LEAVE_SOURCE, group, source, iface)
-        self._setopt(Op.LEAVE_SOURCE, IpOption.IP_DROP_SOURCE_MEMBERSHIP, request,
-                     **self._fields(g, resolved, s))
-        self._record(g, resolved, Mode.SOURCE_SPECIFIC, s, add=False)
+        self._source_change(Op.LEAVE_SOURCE, IpOption.IP_DROP_SOURCE_MEMBERSHIP,
+                            Mode.SOURCE_SPECIFIC, False, group, source, iface)
 
     def block_source(self, group: IPv4Address | str, source: IPv4Address | str,
                      iface: IfaceSpec = None) -> None:
         """IP_BLOCK_SOURCE: on an any-source membership, stop receiving from ``source``."""
-        g, s, resolved, request = self._source_request(Op.BLOCK, group, source, iface)
-        self._setopt(Op.BLOCK, IpOption.IP_BLOCK_SOURCE, request,
-                     **self._fields(g, resolved, s))
-        self._record(g, resolved, Mode.ANY_SOURCE, s, add=True)
+        self._source_change(Op.BLOCK, IpOption.IP_BLOCK_SOURCE, Mode.ANY_SOURCE, True,
+                            group, source, iface)
 
     def unblock_source(self, group: IPv4Address | str, source: IPv4Address | str,
                        iface: IfaceSpec = None) -> None:
         """IP_UNBLOCK_SOURCE: receive ``source`` again."""
-        g, s, resolved, request = self._source_request(Op.UNBLOCK, group, source, iface)
-        self._setopt(Op.UNBLOCK, IpOption.IP_UNBLOCK_SOURCE, request,
-                     **self._fields(g, resolved, s))
-        self._record(g, resolved, Mode.ANY_SOURCE, s, add=False)
+        self._source_change(Op.UNBLOCK, IpOption.IP_UNBLOCK_SOURCE, Mode.ANY_SOURCE, False,
+                            group, source, iface)
 
     # -- data
     def bind(self, port: int, address: IPv4Address = INADDR_ANY, *, reuse: bool = True) -> None:
