@@ -411,6 +411,12 @@ def _encode_v3_report(msg: V3Report) -> bytes:
 
 
 def _encode_unknown(msg: UnknownMessage) -> bytes:
+    if msg.type in _DECODERS:
+        # It would decode as that type, not as itself: the round trip must hold.
+        known = IgmpType(msg.type)
+        raise CodecError(
+            f"UnknownMessage with type {msg.type:#04x}, which is a known type "
+            f"({known.name}): build that message's own class instead", 0)
     if len(msg.body) < MIN_LENGTH - 4:
         raise CodecError(
             f"IGMP body of {len(msg.body)} bytes: a message has at least {MIN_LENGTH} bytes, "
@@ -421,14 +427,22 @@ def _encode_unknown(msg: UnknownMessage) -> bytes:
     return _with_checksum(head, msg.body)
 
 
-_ENCODERS: dict[type, Callable[[IgmpMessage], bytes]] = {
-    Query: _encode_query,  # type: ignore[dict-item]
-    V1Report: _encode_v1_report,  # type: ignore[dict-item]
-    V2Report: _encode_v2_report,  # type: ignore[dict-item]
-    V2Leave: _encode_v2_leave,  # type: ignore[dict-item]
-    V3Report: _encode_v3_report,  # type: ignore[dict-item]
-    UnknownMessage: _encode_unknown,  # type: ignore[dict-item]
-}
+def _encoder(msg: IgmpMessage) -> Callable[[], bytes] | None:
+    """The encoder of ``msg``'s exact class (a subclass is not an IGMP message here)."""
+    cls = type(msg)
+    if cls is Query and isinstance(msg, Query):
+        return lambda: _encode_query(msg)
+    if cls is V1Report and isinstance(msg, V1Report):
+        return lambda: _encode_v1_report(msg)
+    if cls is V2Report and isinstance(msg, V2Report):
+        return lambda: _encode_v2_report(msg)
+    if cls is V2Leave and isinstance(msg, V2Leave):
+        return lambda: _encode_v2_leave(msg)
+    if cls is V3Report and isinstance(msg, V3Report):
+        return lambda: _encode_v3_report(msg)
+    if cls is UnknownMessage and isinstance(msg, UnknownMessage):
+        return lambda: _encode_unknown(msg)
+    return None
 
 
 def encode(msg: IgmpMessage) -> bytes:
@@ -437,11 +451,11 @@ def encode(msg: IgmpMessage) -> bytes:
     Raises :class:`CodecError` (offset = where the field would go) for a field that
     does not fit or a message that would not decode back to itself.
     """
-    encoder = _ENCODERS.get(type(msg))
+    encoder = _encoder(msg)
     if encoder is None:
         raise CodecError(f"cannot encode {type(msg).__name__}: not an IGMP message", 0)
     try:
-        return encoder(msg)
+        return encoder()
     except (struct.error, TypeError, ValueError, AttributeError) as exc:
         raise CodecError(f"cannot encode {msg!r}: {exc}", 0) from exc
 
