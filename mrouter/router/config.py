@@ -20,6 +20,24 @@ Minimal router config::
     to = ["dn0"]
 
 See examples/router.toml and examples/proxy.toml for every key with its default.
+
+The IGMP keys of an interface are the engine's settings
+(:class:`~mrouter.igmp.settings.InterfaceSettings`): their defaults and ranges are
+written there once (``DEFAULTS``, ``LIMITS``), and the parser builds the settings
+object, so a rule across keys (query_response_interval below query_interval, IGMPv2's
+25.5 s Max Resp Time) is reported here, with the line, before anything starts. Besides
+the RFC 3376 §8 timers they bound what a host or another router can make the engine
+hold (issue 11)::
+
+    max_groups = 4096           # groups learnt; reports for new ones are dropped, counted
+    max_sources = 65536         # sources learnt on the interface, all groups together
+    max_group_sources = 1024    # sources learnt in one group
+    max_query_interval = 600.0  # largest QQI adopted from another querier's QQIC
+    max_robustness = 4          # largest robustness adopted from its QRV
+    require_router_alert = false  # drop IGMP without the IP Router Alert option
+
+(Adopted values are lowered only to the larger of the bound and the interface's own
+setting. IGMP with an IP TTL other than 1 is always dropped and counted.)
 """
 
 from __future__ import annotations
