@@ -161,7 +161,7 @@ def test_typed_snapshot_reads_without_casts() -> None:
 
 
 def test_reasons_and_timer_names_are_the_tokens_users_saw() -> None:
-    assert DropReason.GROUP_LIMIT == "group-limit" and str(DropReason.BAD_TTL) == "bad-ttl"
+    assert str(DropReason.GROUP_LIMIT) == "group-limit" and DropReason("bad-ttl").name == "BAD_TTL"
     assert [str(t) for t in TimerName] == ["group", "source", "other_querier"]
     assert json.dumps({"reason": DropReason.FOREIGN_SOURCE}) == '{"reason": "foreign-source"}'
 
