@@ -33,18 +33,24 @@ from mrouter.igmp.engine import (
 from mrouter.igmp.settings import DEFAULTS, LIMITS
 from mrouter.igmp.snapshot import render_snapshot
 
-EPILOG = """\
+_D = DEFAULTS
+EPILOG = f"""\
 examples:
   mrouter querier --iface eth0
   mrouter querier --iface eth0 --json --fast-leave
   mrouter querier --iface eth0 --version 2 --query-interval 20 --query-response-interval 5
   kill -USR1 <pid>     # print the group table
 
-Timers default to RFC 3376 §8: query interval 125 s, response interval 10 s,
-robustness 2, last member query interval 1 s (so a leave ends a membership within
-2 s), startup queries every QI/4. A router with a lower address on the link wins the
+Timers default to RFC 3376 §8: query interval {_D.query_interval:g} s, response interval \
+{_D.query_response_interval:g} s,
+robustness {_D.robustness}, last member query interval {_D.last_member_query_interval:g} s \
+(so a leave ends a membership within
+{_D.last_member_query_time:g} s), startup queries every QI/4. A router with a lower \
+address on the link wins the
 querier election; this one then listens and resumes querying when that router falls
-silent for robustness x QI + QRI/2.
+silent for robustness x QI + QRI/2 (its QRV and QQIC are adopted up to --max-robustness
+and --max-query-interval, so a forged query cannot hold groups for days). IGMP with an
+IP TTL other than 1 is dropped (and shown with --show-queries).
 """
 
 

@@ -13,6 +13,23 @@ origin), and performs the actions it returns:
 * :class:`Dropped` - a message was ignored, and why (the shell logs and counts it).
 
 :meth:`Engine.next_deadline` tells the shell when to call :meth:`Engine.tick` next.
+:meth:`Engine.snapshot` returns a typed :class:`~mrouter.igmp.snapshot.InterfaceSnapshot`.
+
+Where things are: the settings and their bounds in :mod:`mrouter.igmp.settings`, the
+actions (with :class:`~mrouter.igmp.actions.DropReason` and
+:class:`~mrouter.igmp.actions.TimerName`) in :mod:`mrouter.igmp.actions`, the state in
+:mod:`mrouter.igmp.state`, the snapshot and its text in :mod:`mrouter.igmp.snapshot`.
+Every address fact (all-hosts, all-routers, the report destination, the unspecified
+address, the election order) comes from the :class:`~mrouter.igmp.family.AddressFamily`
+given to the constructor (:data:`~mrouter.igmp.family.IPV4`), so that MLD can be a
+second family and codec rather than a second engine.
+
+What is learnt at all: a message must come from the interface's subnet, with IP TTL 1,
+to a destination its type is sent to (RFC 3376 §4.1.12, §4.2.14), and with a Router
+Alert if the interface requires one; the group and source tables are bounded
+(``max_groups``, ``max_sources``, ``max_group_sources``), and so is what a querier's
+QRV and QQIC may impose (``max_robustness``, ``max_query_interval``). Everything left
+out is a :class:`Dropped` and is counted per interface in the snapshot.
 Every timer of the RFCs is a deadline kept in the state below and indexed in a
 :class:`~mrouter.igmp.timers.DeadlineHeap`. The only randomness (a little jitter on
 periodic general queries) comes from the ``random.Random`` given to the constructor.
