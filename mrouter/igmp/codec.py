@@ -30,7 +30,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from ipaddress import IPv4Address
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mrouter.errors import CodecError
 from mrouter.igmp.ipv4 import (
@@ -57,6 +57,9 @@ from mrouter.igmp.messages import (
     V2Report,
     V3Report,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "Packet",
@@ -88,7 +91,7 @@ FRAGMENTED = FLAG_MF | FRAGMENT_OFFSET_MASK
 _RECORD_TYPES: dict[int, RecordType | int] = {int(t): t for t in RecordType}
 _RECORD_TYPES.update({n: n for n in range(256) if n not in _RECORD_TYPES})
 
-_T = TypeVar("_T")
+_T = TypeVar("_T", bound="DataclassInstance")
 Buffer = bytes | bytearray | memoryview
 
 
@@ -103,7 +106,7 @@ def _fast_constructor(cls: type[_T]) -> Callable[..., _T]:
     """
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} validates in __post_init__; use its constructor")
-    names = [field.name for field in fields(cls)]  # type: ignore[arg-type]
+    names = [field.name for field in fields(cls)]
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     body = []
     for name in names:

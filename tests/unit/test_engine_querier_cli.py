@@ -10,6 +10,7 @@ import pytest
 from mrouter.cli.main import build_parser, main
 from mrouter.cli.querier import action_event, human, settings_from
 from mrouter.igmp.engine import (
+    Action,
     Dropped,
     DropReason,
     FilterMode,
@@ -80,8 +81,8 @@ def test_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
      {"event": "dropped", "iface": "dn0", "reason": "foreign-source",
       "detail": "dn0: IGMPv2 report from 10.0.0.1"}, "dropped (foreign-source)"),
 ])
-def test_events(action: object, event: dict[str, object], line: str) -> None:
-    got = action_event(action)  # type: ignore[arg-type]
+def test_events(action: Action, event: dict[str, object], line: str) -> None:
+    got = action_event(action)
     assert got == event
     json.dumps(got)
     assert line in human({"time": 0.0, **got})
