@@ -267,19 +267,19 @@ class Engine:
         return None
 
     def _destinations(self, st: InterfaceState, msg: IgmpMessage) -> tuple[IPv4Address, ...]:
-        """Where ``msg`` may be sent: RFC 3376 §4.1.12 (queries: all-hosts, or the group
-        for specific ones), §4.2.14 (v3 reports: the report destination; v1/v2 reports:
-        the group), RFC 2236 §3 (leaves: all-routers; some old hosts use the group).
-        The interface's own address (a unicast query or report) is accepted for all."""
+        """Where ``msg`` may be sent. Queries: all-hosts, or the group for specific ones
+        (RFC 3376 §4.1.12). Reports and leaves: the group they name, or any address this
+        router listens on (§4.2.14 makes accepting v1/v2 reports there a MUST): all-hosts,
+        all-routers (RFC 2236 §3's leaves), the report destination (v3 reports). The
+        interface's own address (a unicast query or report) is accepted for all."""
         f = self.family
         if isinstance(msg, Query):
             return (f.all_hosts, st.address) if msg.is_general else (
                 f.all_hosts, msg.group, st.address)
-        if isinstance(msg, V1Report | V2Report):
-            return (msg.group, st.address)
-        if isinstance(msg, V2Leave):
-            return (f.all_routers, msg.group, st.address)
-        return (f.report_destination, st.address)
+        router = (f.all_hosts, f.all_routers, f.report_destination, st.address)
+        if isinstance(msg, V1Report | V2Report | V2Leave):
+            return (msg.group, *router)
+        return router
 
     def tick(self, now: float) -> list[Action]:
         """Let time pass: fire every timer due at or before ``now``."""
@@ -477,37 +477,7 @@ class Engine:
         g = existing if existing is not None else self._group(st, record.group, src, actions)
         if g is None:
             return
-        sources = self._admit_sources(st, g, rtype, sources, src, actions)
         self._apply(st, g, rtype, sources, src, now, actions)
-
-    def _admit_sources(
-        self, st: InterfaceState, g: GroupState, rtype: RecordType,
-        sources: frozenset[IPv4Address], src: IPv4Address, actions: list[Action],
-    ) -> frozenset[IPv4Address]:
-        """The record's sources within max_sources and max_group_sources.
-
-        Sources the group already has always pass; new ones pass while both bounds
-        leave room (lowest addresses first, so the outcome does not depend on the
-        record's order), the rest are left out of the record and counted. Deletions
-        the record itself causes are not credited: the bound holds at every step.
-        """
-        new = sources - g.sources.keys()
-        if not new:
-            return sources
-        s = st.settings
-        room = min(s.max_sources - st.source_count, s.max_group_sources - len(g.sources))
-        if len(new) <= room:
-            return sources
-        admitted = frozenset(sorted(new)[:max(0, room)])
-        left_out = len(new) - len(admitted)
-        actions.append(self._drop(
-            st, DropReason.SOURCE_LIMIT,
-            f"{rtype.short} record from {src} for {g.group}: {left_out} of its "
-            f"{len(sources)} sources left out: the interface holds {st.source_count} "
-            f"sources (max_sources {s.max_sources}) and the group {len(g.sources)} "
-            f"(max_group_sources {s.max_group_sources}); known sources are kept. Raise "
-            "the limits if this many sources are real"))
-        return (sources - new) | admitted
 
     # ----------------------------------------------------------------- the tables
 
@@ -518,12 +488,23 @@ class Engine:
     ) -> None:
         """Apply one (possibly translated) group record: RFC 3376 §6.4.1/§6.4.2."""
         row: Transition = TABLE[(g.filter_mode, rtype)]
-        if g.filter_mode is FilterMode.INCLUDE:
-            env = {"A": frozenset(g.sources), "B": record_sources}
-        else:
-            env = {"X": g.requested(now), "Y": g.excluded(now), "A": record_sources}
+        env = _letters(g, record_sources, now)
         # Evaluate every expression on the old state first.
         keep = row.new_requested(**env) | row.new_excluded(**env)
+        left_out = self._over_source_bounds(st, g, keep - g.sources.keys())
+        if left_out:
+            # The sources this record would add past max_sources / max_group_sources are
+            # taken out of the record (they are in no state yet, so nothing else changes).
+            actions.append(self._drop(
+                st, DropReason.SOURCE_LIMIT,
+                f"{rtype.short} record from {host} for {g.group}: {len(left_out)} new "
+                f"sources left out: the interface holds {st.source_count} sources "
+                f"(max_sources {st.settings.max_sources}) and the group {len(g.sources)} "
+                f"(max_group_sources {st.settings.max_group_sources}); known sources are "
+                "kept. Raise the limits if this many sources are real"))
+            record_sources -= left_out
+            env = _letters(g, record_sources, now)
+            keep = row.new_requested(**env) | row.new_excluded(**env)
         timer_sets = [(expr(**env), value) for expr, value in row.timers]
         queried = frozenset().union(*(expr(**env) for expr in row.query_sources))
         old_group_timer = g.group_timer if g.group_timer is not None else EXPIRED
@@ -554,6 +535,21 @@ class Engine:
                 self._fast_leave(st, g, queried, row.query_group, now)
                 actions += self._run_timers(now)
         self._settle(st, g, now, actions)
+
+    def _over_source_bounds(
+        self, st: InterfaceState, g: GroupState, new: frozenset[IPv4Address],
+    ) -> frozenset[IPv4Address]:
+        """Those of ``new`` (sources a record would add) past the source bounds.
+
+        New sources fit while both bounds leave room, lowest addresses first (so the
+        outcome does not depend on the record's order); sources the record deletes are
+        not credited, so the bounds hold at every step.
+        """
+        s = st.settings
+        room = min(s.max_sources - st.source_count, s.max_group_sources - len(g.sources))
+        if len(new) <= room:
+            return frozenset()
+        return frozenset(sorted(new)[max(0, room):])
 
     def _track_host(
         self, st: InterfaceState, g: GroupState, host: IPv4Address, rtype: RecordType,
@@ -880,6 +876,14 @@ class Engine:
                          _remaining(h.expires, now))
                 for host, h in sorted(g.hosts.items()) if h.expires > now),
         )
+
+
+def _letters(g: GroupState, record_sources: frozenset[IPv4Address], now: float,
+             ) -> dict[str, frozenset[IPv4Address]]:
+    """The RFC's letters for a table row: A, B in INCLUDE mode; X, Y, A in EXCLUDE."""
+    if g.filter_mode is FilterMode.INCLUDE:
+        return {"A": frozenset(g.sources), "B": record_sources}
+    return {"X": g.requested(now), "Y": g.excluded(now), "A": record_sources}
 
 
 def _remaining(deadline: float | None, now: float) -> float | None:

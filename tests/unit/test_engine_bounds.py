@@ -145,18 +145,32 @@ def test_the_shell_passes_ttl_and_router_alert_from_the_ip_header() -> None:
 
 
 def test_messages_to_a_destination_they_never_use_are_dropped() -> None:
-    """RFC 3376 §4.1.12/§4.2.14: queries go to all-systems (or the group), v3 reports to
-    224.0.0.22, v1/v2 reports to the group; the interface's own address is also fine."""
+    """RFC 3376 §4.1.12/§4.2.14: queries go to all-systems (or the group); reports go to
+    the group or to an address routers listen on; the interface's own address is fine."""
     lan = Lan(InterfaceSettings(querier=False), address=ME)
     other = IPv4Address("239.7.7.7")
     assert reasons(lan.receive(H1, V2Report(G), other)) == ["wrong-destination"]
-    assert reasons(lan.receive(H1, report(G, R.MODE_IS_EXCLUDE, ()), ALL_SYSTEMS)) == [
+    assert reasons(lan.receive(H1, report(G, R.MODE_IS_EXCLUDE, ()), other)) == [
         "wrong-destination"]
     assert reasons(lan.receive(OTHER_LOW, Query(version=3, qrv=2, qqic=125), G)) == [
         "wrong-destination"]
     assert lan.engine.snapshot(IFACE).querier is None
-    assert changes(lan.receive(H1, V2Report(G), ME))  # unicast to us: accepted
     assert dropped(lan) == {"wrong-destination": 3}
+    for dst in (ME, ALL_SYSTEMS, ALL_IGMPV3_ROUTERS):  # unicast to us; router groups
+        assert reasons(lan.receive(H1, V2Report(G), dst)) == []
+        assert reasons(lan.receive(H1, report(G, R.MODE_IS_EXCLUDE, ()), dst)) == []
+    assert lan.forwarding() == (FilterMode.EXCLUDE, frozenset())
+
+
+def test_a_block_on_a_full_table_is_not_a_source_limit_drop() -> None:
+    """Only sources a record would add count against the bounds (INCLUDE + BLOCK adds
+    none)."""
+    lan = Lan(InterfaceSettings(querier=False, max_sources=2))
+    lan.record(H1, R.MODE_IS_INCLUDE, sources(2))
+    assert reasons(lan.record(H1, R.BLOCK_OLD_SOURCES, sources(5))) == []
+    acts = lan.record(H1, R.MODE_IS_EXCLUDE, sources(5))  # would add 3 excluded sources
+    assert reasons(acts) == ["source-limit"]
+    assert lan.forwarding() == (FilterMode.EXCLUDE, frozenset())
 
 
 # --------------------------------------------------------------------------- 7: QRV/QQIC
