@@ -599,11 +599,16 @@ class Engine:
             # The group leaves EXCLUDE mode now instead of after LMQT. The sources that
             # INCLUDE-mode hosts asked for must survive the switch (§6.5 keeps only the
             # sources with running timers, and an IS_EX in EXCLUDE mode may have deleted
-            # them): we know from their own reports until when they want them.
+            # them): we know from their own reports until when they want them. They
+            # are new state again, so the source bounds apply to them as to a record.
+            wanted = frozenset(source for h in hosts for source in h.sources)
+            past_bounds = self._over_source_bounds(st, g, wanted - g.sources.keys())
             for h in hosts:
                 for source in h.sources:
                     s = g.sources.get(source)
                     if s is None:
+                        if source in past_bounds:
+                            continue
                         s = self._add_source(st, g, source)
                     if s.timer < h.expires:
                         self._set_source_timer(st, g, source, h.expires)

@@ -10,6 +10,8 @@ from typing import cast
 
 import pytest
 from engine_harness import H1, H2, IFACE, NET, G, Lan, changes
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mrouter.errors import CodecError, ConfigError
 from mrouter.igmp.codec import decode, encode, encode_packet
@@ -235,3 +237,29 @@ def test_unknown_message_round_trips() -> None:
     msg = UnknownMessage(0x1F, 3, bytes(range(8)))  # mtrace's type
     assert decode(encode(msg)) == msg
 
+
+
+# --------------------------------------------------------------------------- invariant
+
+
+POOL = sources(6)
+GROUPS = (G, IPv4Address("239.9.0.9"))
+HOSTS = (H1, H2)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(fast_leave=st.booleans(), steps=st.lists(st.tuples(
+    st.sampled_from(list(R)), st.sampled_from(GROUPS), st.sampled_from(HOSTS),
+    st.frozensets(st.sampled_from(POOL)), st.sampled_from([0.0, 1.0, 30.0])),
+    max_size=25))
+def test_source_bounds_hold_after_every_message(
+    fast_leave: bool, steps: list[tuple[RecordType, IPv4Address, IPv4Address,
+                                        frozenset[IPv4Address], float]],
+) -> None:
+    lan = Lan(InterfaceSettings(fast_leave=fast_leave, max_sources=5, max_group_sources=3))
+    for rtype, group, host, srcs, wait in steps:
+        lan.advance(wait)
+        lan.record(host, rtype, srcs, group=group)
+        snap = lan.snapshot()
+        assert sum(len(g.sources) for g in snap.groups) <= 5
+        assert all(len(g.sources) <= 3 for g in snap.groups)
