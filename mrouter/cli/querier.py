@@ -15,6 +15,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -25,21 +26,29 @@ from mrouter.igmp.engine import (
     Engine,
     InterfaceSettings,
     SendQuery,
-    render_snapshot,
+    TimerName,
 )
+from mrouter.igmp.settings import DEFAULTS, LIMITS
+from mrouter.igmp.snapshot import render_snapshot
 
-EPILOG = """\
+_D = DEFAULTS
+EPILOG = f"""\
 examples:
   mrouter querier --iface eth0
   mrouter querier --iface eth0 --json --fast-leave
   mrouter querier --iface eth0 --version 2 --query-interval 20 --query-response-interval 5
   kill -USR1 <pid>     # print the group table
 
-Timers default to RFC 3376 §8: query interval 125 s, response interval 10 s,
-robustness 2, last member query interval 1 s (so a leave ends a membership within
-2 s), startup queries every QI/4. A router with a lower address on the link wins the
+Timers default to RFC 3376 §8: query interval {_D.query_interval:g} s, response interval \
+{_D.query_response_interval:g} s,
+robustness {_D.robustness}, last member query interval {_D.last_member_query_interval:g} s \
+(so a leave ends a membership within
+{_D.last_member_query_time:g} s), startup queries every QI/4. A router with a lower \
+address on the link wins the
 querier election; this one then listens and resumes querying when that router falls
-silent for robustness x QI + QRI/2.
+silent for robustness x QI + QRI/2 (its QRV and QQIC are adopted up to --max-robustness
+and --max-query-interval, so a forged query cannot hold groups for days). IGMP with an
+IP TTL other than 1 is dropped (and shown with --show-queries).
 """
 
 
@@ -49,22 +58,50 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iface", "-i", action="append", required=True, metavar="IF",
                         help="interface to run on (repeat for several); it needs an IPv4 "
                              "address, the source of the queries")
-    parser.add_argument("--version", type=int, choices=(1, 2, 3), default=3,
-                        help="IGMP version to speak (default 3)")
-    parser.add_argument("--robustness", type=int, default=2,
-                        help="robustness variable: how many lost packets are tolerated")
-    parser.add_argument("--query-interval", type=float, default=125.0, metavar="S",
-                        help="seconds between general queries (default 125)")
-    parser.add_argument("--query-response-interval", type=float, default=10.0, metavar="S",
-                        help="max response time of general queries (default 10)")
-    parser.add_argument("--startup-query-interval", type=float, metavar="S",
-                        help="seconds between startup queries (default QI/4)")
-    parser.add_argument("--startup-query-count", type=int, metavar="N",
-                        help="startup queries (default: robustness)")
-    parser.add_argument("--last-member-query-interval", type=float, default=1.0, metavar="S",
-                        help="seconds between last-member queries after a leave (default 1)")
-    parser.add_argument("--last-member-query-count", type=int, metavar="N",
-                        help="last-member queries after a leave (default: robustness)")
+    d = DEFAULTS
+    parser.add_argument("--version", type=int, choices=(1, 2, 3), default=d.version,
+                        help=f"IGMP version to speak (default {d.version})")
+    parser.add_argument("--robustness", type=_number("robustness"), default=d.robustness,
+                        help="robustness variable: how many lost packets are tolerated "
+                             f"(default {d.robustness})")
+    parser.add_argument("--query-interval", type=_number("query_interval"),
+                        default=d.query_interval, metavar="S",
+                        help=f"seconds between general queries (default {d.query_interval:g})")
+    parser.add_argument("--query-response-interval", type=_number("query_response_interval"),
+                        default=d.query_response_interval, metavar="S",
+                        help="max response time of general queries "
+                             f"(default {d.query_response_interval:g})")
+    parser.add_argument("--startup-query-interval", type=_number("startup_query_interval"),
+                        metavar="S", help="seconds between startup queries (default QI/4)")
+    parser.add_argument("--startup-query-count", type=_number("startup_query_count"),
+                        metavar="N", help="startup queries (default: robustness)")
+    parser.add_argument("--last-member-query-interval",
+                        type=_number("last_member_query_interval"),
+                        default=d.last_member_query_interval, metavar="S",
+                        help="seconds between last-member queries after a leave "
+                             f"(default {d.last_member_query_interval:g})")
+    parser.add_argument("--last-member-query-count", type=_number("last_member_query_count"),
+                        metavar="N", help="last-member queries after a leave "
+                                          "(default: robustness)")
+    parser.add_argument("--max-groups", type=_number("max_groups"), default=d.max_groups,
+                        metavar="N", help="groups learnt per interface; reports for more "
+                                          f"are dropped and counted (default {d.max_groups})")
+    parser.add_argument("--max-sources", type=_number("max_sources"), default=d.max_sources,
+                        metavar="N", help="sources learnt per interface, all groups "
+                                          f"together (default {d.max_sources})")
+    parser.add_argument("--max-group-sources", type=_number("max_group_sources"),
+                        default=d.max_group_sources, metavar="N",
+                        help=f"sources learnt per group (default {d.max_group_sources})")
+    parser.add_argument("--max-query-interval", type=_number("max_query_interval"),
+                        default=d.max_query_interval, metavar="S",
+                        help="longest query interval adopted from another querier's QQIC "
+                             f"(default {d.max_query_interval:g})")
+    parser.add_argument("--max-robustness", type=_number("max_robustness"),
+                        default=d.max_robustness, metavar="N",
+                        help="largest robustness adopted from another querier's QRV "
+                             f"(default {d.max_robustness})")
+    parser.add_argument("--require-router-alert", action="store_true",
+                        help="drop IGMP without the IP Router Alert option")
     parser.add_argument("--fast-leave", action="store_true",
                         help="end a membership at once when the last host that reported "
                              "it leaves (hosts are tracked by address)")
@@ -77,16 +114,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
+def _number(name: str) -> Callable[[str], float]:
+    """An argparse type for the setting ``name``: its range is the engine's (LIMITS)."""
+    limit = LIMITS[name]
+
+    def parse(text: str) -> float:
+        try:
+            value: float = float(text) if limit.seconds else int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: {limit.describe()}") from None
+        if not (limit.lo < value if limit.seconds else limit.lo <= value) or value > limit.hi:
+            raise argparse.ArgumentTypeError(f"{text}: {limit.describe()}")
+        return value
+    return parse
+
+
+#: option dest -> InterfaceSettings field (the same name everywhere but the version)
+_SETTINGS = ("robustness", "query_interval", "query_response_interval",
+             "startup_query_interval", "startup_query_count", "last_member_query_interval",
+             "last_member_query_count", "max_groups", "max_sources", "max_group_sources",
+             "max_query_interval", "max_robustness", "require_router_alert", "fast_leave",
+             "querier")
+
+
 def settings_from(args: argparse.Namespace) -> InterfaceSettings:
-    return InterfaceSettings(
-        version=args.version, robustness=args.robustness, query_interval=args.query_interval,
-        query_response_interval=args.query_response_interval,
-        startup_query_interval=args.startup_query_interval,
-        startup_query_count=args.startup_query_count,
-        last_member_query_interval=args.last_member_query_interval,
-        last_member_query_count=args.last_member_query_count,
-        fast_leave=args.fast_leave, querier=args.querier,
-    )
+    return InterfaceSettings(version=args.version,
+                             **{name: getattr(args, name) for name in _SETTINGS})
 
 
 def human(event: dict[str, Any]) -> str:
@@ -109,8 +163,9 @@ def human(event: dict[str, Any]) -> str:
         detail = (f"sent IGMPv{event['version']} query {target}{sources}"
                   + (" S" if event["s_flag"] else ""))
     elif kind == "timer":
-        what = {"group": "group timer expired", "source": "source timer expired",
-                "other_querier": "other querier present timer expired: the querier "
+        what = {TimerName.GROUP: "group timer expired",
+                TimerName.SOURCE: "source timer expired",
+                TimerName.OTHER_QUERIER: "other querier present timer expired: the querier "
                 "went quiet"}.get(event["timer"], f"{event['timer']} timer expired")
         target = event["group"] or ""
         if event["source"]:
@@ -140,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         for name in shell.engine.interfaces():
             snap = shell.engine.snapshot(name, time.monotonic())
             if args.json:
-                emit({"event": "groups", "iface": name, "snapshot": snap})
+                emit({"event": "groups", "iface": name, "snapshot": snap.to_json()})
             else:
                 print(render_snapshot(snap), flush=True)
 

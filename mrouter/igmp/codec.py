@@ -30,7 +30,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from ipaddress import IPv4Address
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mrouter.errors import CodecError
 from mrouter.igmp.ipv4 import (
@@ -57,6 +57,9 @@ from mrouter.igmp.messages import (
     V2Report,
     V3Report,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "Packet",
@@ -88,7 +91,7 @@ FRAGMENTED = FLAG_MF | FRAGMENT_OFFSET_MASK
 _RECORD_TYPES: dict[int, RecordType | int] = {int(t): t for t in RecordType}
 _RECORD_TYPES.update({n: n for n in range(256) if n not in _RECORD_TYPES})
 
-_T = TypeVar("_T")
+_T = TypeVar("_T", bound="DataclassInstance")
 Buffer = bytes | bytearray | memoryview
 
 
@@ -103,7 +106,7 @@ def _fast_constructor(cls: type[_T]) -> Callable[..., _T]:
     """
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} validates in __post_init__; use its constructor")
-    names = [field.name for field in fields(cls)]  # type: ignore[arg-type]
+    names = [field.name for field in fields(cls)]
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     body = []
     for name in names:
@@ -411,6 +414,12 @@ def _encode_v3_report(msg: V3Report) -> bytes:
 
 
 def _encode_unknown(msg: UnknownMessage) -> bytes:
+    if msg.type in _DECODERS:
+        # It would decode as that type, not as itself: the round trip must hold.
+        known = IgmpType(msg.type)
+        raise CodecError(
+            f"UnknownMessage with type {msg.type:#04x}, which is a known type "
+            f"({known.name}): build that message's own class instead", 0)
     if len(msg.body) < MIN_LENGTH - 4:
         raise CodecError(
             f"IGMP body of {len(msg.body)} bytes: a message has at least {MIN_LENGTH} bytes, "
@@ -421,14 +430,22 @@ def _encode_unknown(msg: UnknownMessage) -> bytes:
     return _with_checksum(head, msg.body)
 
 
-_ENCODERS: dict[type, Callable[[IgmpMessage], bytes]] = {
-    Query: _encode_query,  # type: ignore[dict-item]
-    V1Report: _encode_v1_report,  # type: ignore[dict-item]
-    V2Report: _encode_v2_report,  # type: ignore[dict-item]
-    V2Leave: _encode_v2_leave,  # type: ignore[dict-item]
-    V3Report: _encode_v3_report,  # type: ignore[dict-item]
-    UnknownMessage: _encode_unknown,  # type: ignore[dict-item]
-}
+def _encoder(msg: IgmpMessage) -> Callable[[], bytes] | None:
+    """The encoder of ``msg``'s exact class (a subclass is not an IGMP message here)."""
+    cls = type(msg)
+    if cls is Query and isinstance(msg, Query):
+        return lambda: _encode_query(msg)
+    if cls is V1Report and isinstance(msg, V1Report):
+        return lambda: _encode_v1_report(msg)
+    if cls is V2Report and isinstance(msg, V2Report):
+        return lambda: _encode_v2_report(msg)
+    if cls is V2Leave and isinstance(msg, V2Leave):
+        return lambda: _encode_v2_leave(msg)
+    if cls is V3Report and isinstance(msg, V3Report):
+        return lambda: _encode_v3_report(msg)
+    if cls is UnknownMessage and isinstance(msg, UnknownMessage):
+        return lambda: _encode_unknown(msg)
+    return None
 
 
 def encode(msg: IgmpMessage) -> bytes:
@@ -437,11 +454,11 @@ def encode(msg: IgmpMessage) -> bytes:
     Raises :class:`CodecError` (offset = where the field would go) for a field that
     does not fit or a message that would not decode back to itself.
     """
-    encoder = _ENCODERS.get(type(msg))
+    encoder = _encoder(msg)
     if encoder is None:
         raise CodecError(f"cannot encode {type(msg).__name__}: not an IGMP message", 0)
     try:
-        return encoder(msg)
+        return encoder()
     except (struct.error, TypeError, ValueError, AttributeError) as exc:
         raise CodecError(f"cannot encode {msg!r}: {exc}", 0) from exc
 

@@ -13,6 +13,23 @@ origin), and performs the actions it returns:
 * :class:`Dropped` - a message was ignored, and why (the shell logs and counts it).
 
 :meth:`Engine.next_deadline` tells the shell when to call :meth:`Engine.tick` next.
+:meth:`Engine.snapshot` returns a typed :class:`~mrouter.igmp.snapshot.InterfaceSnapshot`.
+
+Where things are: the settings and their bounds in :mod:`mrouter.igmp.settings`, the
+actions (with :class:`~mrouter.igmp.actions.DropReason` and
+:class:`~mrouter.igmp.actions.TimerName`) in :mod:`mrouter.igmp.actions`, the state in
+:mod:`mrouter.igmp.state`, the snapshot and its text in :mod:`mrouter.igmp.snapshot`.
+Every address fact (all-hosts, all-routers, the report destination, the unspecified
+address, the election order) comes from the :class:`~mrouter.igmp.family.AddressFamily`
+given to the constructor (:data:`~mrouter.igmp.family.IPV4`), so that MLD can be a
+second family and codec rather than a second engine.
+
+What is learnt at all: a message must come from the interface's subnet, with IP TTL 1,
+to a destination its type is sent to (RFC 3376 §4.1.12, §4.2.14), and with a Router
+Alert if the interface requires one; the group and source tables are bounded
+(``max_groups``, ``max_sources``, ``max_group_sources``), and so is what a querier's
+QRV and QQIC may impose (``max_robustness``, ``max_query_interval``). Everything left
+out is a :class:`Dropped` and is counted per interface in the snapshot.
 Every timer of the RFCs is a deadline kept in the state below and indexed in a
 :class:`~mrouter.igmp.timers.DeadlineHeap`. The only randomness (a little jitter on
 periodic general queries) comes from the ``random.Random`` given to the constructor.
@@ -55,16 +72,22 @@ quiet, as IGMPv1/v2 hosts do when they hear another host's report, answer at onc
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
-from enum import IntEnum
 from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from mrouter.errors import EngineError
+from mrouter.igmp.actions import (
+    Action,
+    Dropped,
+    DropReason,
+    MembershipChanged,
+    QuerierChanged,
+    SendQuery,
+    TimerExpired,
+    TimerName,
+)
+from mrouter.igmp.family import IPV4, AddressFamily
 from mrouter.igmp.messages import (
-    ALL_SYSTEMS,
-    ANY,
     GroupRecord,
     IgmpMessage,
     Query,
@@ -76,22 +99,45 @@ from mrouter.igmp.messages import (
     V3Report,
     value_to_code,
 )
+from mrouter.igmp.settings import MAX_V2_TENTHS, InterfaceSettings
+from mrouter.igmp.snapshot import (
+    ForwardingView,
+    GroupView,
+    HostView,
+    InterfaceSnapshot,
+    SourceView,
+    TimersView,
+    render_snapshot,
+)
+from mrouter.igmp.state import (
+    EXPIRED,
+    GroupState,
+    HostState,
+    InterfaceState,
+    SourceState,
+    TimerKey,
+    TimerKind,
+)
 from mrouter.igmp.tables import TABLE, FilterMode, TimerValue, Transition
 from mrouter.igmp.timers import DeadlineHeap
 
 if TYPE_CHECKING:
     import random  # noqa: TID251 (only the rng's type: the shell passes the instance in)
 
+# The engine's vocabulary, re-exported so that a shell imports it from one place.
 __all__ = [
     "Action",
+    "DropReason",
     "Dropped",
     "Engine",
     "FilterMode",
     "InterfaceSettings",
+    "InterfaceSnapshot",
     "MembershipChanged",
     "QuerierChanged",
     "SendQuery",
     "TimerExpired",
+    "TimerName",
     "render_snapshot",
 ]
 
@@ -104,293 +150,6 @@ QUERY_JITTER = 0.02
 #: Sources per group-and-source-specific query so that it fits a 1500-byte MTU:
 #: (1500 - 24 IPv4 header with Router Alert - 12 query header) / 4.
 MAX_SOURCES_PER_QUERY = 366
-#: A source timer of 0 (RFC 3376 §6.3: an excluded source in EXCLUDE mode).
-EXPIRED = float("-inf")
-_MAX_V2_TENTHS = 255
-_MAX_V3_TENTHS = 31744
-
-
-# --------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True)
-class InterfaceSettings:
-    """IGMP settings of one interface. Defaults are RFC 3376 §8 / RFC 2236 §8.
-
-    ``startup_query_interval`` (default QI/4), ``startup_query_count`` and
-    ``last_member_query_count`` (default: robustness) are filled in when left as None.
-    """
-
-    version: int = 3
-    robustness: int = 2
-    query_interval: float = 125.0
-    query_response_interval: float = 10.0
-    startup_query_interval: float | None = None
-    startup_query_count: int | None = None
-    last_member_query_interval: float = 1.0
-    last_member_query_count: int | None = None
-    fast_leave: bool = False
-    querier: bool = True
-    # A bound on the per-interface group table, so that a flood of reports for random
-    # groups cannot take all memory: past it, reports for *new* groups are dropped (and
-    # counted); groups already known keep working.
-    max_groups: int = 4096
-
-    def __post_init__(self) -> None:
-        if self.startup_query_interval is None:
-            object.__setattr__(self, "startup_query_interval", self.query_interval / 4)
-        if self.startup_query_count is None:
-            object.__setattr__(self, "startup_query_count", self.robustness)
-        if self.last_member_query_count is None:
-            object.__setattr__(self, "last_member_query_count", self.robustness)
-        self._validate()
-
-    def _validate(self) -> None:
-        def bad(what: str) -> EngineError:
-            return EngineError(f"IGMP setting {what}; fix the interface's settings")
-
-        if self.version not in (1, 2, 3):
-            raise bad(f"version={self.version} is not 1, 2 or 3")
-        if self.robustness < 1:
-            raise bad(f"robustness={self.robustness} must be at least 1 (RFC 3376 §8.1)")
-        if self.query_interval <= 0 or self.query_response_interval <= 0:
-            raise bad("query_interval and query_response_interval must be positive")
-        if self.query_response_interval >= self.query_interval:
-            raise bad(
-                f"query_response_interval={self.query_response_interval} must be less than "
-                f"query_interval={self.query_interval} (RFC 3376 §8.3)"
-            )
-        limit = _MAX_V3_TENTHS if self.version == 3 else _MAX_V2_TENTHS
-        for name in ("query_response_interval", "last_member_query_interval"):
-            value = getattr(self, name)
-            if value <= 0 or (self.version > 1 and round(value * 10) > limit):
-                raise bad(
-                    f"{name}={value} must be positive and at most {limit / 10} s "
-                    f"for IGMPv{self.version} (Max Resp Code)"
-                )
-        if self.startup_interval <= 0 or self.startup_count < 1 or self.lmq_count < 1:
-            raise bad("startup and last-member intervals and counts must be positive")
-        if self.max_groups < 1:
-            raise bad(f"max_groups={self.max_groups} must be at least 1")
-
-    @property
-    def startup_interval(self) -> float:
-        return self.startup_query_interval or self.query_interval / 4
-
-    @property
-    def startup_count(self) -> int:
-        return self.startup_query_count or self.robustness
-
-    @property
-    def lmq_count(self) -> int:
-        return self.last_member_query_count or self.robustness
-
-    @property
-    def group_membership_interval(self) -> float:
-        """GMI = RV x QI + QRI (RFC 3376 §8.4)."""
-        return self.robustness * self.query_interval + self.query_response_interval
-
-    @property
-    def other_querier_present_interval(self) -> float:
-        """RV x QI + QRI / 2 (RFC 3376 §8.5)."""
-        return self.robustness * self.query_interval + self.query_response_interval / 2
-
-    @property
-    def last_member_query_time(self) -> float:
-        """LMQT = LMQC x LMQI (RFC 3376 §8.9)."""
-        return self.lmq_count * self.last_member_query_interval
-
-    @property
-    def older_host_present_interval(self) -> float:
-        """RV x QI + QRI (RFC 3376 §8.13)."""
-        return self.group_membership_interval
-
-
-# --------------------------------------------------------------------------- actions
-
-
-@dataclass(frozen=True, slots=True)
-class SendQuery:
-    """Send ``query`` on interface ``iface`` to ``dst`` (224.0.0.1 or the group)."""
-
-    iface: str
-    dst: IPv4Address
-    query: Query
-
-
-@dataclass(frozen=True, slots=True)
-class MembershipChanged:
-    """New forwarding state of ``group`` on ``iface``.
-
-    INCLUDE + sources: forward only those sources (INCLUDE with no sources: no members,
-    stop forwarding). EXCLUDE + sources: forward every source except those.
-    """
-
-    iface: str
-    group: IPv4Address
-    filter_mode: FilterMode
-    sources: frozenset[IPv4Address]
-
-
-@dataclass(frozen=True, slots=True)
-class QuerierChanged:
-    """The querier of ``iface`` is now ``querier`` (None: nobody known)."""
-
-    iface: str
-    querier: IPv4Address | None
-    is_self: bool
-
-
-@dataclass(frozen=True, slots=True)
-class TimerExpired:
-    """A timer that changes state ran out: ``timer`` is "group" (§6.5: EXCLUDE goes to
-    INCLUDE), "source" (§6.3) or "other_querier" (§6.6.2: the querier went quiet).
-    ``group`` and ``source`` are None where they do not apply. It comes before the
-    MembershipChanged or QuerierChanged it causes (if any)."""
-
-    iface: str
-    timer: str
-    group: IPv4Address | None = None
-    source: IPv4Address | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Dropped:
-    """A message (or record) was ignored; ``reason`` is a short stable token."""
-
-    iface: str
-    reason: str
-    detail: str
-
-
-Action = SendQuery | MembershipChanged | QuerierChanged | TimerExpired | Dropped
-
-
-# --------------------------------------------------------------------------- state
-
-
-class TimerKind(IntEnum):
-    GENERAL_QUERY = 1  # the querier's next general query
-    OTHER_QUERIER = 2  # Other Querier Present timer (§6.6.2)
-    GROUP = 3  # group timer (§6.2.2)
-    SOURCE = 4  # source timer (§6.2.3)
-    RETRANSMIT = 5  # next specific-query retransmission of a group (§6.6.3)
-
-
-class TimerKey(NamedTuple):
-    kind: TimerKind
-    iface: str
-    group: IPv4Address = ANY
-    source: IPv4Address = ANY
-
-
-@dataclass
-class SourceState:
-    timer: float  # deadline; at or before now means "timer 0"
-    retransmissions: int = 0  # Q(G,S) retransmissions left (§6.6.3.2)
-
-
-@dataclass
-class HostState:
-    """What one host last told us about a group (for fast leave and for students)."""
-
-    filter_mode: FilterMode
-    sources: set[IPv4Address]
-    expires: float
-
-    def wants(self, source: IPv4Address) -> bool:
-        if self.filter_mode is FilterMode.INCLUDE:
-            return source in self.sources
-        return source not in self.sources
-
-
-@dataclass
-class GroupState:
-    group: IPv4Address
-    filter_mode: FilterMode = FilterMode.INCLUDE
-    group_timer: float | None = None  # deadline; EXCLUDE mode only
-    sources: dict[IPv4Address, SourceState] = field(default_factory=dict)
-    v1_host_until: float = EXPIRED  # Older Version Host Present timers (§7.3.2)
-    v2_host_until: float = EXPIRED
-    retransmissions: int = 0  # Q(G) retransmissions left (§6.6.3.1)
-    hosts: dict[IPv4Address, HostState] = field(default_factory=dict)
-    forwarding: tuple[FilterMode, frozenset[IPv4Address]] = (
-        FilterMode.INCLUDE, frozenset())
-
-    def compat_mode(self, router_version: int, now: float) -> int:
-        """Group Compatibility Mode (RFC 3376 §7.3.2)."""
-        if self.v1_host_until > now:
-            return 1
-        if self.v2_host_until > now:
-            return min(2, router_version)
-        return router_version
-
-    def excluded(self, now: float) -> frozenset[IPv4Address]:
-        return frozenset(s for s, st in self.sources.items() if st.timer <= now)
-
-    def requested(self, now: float) -> frozenset[IPv4Address]:
-        return frozenset(s for s, st in self.sources.items() if st.timer > now)
-
-    def forwarding_state(self, now: float) -> tuple[FilterMode, frozenset[IPv4Address]]:
-        if self.filter_mode is FilterMode.INCLUDE:
-            return (FilterMode.INCLUDE, frozenset(self.sources))
-        return (FilterMode.EXCLUDE, self.excluded(now))
-
-    def live_hosts(self, now: float) -> list[HostState]:
-        for host in [h for h, st in self.hosts.items() if st.expires <= now]:
-            del self.hosts[host]
-        return list(self.hosts.values())
-
-
-@dataclass
-class InterfaceState:
-    name: str
-    address: IPv4Address
-    network: IPv4Network
-    settings: InterfaceSettings
-    querier: IPv4Address | None = None
-    other_querier_until: float | None = None
-    startup_left: int = 0
-    v1_router_until: float = EXPIRED
-    adopted_robustness: int | None = None  # from the querier's QRV (§4.1.6)
-    adopted_query_interval: float | None = None  # from its QQIC (§4.1.7)
-    groups: dict[IPv4Address, GroupState] = field(default_factory=dict)
-    dropped: Counter[str] = field(default_factory=Counter)
-    warned_until: dict[IPv4Address, float] = field(default_factory=dict)
-
-    @property
-    def is_querier(self) -> bool:
-        return self.querier == self.address
-
-    def version(self, now: float) -> int:
-        """The IGMP version this router speaks now (IGMPv1 while a v1 router is present)."""
-        return 1 if self.v1_router_until > now else self.settings.version
-
-    # Timer values: a non-querier uses the querier's values (§4.1.6, §4.1.7); a querier
-    # uses its own.
-    @property
-    def robustness(self) -> int:
-        return self.adopted_robustness or self.settings.robustness
-
-    @property
-    def query_interval(self) -> float:
-        return self.adopted_query_interval or self.settings.query_interval
-
-    @property
-    def query_response_interval(self) -> float:
-        return self.settings.query_response_interval
-
-    @property
-    def gmi(self) -> float:
-        return self.robustness * self.query_interval + self.query_response_interval
-
-    @property
-    def oqpi(self) -> float:
-        return self.robustness * self.query_interval + self.query_response_interval / 2
-
-    @property
-    def lmqt(self) -> float:
-        return self.settings.last_member_query_time
 
 
 # --------------------------------------------------------------------------- engine
@@ -399,8 +158,14 @@ class InterfaceState:
 class Engine:
     """Router-side IGMP for any number of interfaces. See the module docstring."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(
+        self, rng: random.Random,
+        family: AddressFamily[IPv4Address, IPv4Network] = IPV4,
+    ) -> None:
         self._rng = rng
+        # Every address fact (all-hosts, all-routers, the report destination, the
+        # unspecified address, the election order) comes from here, not from constants.
+        self.family = family
         self._ifaces: dict[str, InterfaceState] = {}
         self._timers = DeadlineHeap()
         self._now = 0.0
@@ -443,32 +208,78 @@ class Engine:
 
     def receive(
         self, name: str, src: IPv4Address, dst: IPv4Address, msg: IgmpMessage, now: float,
+        *, ttl: int = 1, router_alert: bool = True,
     ) -> list[Action]:
-        """Handle one decoded IGMP message that arrived on interface ``name``."""
+        """Handle one decoded IGMP message that arrived on interface ``name``.
+
+        ``src``, ``dst``, ``ttl`` and ``router_alert`` are from its IPv4 header (the
+        defaults are what every IGMP message should carry: TTL 1 and a Router Alert).
+        """
         st = self._iface(name)
         self._now = now
         actions = self._run_timers(now)
         if src == st.address:
             return actions  # our own query, looped back
-        # The subnet check (RFC 3376 §4.2.13 allows 0.0.0.0 for v3 reports only).
-        if src not in st.network and not (src == ANY and isinstance(msg, V3Report)):
-            actions.append(self._drop(
-                st, "foreign-source",
-                f"{_kind(msg)} from {src}, which is not on {st.network}"))
+        problem = self._header_problem(st, src, dst, msg, ttl, router_alert)
+        if problem is not None:
+            actions.append(self._drop(st, *problem))
             return actions
-        if isinstance(msg, Query):
+        if isinstance(msg, UnknownMessage):
+            actions.append(self._drop(
+                st, DropReason.UNKNOWN_TYPE,
+                f"IGMP type {msg.type:#04x} from {src} is not handled"))
+        elif isinstance(msg, Query):
             self._on_query(st, src, msg, now, actions)
         elif isinstance(msg, V1Report | V2Report):
             self._on_old_report(st, src, msg, now, actions)
         elif isinstance(msg, V2Leave):
             self._on_leave(st, src, msg, now, actions)
-        elif isinstance(msg, V3Report):
-            self._on_v3_report(st, src, msg, now, actions)
         else:
-            actions.append(self._drop(
-                st, "unknown-type", f"IGMP type {msg.type:#04x} from {src} is not handled"))
+            self._on_v3_report(st, src, msg, now, actions)
         actions += self._run_timers(now)  # fast leave may have expired state at `now`
         return actions
+
+    def _header_problem(
+        self, st: InterfaceState, src: IPv4Address, dst: IPv4Address, msg: IgmpMessage,
+        ttl: int, router_alert: bool,
+    ) -> tuple[DropReason, str] | None:
+        """Why the IPv4 header rules the message out (None: it does not)."""
+        kind = _kind(msg)
+        # The subnet check (RFC 3376 §4.2.13 allows the unspecified address for v3
+        # reports only).
+        if src not in st.network and not (
+                src == self.family.unspecified and isinstance(msg, V3Report)):
+            return (DropReason.FOREIGN_SOURCE,
+                    f"{kind} from {src}, which is not on {st.network}")
+        if isinstance(msg, UnknownMessage):
+            return None  # mtrace and friends use other TTLs and destinations
+        # RFC 2236 §2, RFC 3376 §4: IGMP is sent with TTL 1, so anything else came
+        # through a router (or was forged off the link).
+        if ttl != 1:
+            return (DropReason.BAD_TTL, f"{kind} from {src} with IP TTL {ttl}; IGMP is sent "
+                    "with TTL 1, so this one was routed or forged")
+        if st.settings.require_router_alert and not router_alert:
+            return (DropReason.NO_ROUTER_ALERT, f"{kind} from {src} without the IP Router "
+                    "Alert option (require_router_alert is on)")
+        if dst not in self._destinations(st, msg):
+            return (DropReason.WRONG_DESTINATION, f"{kind} from {src} sent to {dst}, "
+                    "which that message is never sent to (RFC 3376 §4.1.12, §4.2.14)")
+        return None
+
+    def _destinations(self, st: InterfaceState, msg: IgmpMessage) -> tuple[IPv4Address, ...]:
+        """Where ``msg`` may be sent. Queries: all-hosts, or the group for specific ones
+        (RFC 3376 §4.1.12). Reports and leaves: the group they name, or any address this
+        router listens on (§4.2.14 makes accepting v1/v2 reports there a MUST): all-hosts,
+        all-routers (RFC 2236 §3's leaves), the report destination (v3 reports). The
+        interface's own address (a unicast query or report) is accepted for all."""
+        f = self.family
+        if isinstance(msg, Query):
+            return (f.all_hosts, st.address) if msg.is_general else (
+                f.all_hosts, msg.group, st.address)
+        router = (f.all_hosts, f.all_routers, f.report_destination, st.address)
+        if isinstance(msg, V1Report | V2Report | V2Leave):
+            return (msg.group, *router)
+        return router
 
     def tick(self, now: float) -> list[Action]:
         """Let time pass: fire every timer due at or before ``now``."""
@@ -482,43 +293,44 @@ class Engine:
     def interfaces(self) -> list[str]:
         return list(self._ifaces)
 
-    def snapshot(self, name: str, now: float | None = None) -> dict[str, object]:
-        """A JSON-able view of one interface: querier, timers, groups, sources, hosts.
+    def snapshot(self, name: str, now: float | None = None) -> InterfaceSnapshot:
+        """A typed view of one interface: querier, timers, groups, sources, hosts.
 
         Times are seconds remaining from ``now`` (default: the last time given to the
         engine); a timer that is not running is None, a source timer at 0 is 0.
+        ``snapshot(...).to_json()`` is the JSON form the shells print.
         """
         st = self._iface(name)
         t = self._now if now is None else now
         s = st.settings
         gq = self._timers.deadline(TimerKey(TimerKind.GENERAL_QUERY, name))
-        return {
-            "iface": name,
-            "address": str(st.address),
-            "network": str(st.network),
-            "version": s.version,
-            "querier_version": st.version(t),
-            "querier": None if st.querier is None else str(st.querier),
-            "is_querier": st.is_querier,
-            "next_general_query": _remaining(gq, t),
-            "startup_queries_left": st.startup_left,
-            "other_querier_present": _remaining(st.other_querier_until, t),
-            "v1_router_present": _remaining(st.v1_router_until, t),
-            "fast_leave": s.fast_leave,
-            "timers": {
-                "robustness": st.robustness,
-                "query_interval": st.query_interval,
-                "query_response_interval": st.query_response_interval,
-                "group_membership_interval": st.gmi,
-                "other_querier_present_interval": st.oqpi,
-                "last_member_query_interval": s.last_member_query_interval,
-                "last_member_query_count": s.lmq_count,
-                "last_member_query_time": st.lmqt,
-            },
-            "dropped": dict(sorted(st.dropped.items())),
-            "groups": [self._group_view(st, g, t) for g in
-                       sorted(st.groups.values(), key=lambda g: g.group)],
-        }
+        return InterfaceSnapshot(
+            iface=name,
+            address=st.address,
+            network=st.network,
+            version=s.version,
+            querier_version=st.version(t),
+            querier=st.querier,
+            is_querier=st.is_querier,
+            next_general_query=_remaining(gq, t),
+            startup_queries_left=st.startup_left,
+            other_querier_present=_remaining(st.other_querier_until, t),
+            v1_router_present=_remaining(st.v1_router_until, t),
+            fast_leave=s.fast_leave,
+            timers=TimersView(
+                robustness=st.robustness,
+                query_interval=st.query_interval,
+                query_response_interval=st.query_response_interval,
+                group_membership_interval=st.gmi,
+                other_querier_present_interval=st.oqpi,
+                last_member_query_interval=s.last_member_query_interval,
+                last_member_query_count=s.lmq_count,
+                last_member_query_time=st.lmqt,
+            ),
+            dropped=dict(sorted(st.dropped.items())),
+            groups=tuple(self._group_view(st, g, t) for g in
+                         sorted(st.groups.values(), key=lambda g: g.group)),
+        )
 
     # ----------------------------------------------------------------- queries in
 
@@ -530,7 +342,7 @@ class Engine:
             # RFC 2236 §4 / RFC 3376 §7.3.1: an IGMPv1 router is present; speak IGMPv1.
             if st.v1_router_until <= now and st.settings.version > 1:
                 actions.append(self._drop(
-                    st, "older-querier",
+                    st, DropReason.OLDER_QUERIER,
                     f"IGMPv1 query from {src}: querying in IGMPv1 mode for "
                     f"{V1_ROUTER_PRESENT_TIMEOUT:.0f} s (RFC 3376 §7.3.1)"))
             st.v1_router_until = now + V1_ROUTER_PRESENT_TIMEOUT
@@ -538,11 +350,11 @@ class Engine:
             # RFC 3376 §7.3.1: warn (rate-limited) about an older querier on the link.
             st.warned_until[src] = now + st.oqpi
             actions.append(self._drop(
-                st, "older-querier",
+                st, DropReason.OLDER_QUERIER,
                 f"IGMPv{q.version} query from {src} on an IGMPv{st.settings.version} "
                 "interface: configure every router on the link for the lowest version"))
         # Querier election (RFC 3376 §6.6.2, RFC 2236 §3): the lowest address wins.
-        if st.querier is None or src < st.querier:
+        if self.family.wins_election(src, st.querier):
             st.querier = src
             st.startup_left = 0
             self._timers.cancel(TimerKey(TimerKind.GENERAL_QUERY, st.name))
@@ -550,9 +362,11 @@ class Engine:
         if st.querier != src:
             return  # a query from a router that lost the election: nothing to learn
         if q.version == 3:
-            # §4.1.6/§4.1.7: adopt the querier's robustness and query interval.
-            st.adopted_robustness = q.qrv or None
-            st.adopted_query_interval = float(q.qqi) or None
+            # §4.1.6/§4.1.7: adopt the querier's robustness and query interval, up to
+            # max_robustness / max_query_interval (or our own, if larger), so that one
+            # forged query cannot make every timer last for days.
+            st.adopted_robustness = st.settings.adopted_robustness(q.qrv)
+            st.adopted_query_interval = st.settings.adopted_query_interval(float(q.qqi))
         st.other_querier_until = now + st.oqpi
         self._timers.schedule(TimerKey(TimerKind.OTHER_QUERIER, st.name), st.other_querier_until)
         if q.is_general or q.s_flag or q.version == 1:
@@ -580,7 +394,7 @@ class Engine:
     ) -> None:
         if not msg.group.is_multicast:
             actions.append(self._drop(
-                st, "bad-group", f"{_kind(msg)} from {src} for {msg.group}"))
+                st, DropReason.BAD_GROUP, f"{_kind(msg)} from {src} for {msg.group}"))
             return
         g = self._group(st, msg.group, src, actions)
         if g is None:
@@ -600,19 +414,19 @@ class Engine:
         g = st.groups.get(msg.group)
         if st.version(now) == 1:
             actions.append(self._drop(
-                st, "leave-ignored", f"leave for {msg.group} from {src}: "
+                st, DropReason.LEAVE_IGNORED, f"leave for {msg.group} from {src}: "
                 "this interface speaks IGMPv1, which has no leaves (RFC 3376 §7.3.1)"))
             return
         if not st.is_querier:
             actions.append(self._drop(
-                st, "leave-ignored", f"leave for {msg.group} from {src}: "
+                st, DropReason.LEAVE_IGNORED, f"leave for {msg.group} from {src}: "
                 "non-queriers ignore leaves (RFC 2236 §3)"))
             return
         if g is None:
             return  # no members: nothing to leave
         if g.compat_mode(st.version(now), now) == 1:
             actions.append(self._drop(
-                st, "leave-ignored", f"leave for {msg.group} from {src}: the group is in "
+                st, DropReason.LEAVE_IGNORED, f"leave for {msg.group} from {src}: the group is in "
                 "IGMPv1 compatibility mode (RFC 3376 §7.3.2)"))
             return
         # §7.3.2: a v2 leave is TO_IN({}).
@@ -624,8 +438,9 @@ class Engine:
     ) -> None:
         if st.settings.version < 3:
             actions.append(self._drop(
-                st, "version", f"IGMPv3 report from {src} on an IGMPv{st.settings.version} "
-                "interface (hosts fall back to the querier's version)"))
+                st, DropReason.VERSION,
+                f"IGMPv3 report from {src} on an IGMPv{st.settings.version} interface "
+                "(hosts fall back to the querier's version)"))
             return
         for record in msg.records:
             self._on_record(st, src, record, now, actions)
@@ -636,13 +451,13 @@ class Engine:
     ) -> None:
         if not isinstance(record.record_type, RecordType):
             actions.append(self._drop(
-                st, "unknown-record",
+                st, DropReason.UNKNOWN_RECORD,
                 f"record type {record.record_type} for {record.group} from {src}"))
             return
         rtype = record.record_type
         if not record.group.is_multicast:
             actions.append(self._drop(
-                st, "bad-group", f"{rtype.short} record from {src} for {record.group}"))
+                st, DropReason.BAD_GROUP, f"{rtype.short} record from {src} for {record.group}"))
             return
         sources = frozenset(record.sources)
         existing = st.groups.get(record.group)
@@ -654,7 +469,7 @@ class Engine:
             if rtype is RecordType.BLOCK_OLD_SOURCES or (
                     compat == 1 and rtype is RecordType.CHANGE_TO_INCLUDE_MODE):
                 actions.append(self._drop(
-                    st, "compat-ignored", f"{rtype.short} for {record.group} from {src}: "
+                    st, DropReason.COMPAT_IGNORED, f"{rtype.short} for {record.group} from {src}: "
                     f"the group is in IGMPv{compat} compatibility mode (RFC 3376 §7.3.2)"))
                 return
             if rtype is RecordType.CHANGE_TO_EXCLUDE_MODE:
@@ -673,12 +488,23 @@ class Engine:
     ) -> None:
         """Apply one (possibly translated) group record: RFC 3376 §6.4.1/§6.4.2."""
         row: Transition = TABLE[(g.filter_mode, rtype)]
-        if g.filter_mode is FilterMode.INCLUDE:
-            env = {"A": frozenset(g.sources), "B": record_sources}
-        else:
-            env = {"X": g.requested(now), "Y": g.excluded(now), "A": record_sources}
+        env = _letters(g, record_sources, now)
         # Evaluate every expression on the old state first.
         keep = row.new_requested(**env) | row.new_excluded(**env)
+        left_out = self._over_source_bounds(st, g, keep - g.sources.keys())
+        if left_out:
+            # The sources this record would add past max_sources / max_group_sources are
+            # taken out of the record (they are in no state yet, so nothing else changes).
+            actions.append(self._drop(
+                st, DropReason.SOURCE_LIMIT,
+                f"{rtype.short} record from {host} for {g.group}: {len(left_out)} new "
+                f"sources left out: the interface holds {st.source_count} sources "
+                f"(max_sources {st.settings.max_sources}) and the group {len(g.sources)} "
+                f"(max_group_sources {st.settings.max_group_sources}); known sources are "
+                "kept. Raise the limits if this many sources are real"))
+            record_sources -= left_out
+            env = _letters(g, record_sources, now)
+            keep = row.new_requested(**env) | row.new_excluded(**env)
         timer_sets = [(expr(**env), value) for expr, value in row.timers]
         queried = frozenset().union(*(expr(**env) for expr in row.query_sources))
         old_group_timer = g.group_timer if g.group_timer is not None else EXPIRED
@@ -686,7 +512,7 @@ class Engine:
         for source in [s for s in g.sources if s not in keep]:
             self._delete_source(st, g, source)
         for source in keep - g.sources.keys():
-            g.sources[source] = SourceState(EXPIRED)
+            self._add_source(st, g, source)
         for sources, value in timer_sets:
             deadline = {TimerValue.GMI: now + st.gmi, TimerValue.ZERO: EXPIRED,
                         TimerValue.GROUP_TIMER: old_group_timer}[value]
@@ -710,13 +536,28 @@ class Engine:
                 actions += self._run_timers(now)
         self._settle(st, g, now, actions)
 
+    def _over_source_bounds(
+        self, st: InterfaceState, g: GroupState, new: frozenset[IPv4Address],
+    ) -> frozenset[IPv4Address]:
+        """Those of ``new`` (sources a record would add) past the source bounds.
+
+        New sources fit while both bounds leave room, lowest addresses first (so the
+        outcome does not depend on the record's order); sources the record deletes are
+        not credited, so the bounds hold at every step.
+        """
+        s = st.settings
+        room = min(s.max_sources - st.source_count, s.max_group_sources - len(g.sources))
+        if len(new) <= room:
+            return frozenset()
+        return frozenset(sorted(new)[max(0, room):])
+
     def _track_host(
         self, st: InterfaceState, g: GroupState, host: IPv4Address, rtype: RecordType,
         sources: frozenset[IPv4Address], now: float,
     ) -> None:
         """Remember what ``host`` wants (the hosts' own filter state, RFC 3376 §3)."""
         expires = now + st.gmi
-        if host == ANY:
+        if host == self.family.unspecified:
             # Anonymous reports cannot be matched with a later leave: count them as a
             # host that wants everything until GMI passes.
             g.hosts[host] = HostState(FilterMode.EXCLUDE, set(), expires)
@@ -758,12 +599,17 @@ class Engine:
             # The group leaves EXCLUDE mode now instead of after LMQT. The sources that
             # INCLUDE-mode hosts asked for must survive the switch (§6.5 keeps only the
             # sources with running timers, and an IS_EX in EXCLUDE mode may have deleted
-            # them): we know from their own reports until when they want them.
+            # them): we know from their own reports until when they want them. They
+            # are new state again, so the source bounds apply to them as to a record.
+            wanted = frozenset(source for h in hosts for source in h.sources)
+            past_bounds = self._over_source_bounds(st, g, wanted - g.sources.keys())
             for h in hosts:
                 for source in h.sources:
                     s = g.sources.get(source)
                     if s is None:
-                        g.sources[source] = s = SourceState(EXPIRED)
+                        if source in past_bounds:
+                            continue
+                        s = self._add_source(st, g, source)
                     if s.timer < h.expires:
                         self._set_source_timer(st, g, source, h.expires)
             g.retransmissions = 0
@@ -786,8 +632,9 @@ class Engine:
         else:
             interval = s.query_interval * (1.0 - self._rng.uniform(0.0, QUERY_JITTER))
         self._timers.schedule(TimerKey(TimerKind.GENERAL_QUERY, st.name), now + interval)
-        query = self._make_query(st, ANY, s.query_response_interval, False, (), now)
-        return [SendQuery(st.name, ALL_SYSTEMS, query)]
+        query = self._make_query(st, self.family.unspecified, s.query_response_interval, False,
+                                 (), now)
+        return [SendQuery(st.name, self.family.all_hosts, query)]
 
     def _make_query(
         self, st: InterfaceState, group: IPv4Address, max_resp: float, s_flag: bool,
@@ -799,7 +646,7 @@ class Engine:
         if version == 1:
             return Query(version=1)
         if version == 2:
-            return Query(version=2, group=group, max_resp_code=min(tenths, _MAX_V2_TENTHS))
+            return Query(version=2, group=group, max_resp_code=min(tenths, MAX_V2_TENTHS))
         return Query(
             version=3, group=group, max_resp_code=value_to_code(tenths), s_flag=s_flag,
             qrv=s.robustness if s.robustness <= 7 else 0,  # §4.1.6: 0 when above 7
@@ -896,7 +743,7 @@ class Engine:
             return
         if key.kind is TimerKind.OTHER_QUERIER:
             # §6.6.2: the querier went quiet; resume querying with our own values.
-            actions.append(TimerExpired(st.name, "other_querier"))
+            actions.append(TimerExpired(st.name, TimerName.OTHER_QUERIER))
             st.other_querier_until = None
             st.adopted_robustness = st.adopted_query_interval = None
             if st.settings.querier:
@@ -915,7 +762,7 @@ class Engine:
         elif key.kind is TimerKind.GROUP:
             # §6.5: the group timer expired in EXCLUDE mode: switch to INCLUDE with the
             # sources whose timers still run; none left means the group is gone.
-            actions.append(TimerExpired(st.name, "group", g.group))
+            actions.append(TimerExpired(st.name, TimerName.GROUP, g.group))
             g.group_timer = None
             g.filter_mode = FilterMode.INCLUDE
             g.retransmissions = 0
@@ -926,7 +773,7 @@ class Engine:
             if expired is None:
                 return
             expired.retransmissions = 0
-            actions.append(TimerExpired(st.name, "source", g.group, key.source))
+            actions.append(TimerExpired(st.name, TimerName.SOURCE, g.group, key.source))
             # §6.3: INCLUDE mode: the source is deleted; EXCLUDE mode: it stays with its
             # timer at 0 and is no longer forwarded.
             if g.filter_mode is FilterMode.INCLUDE:
@@ -970,15 +817,22 @@ class Engine:
             limit = st.settings.max_groups
             if len(st.groups) >= limit:
                 actions.append(self._drop(
-                    st, "group-limit", f"report from {src} for {group} ignored: the table "
+                    st, DropReason.GROUP_LIMIT, f"report from {src} for {group} ignored: the table "
                     f"holds {limit} groups, the limit (max_groups); known groups are kept. "
                     "Raise max_groups if this many receivers are real"))
                 return None
             g = st.groups[group] = GroupState(group)
         return g
 
+    def _add_source(self, st: InterfaceState, g: GroupState, source: IPv4Address
+                    ) -> SourceState:
+        s = g.sources[source] = SourceState(EXPIRED)
+        st.source_count += 1
+        return s
+
     def _delete_source(self, st: InterfaceState, g: GroupState, source: IPv4Address) -> None:
         del g.sources[source]
+        st.source_count -= 1
         self._timers.cancel(TimerKey(TimerKind.SOURCE, st.name, g.group, source))
 
     def _delete_group(self, st: InterfaceState, g: GroupState, actions: list[Action]) -> None:
@@ -1002,35 +856,39 @@ class Engine:
             g.forwarding = state
             actions.append(MembershipChanged(st.name, g.group, state[0], state[1]))
 
-    def _drop(self, st: InterfaceState, reason: str, detail: str) -> Dropped:
+    def _drop(self, st: InterfaceState, reason: DropReason, detail: str) -> Dropped:
         st.dropped[reason] += 1
         return Dropped(st.name, reason, f"{st.name}: {detail}")
 
-    def _group_view(self, st: InterfaceState, g: GroupState, now: float) -> dict[str, object]:
+    def _group_view(self, st: InterfaceState, g: GroupState, now: float) -> GroupView:
         mode, forwarded = g.forwarding_state(now)
-        return {
-            "group": str(g.group),
-            "filter_mode": g.filter_mode.name,
-            "compat_mode": g.compat_mode(st.version(now), now),
-            "group_timer": _remaining(g.group_timer, now),
-            "v1_host_present": _remaining(g.v1_host_until, now),
-            "v2_host_present": _remaining(g.v2_host_until, now),
-            "query_retransmissions": g.retransmissions,
-            "forwarding": {"filter_mode": mode.name,
-                           "sources": [str(s) for s in sorted(forwarded)]},
-            "sources": [
-                {"source": str(source), "timer": _remaining(s.timer, now) or 0.0,
-                 "forwarded": (g.filter_mode is FilterMode.INCLUDE or s.timer > now),
-                 "query_retransmissions": s.retransmissions}
-                for source, s in sorted(g.sources.items())
-            ],
-            "hosts": [
-                {"host": str(host), "filter_mode": h.filter_mode.name,
-                 "sources": [str(s) for s in sorted(h.sources)],
-                 "expires": _remaining(h.expires, now)}
-                for host, h in sorted(g.hosts.items()) if h.expires > now
-            ],
-        }
+        return GroupView(
+            group=g.group,
+            filter_mode=g.filter_mode,
+            compat_mode=g.compat_mode(st.version(now), now),
+            group_timer=_remaining(g.group_timer, now),
+            v1_host_present=_remaining(g.v1_host_until, now),
+            v2_host_present=_remaining(g.v2_host_until, now),
+            query_retransmissions=g.retransmissions,
+            forwarding=ForwardingView(mode, tuple(sorted(forwarded))),
+            sources=tuple(
+                SourceView(source, _remaining(s.timer, now) or 0.0,
+                           g.filter_mode is FilterMode.INCLUDE or s.timer > now,
+                           s.retransmissions)
+                for source, s in sorted(g.sources.items())),
+            hosts=tuple(
+                HostView(host, h.filter_mode, tuple(sorted(h.sources)),
+                         _remaining(h.expires, now))
+                for host, h in sorted(g.hosts.items()) if h.expires > now),
+        )
+
+
+def _letters(g: GroupState, record_sources: frozenset[IPv4Address], now: float,
+             ) -> dict[str, frozenset[IPv4Address]]:
+    """The RFC's letters for a table row: A, B in INCLUDE mode; X, Y, A in EXCLUDE."""
+    if g.filter_mode is FilterMode.INCLUDE:
+        return {"A": frozenset(g.sources), "B": record_sources}
+    return {"X": g.requested(now), "Y": g.excluded(now), "A": record_sources}
 
 
 def _remaining(deadline: float | None, now: float) -> float | None:
@@ -1046,69 +904,3 @@ def _kind(msg: IgmpMessage) -> str:
         return f"IGMP type {msg.type:#04x}"
     return {V1Report: "IGMPv1 report", V2Report: "IGMPv2 report", V2Leave: "IGMPv2 leave",
             V3Report: "IGMPv3 report"}[type(msg)]
-
-
-# --------------------------------------------------------------------------- printing
-
-
-def _secs(value: object) -> str:
-    return "-" if value is None else f"{value:.1f} s"
-
-
-def _set(items: object) -> str:
-    assert isinstance(items, list)
-    return "{" + ", ".join(str(i) for i in items) + "}"
-
-
-def render_snapshot(snap: dict[str, object]) -> str:
-    """The snapshot as text a student can read next to RFC 3376 §6."""
-    t = snap["timers"]
-    assert isinstance(t, dict)
-    who = "this router" if snap["is_querier"] else "other router"
-    lines = [
-        f"{snap['iface']}  {snap['address']} on {snap['network']}  IGMPv{snap['version']}"
-        + (f" (speaking IGMPv{snap['querier_version']})"
-           if snap["querier_version"] != snap["version"] else "")
-        + f"  fast leave {'on' if snap['fast_leave'] else 'off'}",
-        f"  querier: {snap['querier'] or 'none'}"
-        + ("" if snap["querier"] is None else f" ({who})")
-        + (f"  next general query in {_secs(snap['next_general_query'])}"
-           if snap["is_querier"] else
-           f"  other querier present timer {_secs(snap['other_querier_present'])}"),
-        f"  timers: robustness {t['robustness']}  QI {t['query_interval']:g} s"
-        f"  QRI {t['query_response_interval']:g} s  GMI {t['group_membership_interval']:g} s"
-        f"  LMQT {t['last_member_query_count']} x {t['last_member_query_interval']:g} s"
-        f" = {t['last_member_query_time']:g} s",
-    ]
-    dropped = snap["dropped"]
-    assert isinstance(dropped, dict)
-    if dropped:
-        lines.append("  dropped: " + "  ".join(f"{k} {v}" for k, v in dropped.items()))
-    groups = snap["groups"]
-    assert isinstance(groups, list)
-    if not groups:
-        lines.append("  no groups")
-    for g in groups:
-        fwd = g["forwarding"]
-        if fwd["filter_mode"] == "INCLUDE":
-            forwarding = f"forward only {_set(fwd['sources'])}"
-        elif fwd["sources"]:
-            forwarding = f"forward all sources except {_set(fwd['sources'])}"
-        else:
-            forwarding = "forward all sources"
-        timer = (f"  group timer {_secs(g['group_timer'])}"
-                 if g["filter_mode"] == "EXCLUDE" else "")
-        lines.append(f"  group {g['group']}  {g['filter_mode']}{timer}"
-                     f"  compatibility IGMPv{g['compat_mode']}  -> {forwarding}")
-        for s in g["sources"]:
-            state = "forwarded" if s["forwarded"] else "timer 0: not forwarded"
-            rexmit = (f", {s['query_retransmissions']} queries left"
-                      if s["query_retransmissions"] else "")
-            lines.append(f"    source {s['source']:<15}  timer {_secs(s['timer']):>9}"
-                         f"  ({state}{rexmit})")
-        if g["query_retransmissions"]:
-            lines.append(f"    group-specific queries left: {g['query_retransmissions']}")
-        for h in g["hosts"]:
-            lines.append(f"    host {h['host']:<15}  {h['filter_mode']} {_set(h['sources'])}"
-                         f"  (forgotten in {_secs(h['expires'])} unless it reports again)")
-    return "\n".join(lines)

@@ -21,6 +21,7 @@ ALL_SYSTEMS = IPv4Address("224.0.0.1")
 ALL_ROUTERS = IPv4Address("224.0.0.2")
 ALL_IGMPV3_ROUTERS = IPv4Address("224.0.0.22")
 ANY = IPv4Address("0.0.0.0")
+MULTICAST = IPv4Network("224.0.0.0/4")
 #: RFC 5771 Local Network Control Block: never forwarded (RFC 4605 §6 too).
 LINK_LOCAL = IPv4Network("224.0.0.0/24")
 

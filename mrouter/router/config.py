@@ -20,6 +20,24 @@ Minimal router config::
     to = ["dn0"]
 
 See examples/router.toml and examples/proxy.toml for every key with its default.
+
+The IGMP keys of an interface are the engine's settings
+(:class:`~mrouter.igmp.settings.InterfaceSettings`): their defaults and ranges are
+written there once (``DEFAULTS``, ``LIMITS``), and the parser builds the settings
+object, so a rule across keys (query_response_interval below query_interval, IGMPv2's
+25.5 s Max Resp Time) is reported here, with the line, before anything starts. Besides
+the RFC 3376 §8 timers they bound what a host or another router can make the engine
+hold (issue 11)::
+
+    max_groups = 4096           # groups learnt; reports for new ones are dropped, counted
+    max_sources = 65536         # sources learnt on the interface, all groups together
+    max_group_sources = 1024    # sources learnt in one group
+    max_query_interval = 600.0  # largest QQI adopted from another querier's QQIC
+    max_robustness = 4          # largest robustness adopted from its QRV
+    require_router_alert = false  # drop IGMP without the IP Router Alert option
+
+(Adopted values are lowered only to the larger of the bound and the interface's own
+setting. IGMP with an IP TTL other than 1 is always dropped and counted.)
 """
 
 from __future__ import annotations
@@ -34,10 +52,11 @@ from pathlib import Path
 from typing import Any
 
 from mrouter.errors import ConfigError
-from mrouter.igmp.messages import LINK_LOCAL
+from mrouter.igmp.family import IPV4
+from mrouter.igmp.settings import DEFAULTS, LIMITS, InterfaceSettings, SettingError
 from mrouter.tomlpos import key_line
 
-MULTICAST = IPv4Network("224.0.0.0/4")
+MULTICAST = IPV4.multicast
 
 MAX_INTERFACES = 32  # the kernel's MAXVIFS
 
@@ -54,23 +73,22 @@ class Role(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class InterfaceConfig:
-    """One ``[interfaces.NAME]`` table. Timer defaults are RFC 3376 §8."""
+    """One ``[interfaces.NAME]`` table; its IGMP keys are the engine's settings
+    (:class:`~mrouter.igmp.settings.InterfaceSettings`, defaults RFC 3376 §8)."""
 
     name: str
     role: Role = Role.DOWNSTREAM
-    igmp_version: int = 3
-    robustness: int = 2
-    query_interval: float = 125.0
-    query_response_interval: float = 10.0
-    startup_query_interval: float | None = None  # None: query_interval / 4
-    startup_query_count: int | None = None  # None: robustness
-    last_member_query_interval: float = 1.0
-    last_member_query_count: int | None = None  # None: robustness
-    fast_leave: bool = False
-    querier: bool = True
     ttl_threshold: int = 1
-    max_groups: int = 4096  # groups IGMP may learn on this interface (flood bound)
     optional: bool = False  # start without it; it is set up when it appears
+    igmp: InterfaceSettings = DEFAULTS
+
+    @property
+    def igmp_version(self) -> int:
+        return self.igmp.version
+
+    @property
+    def querier(self) -> bool:
+        return self.igmp.querier
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,9 +225,9 @@ def _group_prefix(value: Any) -> IPv4Network:
         raise ValueError(f'"{value}" is not a group address or prefix; write e.g. '
                          '"239.1.1.1" or "239.1.0.0/16" (no host bits set)') from None
     if not network.subnet_of(MULTICAST):
-        raise ValueError(f"{network} is not multicast; groups are in 224.0.0.0/4")
-    if network.subnet_of(LINK_LOCAL):
-        raise ValueError(f"{network} is link-local (224.0.0.0/24) and is never forwarded")
+        raise ValueError(f"{network} is not multicast; groups are in {MULTICAST}")
+    if network.subnet_of(IPV4.link_local):
+        raise ValueError(f"{network} is link-local ({IPV4.link_local}) and is never forwarded")
     return network
 
 
@@ -232,23 +250,34 @@ def _ifname(value: Any) -> str:
 
 # --- tables of keys -----------------------------------------------------------------------
 
-#: key -> (checker, dataclass field). Timers: RFC 3376 §8 ranges, kept generous.
+def _setting(name: str) -> Callable[[Any], Any]:
+    """The checker of a numeric IGMP setting, with the engine's range (LIMITS)."""
+    limit = LIMITS[name]
+    if limit.seconds:
+        return _seconds(limit.lo, limit.hi)
+    return _int(int(limit.lo), int(limit.hi))
+
+
+#: key -> (checker, InterfaceConfig field) for the keys that are not IGMP settings.
 _INTERFACE_KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "role": (_enum(Role), "role"),
-    "igmp_version": (_choice(2, 3), "igmp_version"),
-    "robustness": (_int(1, 7), "robustness"),
-    "query_interval": (_seconds(0, 31744), "query_interval"),
-    "query_response_interval": (_seconds(0, 3174.4), "query_response_interval"),
-    "startup_query_interval": (_seconds(0, 31744), "startup_query_interval"),
-    "startup_query_count": (_int(1, 255), "startup_query_count"),
-    "last_member_query_interval": (_seconds(0, 3174.4), "last_member_query_interval"),
-    "last_member_query_count": (_int(1, 255), "last_member_query_count"),
-    "fast_leave": (_bool, "fast_leave"),
-    "querier": (_bool, "querier"),
     "ttl_threshold": (_int(1, 255), "ttl_threshold"),
-    "max_groups": (_int(1, 1_000_000), "max_groups"),
     "optional": (_bool, "optional"),
 }
+#: key -> (checker, InterfaceSettings field): the IGMP settings, ranges from the engine.
+#: A router speaks IGMPv2 or v3 (the querier command also speaks v1).
+_IGMP_KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "igmp_version": (_choice(2, 3), "version"),
+    **{name: (_setting(name), name) for name in (
+        "robustness", "query_interval", "query_response_interval", "startup_query_interval",
+        "startup_query_count", "last_member_query_interval", "last_member_query_count",
+        "max_groups", "max_sources", "max_group_sources", "max_query_interval",
+        "max_robustness")},
+    "fast_leave": (_bool, "fast_leave"),
+    "querier": (_bool, "querier"),
+    "require_router_alert": (_bool, "require_router_alert"),
+}
+_ALL_INTERFACE_KEYS = {**_INTERFACE_KEYS, **_IGMP_KEYS}
 
 _TOP_KEYS = ("mode", "table", "expire_after", "poll_interval", "interfaces", "routes",
              "memberships")
@@ -292,17 +321,19 @@ def _parse_interface(ctx: _Context, name: str, data: Any) -> InterfaceConfig:
         raise ctx.error(table, None, str(exc)) from None
     if not isinstance(data, dict):
         raise ctx.error("interfaces", name, f"must be a table: write [interfaces.{name}]")
-    _check_keys(ctx, table, data, _INTERFACE_KEYS)
+    _check_keys(ctx, table, data, _ALL_INTERFACE_KEYS)
     fields = {_INTERFACE_KEYS[k][1]: _value(ctx, table, k, v, _INTERFACE_KEYS[k][0])
-              for k, v in data.items()}
-    iface = InterfaceConfig(name=name, **fields)
-    if iface.query_response_interval >= iface.query_interval:
-        key = ("query_response_interval" if "query_response_interval" in data
-               else "query_interval")
-        raise ctx.error(table, key, "query_response_interval must be less than "
-                        f"query_interval (RFC 3376 §8.3), got {iface.query_response_interval:g}"
-                        f" >= {iface.query_interval:g}")
-    return iface
+              for k, v in data.items() if k in _INTERFACE_KEYS}
+    igmp = {_IGMP_KEYS[k][1]: _value(ctx, table, k, v, _IGMP_KEYS[k][0])
+            for k, v in data.items() if k in _IGMP_KEYS}
+    try:
+        settings = InterfaceSettings(**igmp)
+    except SettingError as exc:  # a rule across keys (QRI < QI, Max Resp Code ranges)
+        key = next((k for k, (_, f) in _IGMP_KEYS.items() if f == exc.field), exc.field)
+        if key not in data:
+            key = "query_interval"  # the other side of QRI < QI
+        raise ctx.error(table, key, exc.problem) from None
+    return InterfaceConfig(name=name, igmp=settings, **fields)
 
 
 def _parse_route(ctx: _Context, number: int, data: Mapping[str, Any],

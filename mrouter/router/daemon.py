@@ -38,11 +38,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from types import FrameType
-from typing import Any, cast
+from typing import Any
 
 from mrouter.dataplane.user import DataplaneInterface, UserDataplane
 from mrouter.diag.events import EventLog, EventWriter, igmp_fields
-from mrouter.errors import ConfigError, EngineError, MrouterError
+from mrouter.errors import ConfigError, MrouterError
 from mrouter.igmp.codec import Packet
 from mrouter.igmp.engine import (
     Action,
@@ -147,19 +147,9 @@ def resolve_interfaces(config: Config) -> list[Interface]:
 
 
 def igmp_settings(cfg: InterfaceConfig, path: str) -> InterfaceSettings:
-    """The engine's settings for a configured interface (ConfigError if it refuses them)."""
-    try:
-        return InterfaceSettings(
-            version=cfg.igmp_version, robustness=cfg.robustness,
-            query_interval=cfg.query_interval,
-            query_response_interval=cfg.query_response_interval,
-            startup_query_interval=cfg.startup_query_interval,
-            startup_query_count=cfg.startup_query_count,
-            last_member_query_interval=cfg.last_member_query_interval,
-            last_member_query_count=cfg.last_member_query_count,
-            fast_leave=cfg.fast_leave, querier=cfg.querier, max_groups=cfg.max_groups)
-    except EngineError as exc:
-        raise ConfigError(f"{path}: interfaces.{cfg.name}: {exc}") from None
+    """The engine's settings for a configured interface (the config parser built and
+    checked them)."""
+    return cfg.igmp
 
 
 class UpstreamHost:
@@ -602,8 +592,8 @@ class Daemon:
         """
         now = self.clock()
         if isinstance(action, MembershipChanged):
-            self.table.set_membership(action.iface, action.group,
-                                      FilterMode[action.filter_mode.name], action.sources)
+            self.table.set_membership(action.iface, action.group, action.filter_mode,
+                                      action.sources)
             self._membership_changed(action.group)
         elif isinstance(action, QuerierChanged):
             iface = self.interfaces[action.iface]
@@ -719,9 +709,8 @@ class Daemon:
         now = self.clock()
         engine_groups: dict[tuple[str, str], Any] = {}
         for name in self.engine.interfaces():
-            views = cast(list[dict[str, Any]], self.engine.snapshot(name, now)["groups"])
-            for view in views:
-                engine_groups[(name, view["group"])] = view
+            for view in self.engine.snapshot(name, now).groups:
+                engine_groups[(name, str(view.group))] = view.to_json()
         rows = []
         static = {(i, g) for i, g, _ in self.table.static_memberships()}
         for group in sorted(self.table.groups()):

@@ -37,6 +37,7 @@ from mrouter.igmp.codec import Packet, decode_packet, encode_packet
 from mrouter.igmp.engine import (
     Action,
     Dropped,
+    DropReason,
     Engine,
     InterfaceSettings,
     MembershipChanged,
@@ -190,7 +191,8 @@ class QuerierShell:
         log.debug("%s: %s -> %s %s", iface.name, packet.ip.src, packet.ip.dst, packet.igmp)
         now = self.clock()
         self.perform(self.engine.receive(
-            iface.name, packet.ip.src, packet.ip.dst, packet.igmp, now))
+            iface.name, packet.ip.src, packet.ip.dst, packet.igmp, now,
+            ttl=packet.ip.ttl, router_alert=packet.ip.router_alert))
         if self.on_igmp is not None:
             self.on_igmp(iface.name, packet, now)
 
@@ -238,7 +240,8 @@ class QuerierShell:
             elif isinstance(action, Dropped):
                 # A full group table is worth a warning, once per interface (a flood would
                 # otherwise fill the log); every other drop is routine and counted.
-                if action.reason == "group-limit" and action.iface not in self._full_warned:
+                if action.reason is DropReason.GROUP_LIMIT \
+                        and action.iface not in self._full_warned:
                     self._full_warned.add(action.iface)
                     log.warning("%s (further ones at debug level)", action.detail)
                 else:

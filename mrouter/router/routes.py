@@ -16,8 +16,10 @@ interface ``iif``, which interfaces does it leave by?
   traffic from a downstream goes upstream and to the other member downstreams, a member
   downstream counting only while this router is its querier.
 
-Two rules hold whatever the state: link-local groups (224.0.0.0/24) are never forwarded,
-and a packet never goes back out of its inbound interface.
+Two rules hold whatever the state: link-local groups (the family's link-local scope,
+224.0.0.0/24 for IPv4) are never forwarded, and a packet never goes back out of its
+inbound interface. The table takes those facts from its
+:class:`~mrouter.igmp.family.AddressFamily`, as the IGMP engine does.
 
 :class:`ForwardingCache` is the daemon's view of the kernel's MFC: the (S,G) entries it
 installed, recomputed when routes or membership change. Its methods return the
@@ -29,17 +31,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import IntEnum
 from ipaddress import IPv4Address, IPv4Network
 
-from mrouter.igmp.messages import LINK_LOCAL
+from mrouter.igmp.family import IPV4, AddressFamily
+from mrouter.igmp.tables import FilterMode  # the one FilterMode, the engine's
 
-
-class FilterMode(IntEnum):
-    """Membership filter mode (RFC 3376 §3.1); values as the record types IS_IN/IS_EX."""
-
-    INCLUDE = 1
-    EXCLUDE = 2
+__all__ = ["CacheAction", "CacheEntry", "FilterMode", "ForwardingCache", "Install",
+           "Membership", "RouteTable", "StaticRoute", "Uninstall"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +78,15 @@ class Membership:
 class RouteTable:
     """Static routes and memberships -> outbound interfaces (see the module docstring).
 
-    ``upstream`` set means proxy mode (RFC 4605) with that upstream interface.
+    ``upstream`` set means proxy mode (RFC 4605) with that upstream interface;
+    ``family`` says which groups may be forwarded at all.
     """
 
-    def __init__(self, interfaces: Iterable[str], *, upstream: str | None = None) -> None:
+    def __init__(self, interfaces: Iterable[str], *, upstream: str | None = None,
+                 family: AddressFamily[IPv4Address, IPv4Network] = IPV4) -> None:
         self.interfaces = tuple(interfaces)
         self.upstream = upstream
+        self.family = family
         self._routes: dict[tuple[IPv4Address | None, IPv4Network, str], StaticRoute] = {}
         self._dynamic: dict[tuple[str, IPv4Address], Membership] = {}
         self._static: dict[tuple[str, IPv4Address], set[IPv4Address | None]] = {}
@@ -175,7 +176,7 @@ class RouteTable:
     # --- the question ---
     def oifs(self, source: IPv4Address, group: IPv4Address, iif: str) -> frozenset[str]:
         """Outbound interfaces for (source, group) arriving on ``iif``."""
-        if group in LINK_LOCAL or not group.is_multicast:
+        if not self.family.is_forwardable(group):  # link-local scope or not multicast
             return frozenset()
         out: set[str] = set()
         for route in self._routes.values():
@@ -270,7 +271,7 @@ class ForwardingCache:
     def resolve(self, source: IPv4Address, group: IPv4Address, iif: str,
                 now: float) -> list[CacheAction]:
         """A NOCACHE upcall: install (S,G) with what the table says (maybe nothing)."""
-        if group in LINK_LOCAL:
+        if self.table.family.is_link_local(group):
             return []
         return [self._entry(source, group, iif, now, self._is_static(source, group))]
 

@@ -18,14 +18,17 @@ from mrouter.igmp.engine import (
 from mrouter.igmp.messages import (
     ALL_IGMPV3_ROUTERS,
     ALL_ROUTERS,
+    ALL_SYSTEMS,
     GroupRecord,
     IgmpMessage,
     Query,
     RecordType,
+    V1Report,
     V2Leave,
     V2Report,
     V3Report,
 )
+from mrouter.igmp.snapshot import GroupView, InterfaceSnapshot
 
 IFACE = "dn0"
 ROUTER = IPv4Address("192.0.2.1")
@@ -66,9 +69,13 @@ class Lan:
         out += self._record(self.engine.tick(self.now))
         return out
 
-    def receive(self, src: IPv4Address, msg: IgmpMessage,
-                dst: IPv4Address = ALL_IGMPV3_ROUTERS) -> list[Action]:
-        return self._record(self.engine.receive(IFACE, src, dst, msg, self.now))
+    def receive(self, src: IPv4Address, msg: IgmpMessage, dst: IPv4Address | None = None,
+                *, ttl: int = 1, router_alert: bool = True) -> list[Action]:
+        """Deliver ``msg`` from ``src``; ``dst`` defaults to where the RFCs send it."""
+        if dst is None:
+            dst = destination(msg)
+        return self._record(self.engine.receive(IFACE, src, dst, msg, self.now, ttl=ttl,
+                                                router_alert=router_alert))
 
     def record(self, host: IPv4Address, rtype: RecordType, sources: Iterable[IPv4Address] = (),
                group: IPv4Address = G) -> list[Action]:
@@ -83,16 +90,16 @@ class Lan:
 
     # ---- observations
 
-    def group(self, group: IPv4Address = G) -> dict[str, object] | None:
-        for g in self.engine.snapshot(IFACE, self.now)["groups"]:  # type: ignore[attr-defined]
-            if g["group"] == str(group):
-                return g  # type: ignore[no-any-return]
-        return None
+    def snapshot(self) -> InterfaceSnapshot:
+        return self.engine.snapshot(IFACE, self.now)
+
+    def group(self, group: IPv4Address = G) -> GroupView | None:
+        return self.snapshot().group(group)
 
     def source_timers(self, group: IPv4Address = G) -> dict[IPv4Address, float]:
         g = self.group(group)
         assert g is not None
-        return {IPv4Address(s["source"]): s["timer"] for s in g["sources"]}  # type: ignore
+        return g.source_timers()
 
     def forwarding(self, group: IPv4Address = G) -> tuple[FilterMode, frozenset[IPv4Address]]:
         """The last MembershipChanged for the group (INCLUDE {} if none)."""
@@ -101,6 +108,17 @@ class Lan:
             if isinstance(a, MembershipChanged) and a.group == group:
                 state = (a.filter_mode, a.sources)
         return state
+
+
+def destination(msg: IgmpMessage) -> IPv4Address:
+    """The IP destination the RFCs give ``msg`` (RFC 3376 §4.1.12, §4.2.14; RFC 2236 §3)."""
+    if isinstance(msg, Query):
+        return ALL_SYSTEMS if msg.is_general else msg.group
+    if isinstance(msg, V1Report | V2Report):
+        return msg.group
+    if isinstance(msg, V2Leave):
+        return ALL_ROUTERS
+    return ALL_IGMPV3_ROUTERS
 
 
 def queries(actions: Iterable[Action]) -> list[Query]:

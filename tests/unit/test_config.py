@@ -40,8 +40,8 @@ def test_minimal_router_config_as_written() -> None:
     assert config.mode is Mode.ROUTER
     assert [i.name for i in config.interfaces] == ["up0", "dn0"]
     dn0 = config.interface("dn0")
-    assert dn0.igmp_version == 3 and dn0.fast_leave is False and dn0.querier is True
-    assert dn0.query_interval == 125.0 and dn0.robustness == 2  # RFC 3376 §8 defaults
+    assert dn0.igmp_version == 3 and dn0.igmp.fast_leave is False and dn0.querier is True
+    assert dn0.igmp.query_interval == 125.0 and dn0.igmp.robustness == 2  # RFC 3376 §8
     (route,) = config.routes
     assert route.source == IPv4Address("198.51.100.2")
     assert route.group == IPv4Network("239.1.1.1/32")

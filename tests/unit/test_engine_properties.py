@@ -224,9 +224,8 @@ class LanMachine(RuleBasedStateMachine):
             if snap is None:
                 assert have == NOT_MEMBER
             else:
-                fwd = snap["forwarding"]
-                assert (fwd["filter_mode"], {str(s) for s in have[1]}) == (  # type: ignore
-                    have[0].name, set(fwd["sources"]))  # type: ignore[index]
+                fwd = snap.forwarding
+                assert (fwd.filter_mode, set(have[1])) == (have[0], set(fwd.sources))
 
 
 LanMachine.TestCase.settings = settings(

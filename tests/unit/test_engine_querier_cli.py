@@ -10,12 +10,15 @@ import pytest
 from mrouter.cli.main import build_parser, main
 from mrouter.cli.querier import action_event, human, settings_from
 from mrouter.igmp.engine import (
+    Action,
     Dropped,
+    DropReason,
     FilterMode,
     MembershipChanged,
     QuerierChanged,
     SendQuery,
     TimerExpired,
+    TimerName,
 )
 from mrouter.igmp.messages import Query
 
@@ -65,21 +68,21 @@ def test_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
      {"event": "query", "iface": "dn0", "dst": "239.1.1.1", "version": 3, "group": "239.1.1.1",
       "s_flag": True, "max_resp": 1.0, "sources": ["198.51.100.1"]},
      "sent IGMPv3 query 239.1.1.1 sources {198.51.100.1} S"),
-    (TimerExpired("dn0", "group", G),
+    (TimerExpired("dn0", TimerName.GROUP, G),
      {"event": "timer", "iface": "dn0", "timer": "group", "group": "239.1.1.1",
       "source": None}, "timer       239.1.1.1        group timer expired"),
-    (TimerExpired("dn0", "source", G, IPv4Address("198.51.100.1")),
+    (TimerExpired("dn0", TimerName.SOURCE, G, IPv4Address("198.51.100.1")),
      {"event": "timer", "iface": "dn0", "timer": "source", "group": "239.1.1.1",
       "source": "198.51.100.1"}, "239.1.1.1 (198.51.100.1)  source timer expired"),
-    (TimerExpired("dn0", "other_querier"),
+    (TimerExpired("dn0", TimerName.OTHER_QUERIER),
      {"event": "timer", "iface": "dn0", "timer": "other_querier", "group": None,
       "source": None}, "timer       other querier present timer expired"),
-    (Dropped("dn0", "foreign-source", "dn0: IGMPv2 report from 10.0.0.1"),
+    (Dropped("dn0", DropReason.FOREIGN_SOURCE, "dn0: IGMPv2 report from 10.0.0.1"),
      {"event": "dropped", "iface": "dn0", "reason": "foreign-source",
       "detail": "dn0: IGMPv2 report from 10.0.0.1"}, "dropped (foreign-source)"),
 ])
-def test_events(action: object, event: dict[str, object], line: str) -> None:
-    got = action_event(action)  # type: ignore[arg-type]
+def test_events(action: Action, event: dict[str, object], line: str) -> None:
+    got = action_event(action)
     assert got == event
     json.dumps(got)
     assert line in human({"time": 0.0, **got})

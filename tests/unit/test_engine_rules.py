@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from ipaddress import IPv4Address
+from typing import Any
 
 import pytest
 from engine_harness import (
@@ -31,13 +32,14 @@ from mrouter.errors import EngineError
 from mrouter.igmp.engine import (
     Action,
     Dropped,
+    DropReason,
     FilterMode,
     InterfaceSettings,
     MembershipChanged,
     QuerierChanged,
     SendQuery,
     TimerExpired,
-    render_snapshot,
+    TimerName,
 )
 from mrouter.igmp.messages import (
     ALL_SYSTEMS,
@@ -48,6 +50,13 @@ from mrouter.igmp.messages import (
     V3Report,
     code_to_value,
 )
+from mrouter.igmp.snapshot import GroupView, render_snapshot
+
+
+def group_of(lan: Lan, group: IPv4Address = G) -> GroupView:
+    view = lan.group(group)
+    assert view is not None, f"{group} is not in the engine's table"
+    return view
 
 R = RecordType
 INC, EXC = FilterMode.INCLUDE, FilterMode.EXCLUDE
@@ -85,9 +94,9 @@ def test_default_settings_are_the_rfcs() -> None:
     {"version": 2, "query_response_interval": 26, "query_interval": 125},
     {"last_member_query_interval": 0},
 ])
-def test_bad_settings_are_refused_with_a_reason(kwargs: dict[str, float]) -> None:
+def test_bad_settings_are_refused_with_a_reason(kwargs: dict[str, Any]) -> None:
     with pytest.raises(EngineError, match="IGMP setting"):
-        InterfaceSettings(**kwargs)  # type: ignore[arg-type]
+        InterfaceSettings(**kwargs)
 
 
 def test_unknown_interface_is_an_engine_error_naming_the_known_ones() -> None:
@@ -125,7 +134,7 @@ def test_lower_address_wins_and_loser_resumes_after_other_querier_present() -> N
     assert querier_changes(acts) == [QuerierChanged(IFACE, ME, True)]
     assert [q.is_general for q in queries(acts)] == [True]
     # the expiry comes first, then what it caused
-    assert acts.index(TimerExpired(IFACE, "other_querier")) < acts.index(
+    assert acts.index(TimerExpired(IFACE, TimerName.OTHER_QUERIER)) < acts.index(
         QuerierChanged(IFACE, ME, True))
     assert lan.log[-1][0] == pytest.approx(5 + 255)
 
@@ -136,21 +145,22 @@ def test_higher_address_and_zero_address_never_win() -> None:
     acts = lan.receive(IPv4Address("0.0.0.0"), v3_general(), ALL_SYSTEMS)
     assert [a.reason for a in acts if isinstance(a, Dropped)] == ["foreign-source"]
     snap = lan.engine.snapshot(IFACE)
-    assert snap["is_querier"] is True and snap["dropped"] == {"foreign-source": 1}
+    assert snap.is_querier is True and snap.dropped == {DropReason.FOREIGN_SOURCE: 1}
+    assert snap.to_json()["dropped"] == {"foreign-source": 1}
 
 
 def test_non_querier_adopts_qrv_and_qqi() -> None:
     """§4.1.6/§4.1.7: OQPI = QRV x QQI + QRI/2 with the querier's QRV and QQI."""
     lan = Lan(address=ME)
     lan.receive(OTHER_LOW, v3_general(qrv=3, qqic=20, max_resp=40), ALL_SYSTEMS)
-    timers = lan.engine.snapshot(IFACE)["timers"]
-    assert timers["robustness"] == 3 and timers["query_interval"] == 20  # type: ignore[index]
-    assert timers["group_membership_interval"] == 70  # type: ignore[index]
+    timers = lan.engine.snapshot(IFACE).timers
+    assert timers.robustness == 3 and timers.query_interval == 20
+    assert timers.group_membership_interval == 70
     acts = lan.advance(65.1)
     assert querier_changes(acts) == [QuerierChanged(IFACE, ME, True)]
     assert lan.log[-2][0] == pytest.approx(3 * 20 + 5)
     # Once querier again it uses its own settings.
-    assert lan.engine.snapshot(IFACE)["timers"]["robustness"] == 2  # type: ignore[index]
+    assert lan.engine.snapshot(IFACE).timers.robustness == 2
 
 
 def test_non_querier_ignores_leaves_and_sends_no_queries() -> None:
@@ -171,9 +181,9 @@ def test_non_querier_lowers_group_timer_on_querier_group_query_unless_s_flag() -
     lan.v2_report(H1)
     lan.receive(OTHER_LOW, Query(version=3, group=G, max_resp_code=10, s_flag=True, qrv=2,
                                  qqic=125), G)
-    assert lan.group()["group_timer"] == 260  # type: ignore[index]
+    assert group_of(lan).group_timer == 260
     lan.receive(OTHER_LOW, Query(version=3, group=G, max_resp_code=10, qrv=2, qqic=125), G)
-    assert lan.group()["group_timer"] == 2  # type: ignore[index]
+    assert group_of(lan).group_timer == 2
     lan.advance(2.01)
     assert lan.forwarding() == (INC, frozenset())
 
@@ -272,10 +282,10 @@ def test_include_source_timer_expiry_deletes_source_then_group() -> None:
     lan.record(H1, R.ALLOW_NEW_SOURCES, srcs(2))
     acts = lan.advance(160.1)
     assert changes(acts) == [MembershipChanged(IFACE, G, INC, srcs(2))]
-    assert expiries(acts) == [TimerExpired(IFACE, "source", G, S[1])]
+    assert expiries(acts) == [TimerExpired(IFACE, TimerName.SOURCE, G, S[1])]
     acts = lan.advance(100)
     assert changes(acts) == [MembershipChanged(IFACE, G, INC, frozenset())]
-    assert expiries(acts) == [TimerExpired(IFACE, "source", G, S[2])]
+    assert expiries(acts) == [TimerExpired(IFACE, TimerName.SOURCE, G, S[2])]
     assert lan.group() is None
 
 
@@ -288,7 +298,7 @@ def test_exclude_source_timer_expiry_stops_forwarding_that_source() -> None:
     lan.record(H1, R.MODE_IS_EXCLUDE, srcs(1))  # s1 stays in X with its running timer
     acts = lan.advance(160.1)
     assert changes(acts) == [MembershipChanged(IFACE, G, EXC, srcs(1))]
-    assert expiries(acts) == [TimerExpired(IFACE, "source", G, S[1])]
+    assert expiries(acts) == [TimerExpired(IFACE, TimerName.SOURCE, G, S[1])]
 
 
 def test_group_timer_expiry_switches_to_include_with_running_sources() -> None:
@@ -299,9 +309,9 @@ def test_group_timer_expiry_switches_to_include_with_running_sources() -> None:
     lan.record(H2, R.MODE_IS_INCLUDE, srcs(1))
     acts = lan.advance(160.1)
     assert changes(acts) == [MembershipChanged(IFACE, G, INC, srcs(1))]
-    assert expiries(acts) == [TimerExpired(IFACE, "group", G)]
+    assert expiries(acts) == [TimerExpired(IFACE, TimerName.GROUP, G)]
     g = lan.group()
-    assert g is not None and g["filter_mode"] == "INCLUDE" and g["group_timer"] is None
+    assert g is not None and g.filter_mode is INC and g.group_timer is None
 
 
 def test_group_and_source_query_retransmissions_and_s_flag() -> None:
@@ -338,7 +348,7 @@ def test_v3_report_from_zero_address_is_accepted_other_foreign_sources_are_not()
                        IPv4Address("239.3.3.3"))
     assert [a.reason for a in acts if isinstance(a, Dropped)] == ["foreign-source"] * 2
     assert changes(acts) == []
-    assert lan.engine.snapshot(IFACE)["dropped"] == {"foreign-source": 2}
+    assert lan.engine.snapshot(IFACE).dropped == {DropReason.FOREIGN_SOURCE: 2}
 
 
 def test_bad_group_unknown_record_and_v3_on_v2_interface_are_dropped() -> None:
@@ -358,7 +368,7 @@ def test_v1_report_puts_group_in_v1_mode_where_leaves_are_ignored() -> None:
     """§7.3.2: IGMPv1 host present -> leaves and TO_IN ignored, until OHPI passes."""
     lan = Lan()
     lan.receive(H1, V1Report(G), G)
-    assert lan.group()["compat_mode"] == 1  # type: ignore[index]
+    assert group_of(lan).compat_mode == 1
     acts = lan.v2_leave(H1) + lan.record(H2, R.CHANGE_TO_INCLUDE_MODE, ())
     assert [a.reason for a in acts if isinstance(a, Dropped)] == [
         "leave-ignored", "compat-ignored"]
@@ -366,7 +376,7 @@ def test_v1_report_puts_group_in_v1_mode_where_leaves_are_ignored() -> None:
     lan.advance(100)
     lan.v2_report(H1)
     lan.advance(161)  # v1 host present timer ran out; v2 one still runs
-    assert lan.group()["compat_mode"] == 2  # type: ignore[index]
+    assert group_of(lan).compat_mode == 2
 
 
 def test_v2_compat_ignores_block_and_to_ex_sources() -> None:
@@ -379,7 +389,7 @@ def test_v2_compat_ignores_block_and_to_ex_sources() -> None:
     assert lan.forwarding() == (EXC, frozenset())
     lan.advance(261)
     lan.record(H2, R.MODE_IS_EXCLUDE, srcs(1))  # v2 host gone: back to IGMPv3 rules
-    assert lan.group()["compat_mode"] == 3  # type: ignore[index]
+    assert group_of(lan).compat_mode == 3
     assert lan.forwarding() == (EXC, srcs(1))
 
 
@@ -472,10 +482,11 @@ def test_snapshot_shows_state_for_students() -> None:
     lan.record(H2, R.MODE_IS_INCLUDE, srcs(1))
     lan.advance(10)
     snap = lan.engine.snapshot(IFACE)
-    g = snap["groups"][0]  # type: ignore[index]
-    assert g["filter_mode"] == "EXCLUDE" and g["group_timer"] == 250
-    assert g["forwarding"] == {"filter_mode": "EXCLUDE", "sources": [str(next(iter(srcs(3))))]}
-    assert {h["host"] for h in g["hosts"]} == {str(H1), str(H2)}
+    g = snap.groups[0]
+    assert g.filter_mode is EXC and g.group_timer == 250
+    assert g.to_json()["forwarding"] == {"filter_mode": "EXCLUDE",
+                                         "sources": [str(next(iter(srcs(3))))]}
+    assert {h.host for h in g.hosts} == {H1, H2}
     text = render_snapshot(snap)
     assert "group 239.1.1.1  EXCLUDE  group timer 250.0 s  compatibility IGMPv3" in text
     assert "forward all sources except {198.51.100.3}" in text

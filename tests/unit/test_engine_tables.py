@@ -99,9 +99,9 @@ def test_row(name: str) -> None:
     actions = lan.record(H1, rtype, sources)
     g = lan.group()
     assert g is not None
-    assert g["filter_mode"] == new_mode.name
+    assert g.filter_mode is new_mode
     assert lan.source_timers() == pytest.approx(timers)
-    assert g["group_timer"] == (None if group_timer is None else pytest.approx(group_timer))
+    assert g.group_timer == (None if group_timer is None else pytest.approx(group_timer))
     got = {(frozenset(srcs_), s_flag) for grp, srcs_, s_flag in
            specific(actions) if grp == G}
     assert got == sent

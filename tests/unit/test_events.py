@@ -115,11 +115,13 @@ def test_engine_actions_become_events() -> None:
     from mrouter.diag.events import from_action
     from mrouter.igmp.engine import (
         Dropped,
+        DropReason,
         FilterMode,
         MembershipChanged,
         QuerierChanged,
         SendQuery,
         TimerExpired,
+        TimerName,
     )
     from mrouter.igmp.messages import Query
 
@@ -131,14 +133,14 @@ def test_engine_actions_become_events() -> None:
     assert m is not None and m.fields["filter_mode"] == "INCLUDE" and m.fields["sources"] == []
     qc = from_action(QuerierChanged("dn0", None, False), 7.0)
     assert qc is not None and qc.fields == {"querier": None, "is_self": False}
-    assert from_action(Dropped("dn0", "bad", "x"), 8.0) is None
-    t = from_action(TimerExpired("dn0", "source", G, IPv4Address("198.51.100.1")), 8.5)
+    assert from_action(Dropped("dn0", DropReason.BAD_GROUP, "x"), 8.0) is None
+    t = from_action(TimerExpired("dn0", TimerName.SOURCE, G, IPv4Address("198.51.100.1")), 8.5)
     assert t is not None and t.kind is EventKind.TIMER_EXPIRED and t.iface == "dn0"
     assert dict(t.fields) == {"timer": "source", "group": str(G), "source": "198.51.100.1"}
-    t = from_action(TimerExpired("dn0", "other_querier"), 8.6)
+    t = from_action(TimerExpired("dn0", TimerName.OTHER_QUERIER), 8.6)
     assert t is not None and dict(t.fields) == {"timer": "other_querier", "group": None}
     log = EventLog()
-    assert log.record_action(Dropped("dn0", "bad", "x"), 8.0) is None
+    assert log.record_action(Dropped("dn0", DropReason.BAD_GROUP, "x"), 8.0) is None
     assert log.record_action(QuerierChanged("dn0", G, False), 9.0) is not None
     assert log.ring.cursor == 1
 
