@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from ipaddress import IPv4Address
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from mrouter.errors import CodecError
 from mrouter.igmp.ipv4 import (
@@ -57,6 +57,7 @@ from mrouter.igmp.messages import (
     V2Report,
     V3Report,
 )
+from mrouter.igmp.wire import fast_constructor
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -95,36 +96,15 @@ _T = TypeVar("_T", bound="DataclassInstance")
 Buffer = bytes | bytearray | memoryview
 
 
-def _fast_constructor(cls: type[_T]) -> Callable[..., _T]:
-    """A positional constructor for a frozen, slotted dataclass without ``__post_init__``.
-
-    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``,
-    which costs half of decoding a small message. This writes the slots through their
-    descriptors instead, the same values in the same order, so the object is equal to
-    ``cls(*args)`` and just as immutable afterwards (``tests/unit/test_codec.py`` checks
-    that for every message class). Generated like dataclasses generates ``__init__``.
-    """
-    if hasattr(cls, "__post_init__"):
-        raise TypeError(f"{cls.__name__} validates in __post_init__; use its constructor")
-    names = [field.name for field in fields(cls)]
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    body = []
-    for name in names:
-        namespace[f"_set_{name}"] = cls.__dict__[name].__set__
-        body.append(f"    _set_{name}(obj, {name})\n")
-    source = f"def make({', '.join(names)}):\n    obj = _new(_cls)\n{''.join(body)}    return obj\n"
-    exec(source, namespace)
-    make: Callable[..., _T] = namespace["make"]
-    return make
 
 
-_new_query = _fast_constructor(Query)
-_new_v1_report = _fast_constructor(V1Report)
-_new_v2_report = _fast_constructor(V2Report)
-_new_v2_leave = _fast_constructor(V2Leave)
-_new_record = _fast_constructor(GroupRecord)
-_new_v3_report = _fast_constructor(V3Report)
-_new_unknown = _fast_constructor(UnknownMessage)
+_new_query = fast_constructor(Query)
+_new_v1_report = fast_constructor(V1Report)
+_new_v2_report = fast_constructor(V2Report)
+_new_v2_leave = fast_constructor(V2Leave)
+_new_record = fast_constructor(GroupRecord)
+_new_v3_report = fast_constructor(V3Report)
+_new_unknown = fast_constructor(UnknownMessage)
 
 class _AddressListReaders(dict[int, Callable[[bytes, int], tuple[int, ...]]]):
     """``unpack_from`` of a precompiled ``!{count}I`` struct, by count."""
@@ -160,7 +140,7 @@ class Packet:
     checksum_ok: bool = True
 
 
-_new_packet = _fast_constructor(Packet)
+_new_packet = fast_constructor(Packet)
 
 
 # --- decoding -----------------------------------------------------------------------

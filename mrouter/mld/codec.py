@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address
 
 from mrouter.errors import CodecError
-from mrouter.igmp.codec import _fast_constructor  # family-neutral; to move to a shared home
 from mrouter.igmp.ipv4 import checksum
+from mrouter.igmp.wire import fast_constructor
 from mrouter.mld.ipv6 import (
     HEADER_LEN,
     NEXT_HEADER_ICMPV6,
@@ -99,12 +99,12 @@ Buffer = bytes | bytearray | memoryview
 
 # Positional constructors that skip the frozen dataclass's per-field object.__setattr__
 # (a sixth of decoding time here); equal to the class's own (tests/unit/test_mld_codec.py).
-_new_query = _fast_constructor(Query)
-_new_v1_report = _fast_constructor(V1Report)
-_new_v1_done = _fast_constructor(V1Done)
-_new_record = _fast_constructor(AddressRecord)
-_new_v2_report = _fast_constructor(V2Report)
-_new_unknown = _fast_constructor(UnknownMessage)
+_new_query = fast_constructor(Query)
+_new_v1_report = fast_constructor(V1Report)
+_new_v1_done = fast_constructor(V1Done)
+_new_record = fast_constructor(AddressRecord)
+_new_v2_report = fast_constructor(V2Report)
+_new_unknown = fast_constructor(UnknownMessage)
 
 
 class _AddressListReaders(dict[int, Callable[[bytes, int], tuple[bytes, ...]]]):
@@ -141,7 +141,7 @@ class Packet:
     checksum_ok: bool = True
 
 
-_new_packet = _fast_constructor(Packet)
+_new_packet = fast_constructor(Packet)
 
 
 # --- decoding -----------------------------------------------------------------------
