@@ -371,10 +371,11 @@ class Daemon:
             self.events.record("daemon_started", self.clock(), mode=self.config.mode.value,
                                interfaces=sorted(self.interfaces))
             while not self.stopping:
-                self._sync_selector(sel, registered, self.control.sockets(), "control")
+                self._sync_selector(sel, registered, self.control.interest(), "control")
                 if self.user_plane is not None:
-                    self._sync_selector(sel, dataplane, self.user_plane.sockets(), "dataplane")
-                for key, _ in sel.select(self._timeout()):
+                    self._sync_selector(sel, dataplane, dict.fromkeys(
+                        self.user_plane.sockets(), selectors.EVENT_READ), "dataplane")
+                for key, events in sel.select(self._timeout()):
                     if key.data == "igmp":
                         self._guard(self.shell.handle_readable)
                     elif key.data == "links":
@@ -388,7 +389,8 @@ class Daemon:
                             wake_r.recv(4096)
                     else:
                         assert isinstance(key.fileobj, socket.socket)
-                        self.control.ready(key.fileobj)
+                        self.control.ready(key.fileobj, events)
+                self.control.service()
                 self._handle_signals()
                 self._on_time()
         finally:
@@ -404,17 +406,20 @@ class Daemon:
 
     @staticmethod
     def _sync_selector(sel: selectors.BaseSelector, registered: dict[int, socket.socket],
-                       current_sockets: list[socket.socket], tag: str) -> None:
-        """Keep ``sel`` on exactly ``current_sockets`` (compared by identity: a socket that
-        was closed and replaced may come back with the same number)."""
-        current = {s.fileno(): s for s in current_sockets if s.fileno() >= 0}
-        for fd in [fd for fd, s in registered.items() if current.get(fd) is not s]:
+                       wanted: Mapping[socket.socket, int], tag: str) -> None:
+        """Keep ``sel`` on exactly the ``wanted`` sockets, each for its events (compared by
+        identity: a socket that was closed and replaced may come back with the same
+        number)."""
+        current = {s.fileno(): (s, events) for s, events in wanted.items() if s.fileno() >= 0}
+        for fd in [fd for fd, s in registered.items() if current.get(fd, (None,))[0] is not s]:
             sel.unregister(fd)
             del registered[fd]
-        for fd, s in current.items():
+        for fd, (s, events) in current.items():
             if fd not in registered:
-                sel.register(s, selectors.EVENT_READ, tag)
+                sel.register(s, events, tag)
                 registered[fd] = s
+            elif sel.get_key(fd).events != events:
+                sel.modify(s, events, tag)
 
     def _timeout(self) -> float:
         now = self.clock()
@@ -426,6 +431,7 @@ class Daemon:
         igmp = self.shell.timeout()
         if igmp is not None:
             deadlines.append(now + igmp)
+        deadlines.append(now + self.control.timeout())
         return max(0.0, min(deadlines) - now)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
