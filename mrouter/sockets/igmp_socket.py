@@ -12,7 +12,13 @@ multicast destinations.
 IGMPv1/v2 reports and leaves reach a raw IGMP socket without any join, but IGMPv3
 reports go to 224.0.0.22 and are delivered only after that group is joined on the
 interface: :meth:`IgmpSocket.join_router_groups` does it (and 224.0.0.2, the v2 leave
-destination, for good measure).
+destination, for good measure). The kernel accepts a link-local group on an interface
+when *any* socket of the host joined it there, and a raw socket then gets the packet
+whether or not it joined itself (``IP_MULTICAST_ALL`` is on by default). So the joins
+are made from a small UDP socket per interface, never read, and not from the raw socket:
+``net.ipv4.igmp_max_memberships`` (default 20) caps the joins of one socket, and two per
+interface on one socket would stop a router at 10 interfaces, well short of the
+kernel's 32 VIFs. Leaving an interface closes its socket.
 
 Multicast loopback is off by default, so a querier does not hear its own queries
 (other machines on the link still do, and an ``AF_PACKET`` watcher sees them).
@@ -76,6 +82,7 @@ class IgmpSocket:
             except OSError as exc:
                 raise McastError(f"cannot open a raw IGMP socket: {exc.strerror}") from exc
         self.sock = sock
+        self._members: dict[int, socket.socket] = {}  # ifindex -> its membership socket
         try:
             sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
@@ -91,30 +98,27 @@ class IgmpSocket:
         return self.sock.fileno()
 
     def join_router_groups(self, ifindex: int) -> None:
-        """Join 224.0.0.22 (IGMPv3 reports) and 224.0.0.2 (v2 leaves) on ``ifindex``.
+        """Join 224.0.0.22 (IGMPv3 reports) and 224.0.0.2 (v2 leaves) on ``ifindex``,
+        from a membership socket of that interface's own.
 
-        Joining a group this socket has already joined there is not an error.
+        Joining where the groups are already joined is not an error.
         """
-        for group in ROUTER_GROUPS:
-            self._membership(socket.IP_ADD_MEMBERSHIP, group, ifindex, errno.EADDRINUSE)
+        if ifindex in self._members:
+            return
+        member = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            for group in ROUTER_GROUPS:
+                _join(member, group, ifindex)
+        except BaseException:
+            member.close()
+            raise
+        self._members[ifindex] = member
 
     def leave_router_groups(self, ifindex: int) -> None:
-        """Undo :meth:`join_router_groups` (a group not joined there is not an error)."""
-        for group in ROUTER_GROUPS:
-            self._membership(socket.IP_DROP_MEMBERSHIP, group, ifindex, errno.EADDRNOTAVAIL)
-
-    def _membership(self, option: int, group: IPv4Address, ifindex: int, benign: int) -> None:
-        mreqn = IP_MREQN.pack(group.packed, bytes(4), ifindex)
-        try:
-            self.sock.setsockopt(socket.IPPROTO_IP, option, mreqn)
-        except OSError as exc:
-            if exc.errno == benign:
-                return
-            verb = "join" if option == socket.IP_ADD_MEMBERSHIP else "leave"
-            raise McastError(
-                f"cannot {verb} {group} on interface index {ifindex}: {exc.strerror}; "
-                "check that the interface exists, is up and has multicast enabled"
-            ) from exc
+        """Undo :meth:`join_router_groups` (an interface not joined is not an error)."""
+        member = self._members.pop(ifindex, None)
+        if member is not None:
+            member.close()
 
     def recv(self) -> Received | None:
         """Read one packet, or return None if none is waiting."""
@@ -150,6 +154,9 @@ class IgmpSocket:
         log.debug("sent %d bytes to %s on ifindex %d", len(ip_packet), dst, ifindex)
 
     def close(self) -> None:
+        for member in self._members.values():
+            member.close()
+        self._members.clear()
         self.sock.close()
 
     def __enter__(self) -> IgmpSocket:
@@ -157,3 +164,30 @@ class IgmpSocket:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _join(sock: socket.socket, group: IPv4Address, ifindex: int) -> None:
+    mreqn = IP_MREQN.pack(group.packed, bytes(4), ifindex)
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return
+        if exc.errno == errno.ENOBUFS:
+            raise McastError(
+                f"cannot join {group} on interface index {ifindex}: the per-socket limit "
+                f"net.ipv4.igmp_max_memberships ({_max_memberships()}) is reached (mrouter "
+                "joins two groups per interface, on a socket of its own); raise it, e.g. "
+                "sysctl -w net.ipv4.igmp_max_memberships=20") from exc
+        raise McastError(
+            f"cannot join {group} on interface index {ifindex}: {exc.strerror}; "
+            "check that the interface exists, is up and has multicast enabled"
+        ) from exc
+
+
+def _max_memberships() -> str:
+    try:
+        with open("/proc/sys/net/ipv4/igmp_max_memberships") as f:
+            return f"now {f.read().strip()}"
+    except OSError:
+        return "unknown"
