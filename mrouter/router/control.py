@@ -93,12 +93,21 @@ class Stream:
     items: Iterable[Any]
 
 
+#: What a :class:`Stream`'s iterator may yield instead of an item: "not an item, I had
+#: work to do", so that a long preparation (collecting and ordering keys) is done in
+#: steps, each within a loop turn's slice.
+PENDING: Any = object()
+
+
 def _fragments(value: Any) -> Iterator[str]:
     """``value`` as JSON text in pieces; a :class:`Stream` yields one piece per item."""
     if isinstance(value, Stream):
         yield "["
         first = True
         for item in value.items:
+            if item is PENDING:
+                yield ""
+                continue
             yield ("" if first else ", ") + json.dumps(item)
             first = False
         yield "]"

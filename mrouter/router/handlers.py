@@ -10,21 +10,22 @@ The views that grow with the network (``show groups``: one row per interface and
 ``show routes``: one entry per (S,G)) are :class:`~mrouter.router.control.Stream` s: the
 rows are computed one at a time as the control server sends them, a bounded slice per
 loop turn, so tens of thousands of groups never hold up IGMP or upcalls. The list of
-keys is taken when the request comes; a row whose state went in the meantime is left
-out, one that changed is shown as it is when its turn comes.
+keys is taken at the first slice and ordered in steps; a row whose state went in the
+meantime is left out, one that changed is shown as it is when its turn comes.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from ipaddress import IPv4Address
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mrouter.errors import MrouterError, RequestError
 from mrouter.router.config import RouteConfig, parse_membership, parse_route
-from mrouter.router.control import Handler, Stream
+from mrouter.router.control import PENDING, Handler, Stream
 from mrouter.router.interfaces import querier_fields
 from mrouter.router.routes import StaticRoute
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from mrouter.router.daemon import Daemon
 
 log = logging.getLogger("mrouter.router.daemon")  # the daemon's log, as before the split
+K = TypeVar("K", int, tuple[int, int])
+STEP = 4096  # keys turned into numbers per step of a big view's preparation
 
 
 def static_route(route: RouteConfig) -> StaticRoute:
@@ -41,6 +44,22 @@ def static_route(route: RouteConfig) -> StaticRoute:
 def describe(route: StaticRoute) -> str:
     source = route.source if route.source else "*"
     return f"({source}, {route.group}) from {route.iif} to {', '.join(sorted(route.oifs))}"
+
+
+def _ordered(keys: Callable[[], list[Any]], number: Callable[[Any], K],
+             ) -> Iterator[K | Any]:
+    """The ``keys()`` (taken at the first step) as numbers, smallest first, made in steps
+    of :data:`STEP` keys: between steps it yields :data:`~mrouter.router.control.PENDING`
+    so the control server gives the loop its turn. A heap is built in linear time and
+    each row pops one, so no turn pays for a whole sort."""
+    taken = keys()
+    numbers: list[K] = []
+    for start in range(0, len(taken), STEP):
+        numbers.extend(number(k) for k in taken[start:start + STEP])
+        yield PENDING
+    heapq.heapify(numbers)
+    while numbers:
+        yield heapq.heappop(numbers)
 
 
 class ControlHandlers:
@@ -105,12 +124,15 @@ class ControlHandlers:
         """Merged membership per (interface, group), with the interface's querier;
         ``igmp`` is the engine's view of the group (timers, sources, hosts) when IGMP
         learnt it."""
-        return Stream(self._group_rows(sorted(self.daemon.table.groups(), key=int)))
+        return Stream(self._group_rows())
 
-    def _group_rows(self, groups: list[IPv4Address]) -> Iterator[dict[str, Any]]:
+    def _group_rows(self) -> Iterator[Any]:  # rows, and PENDING while preparing
         d = self.daemon
-        static = {(i, g) for i, g, _ in d.table.static_memberships()}
-        for group in groups:
+        for number in _ordered(lambda: list(d.table.groups()), int):
+            if number is PENDING:
+                yield PENDING
+                continue
+            group = IPv4Address(number)
             now = d.clock()
             engine_ifaces = set(d.engine.interfaces())  # as they are now, at this row
             for name, iface in d.interfaces.items():
@@ -122,7 +144,7 @@ class ControlHandlers:
                 yield {"iface": name, "group": str(group),
                        "filter_mode": m.filter_mode.name,
                        "sources": sorted(map(str, m.sources)),
-                       "static": (name, group) in static,
+                       "static": d.table.is_static(name, group),
                        **querier_fields(iface),
                        "igmp": view}
 
@@ -130,13 +152,16 @@ class ControlHandlers:
         d = self.daemon
         static = [{"source": str(r.source) if r.source else None, "group": str(r.group),
                    "from": r.iif, "to": sorted(r.oifs)} for r in d.table.routes]
-        keys = sorted(d.cache.entries, key=lambda k: (int(k[0]), int(k[1])))
-        return {"static": static, "entries": Stream(self._route_entries(keys))}
+        return {"static": static, "entries": Stream(self._route_entries())}
 
-    def _route_entries(self, keys: list[tuple[IPv4Address, IPv4Address]],
-                       ) -> Iterator[dict[str, Any]]:
+    def _route_entries(self) -> Iterator[Any]:  # entries, and PENDING while preparing
         d = self.daemon
-        for source, group in keys:
+        for numbers in _ordered(lambda: list(d.cache.entries),
+                                lambda k: (int(k[0]), int(k[1]))):
+            if numbers is PENDING:
+                yield PENDING
+                continue
+            source, group = IPv4Address(numbers[0]), IPv4Address(numbers[1])
             e = d.cache.entries.get((source, group))
             if e is None:
                 continue  # removed since the request came
