@@ -12,6 +12,7 @@ import json
 import os
 import resource
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address
@@ -166,3 +167,28 @@ def test_clients_that_do_not_read_do_not_hold_up_igmp(lab_factory: Callable[...,
 def _igmp_groups(daemon: Any) -> set[tuple[str, str]]:
     return {(g["iface"], g["group"]) for g in daemon("show", what="groups")
             if not g["static"]}
+
+
+def test_mrouter_show_works_while_other_clients_churn(lab_factory: Callable[..., Any],
+                                                     tmp_path: Path) -> None:
+    lab = lab_factory("lan.toml")
+    daemon = start(lab, tmp_path, LAN)
+    stop = threading.Event()
+
+    def churn() -> None:  # connect and close at once, as fast as possible
+        while not stop.is_set():
+            with contextlib.suppress(OSError), \
+                    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(0.05)
+                sock.connect(str(daemon.sock))
+
+    churners = [threading.Thread(target=churn) for _ in range(4)]
+    for thread in churners:
+        thread.start()
+    try:
+        shown = [daemon.cli("show", "interfaces") for _ in range(10)]
+    finally:
+        stop.set()
+        for thread in churners:
+            thread.join()
+    assert [s.stderr for s in shown if s.returncode != 0] == []
