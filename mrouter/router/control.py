@@ -283,8 +283,9 @@ class ControlServer:
         except (BlockingIOError, InterruptedError):
             return False
         except OSError as exc:
-            if exc.errno not in _ACCEPT_EXHAUSTED:
-                raise
+            if exc.errno not in _ACCEPT_EXHAUSTED:  # e.g. a client that gave up at once
+                log.info("control socket: accept failed: %s", exc.strerror)
+                return False
             # Out of descriptors (or memory): leave the waiting clients in the backlog and
             # try again shortly, rather than spin on a listener that stays readable.
             if not self._exhausted_logged:

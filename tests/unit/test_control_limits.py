@@ -294,3 +294,19 @@ def test_a_reply_cut_off_is_one_clear_error(tmp_path: Path) -> None:
     finally:
         thread.join()
         listener.close()
+
+
+def test_a_stream_that_fails_half_way_closes_its_connection_only(tmp_path: Path) -> None:
+    def broken() -> Iterator[int]:
+        yield 1
+        raise RuntimeError("a bug")
+
+    srv = ControlServer(tmp_path / "c.sock", {"broken": lambda r: Stream(broken()),
+                                              "ping": lambda r: {}})
+    try:
+        with served(srv):
+            with pytest.raises(ControlError, match="before its reply ended"):
+                request(srv.path, "broken")
+            assert request(srv.path, "ping") == {}
+    finally:
+        srv.close()
