@@ -197,9 +197,11 @@ def _sockets_beside(sock: socket.socket, count: int) -> list[socket.socket]:
 
     try:
         netns = fcntl.ioctl(sock.fileno(), SIOCGSKNS)
-    except OSError as exc:
-        raise McastError(f"cannot tell the network namespace of the IGMP socket "
-                         f"(SIOCGSKNS): {exc.strerror}; run as root") from exc
+    except OSError:
+        # Without CAP_NET_ADMIN (a querier run with CAP_NET_RAW only) the kernel does not
+        # say; such a process cannot enter another namespace either, so its raw socket
+        # was made in its own, where these go too.
+        return make()
     try:
         theirs = os.fstat(netns)
         ours = os.stat("/proc/thread-self/ns/net")
