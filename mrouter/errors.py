@@ -11,11 +11,21 @@ stderr and exits with status 2; any other exception reaching the user is a bug.
     ├── CodecError          malformed IGMP/IPv4 bytes (carries the byte offset)
     ├── EngineError         an engine asked to do something impossible (bad settings)
     ├── McastError          multicast socket API (joins, options, interfaces)
+    │   └── McastSyscallError   the kernel refused a socket call (carries errno)
+    │                           (mrouter.sockets.mcast)
     ├── KernelError         the kernel's multicast routing API (MRT_*, ioctls)
     ├── ConfigError         daemon config file (names file, key or line)
     ├── TopologyError       lab topology file (names file, key or line)
     ├── LabError            building or driving a namespace lab
-    └── ControlError        talking to a running daemon over its control socket
+    ├── ControlError        talking to a running daemon over its control socket
+    │   └── RequestError    a control request the daemon cannot carry out as asked
+    ├── EventsError         a malformed event or events file (mrouter.diag.events)
+    ├── DataplaneError      the userspace data plane's sockets (mrouter.dataplane.user)
+    ├── PayloadError        bytes that are not an mrouter datagram (mrouter.traffic.payload)
+    └── UsageError          options that describe no IGMP message (mrouter.cli.igmp)
+
+The five classes named with a module are defined there, next to the code that raises
+them; the others here.
 
 This module is pure (no I/O) so that the sans-I/O core may import it.
 """
@@ -66,3 +76,9 @@ class LabError(MrouterError):
 
 class ControlError(MrouterError):
     """The daemon's control socket could not be reached or refused a request."""
+
+
+class RequestError(ControlError):
+    """A control request that is malformed or cannot be carried out (an unknown view, a
+    route or membership that is not there); raised in the daemon, whose control server
+    sends the message back, where the client raises it as a ControlError."""

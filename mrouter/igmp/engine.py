@@ -332,6 +332,15 @@ class Engine:
                          sorted(st.groups.values(), key=lambda g: g.group)),
         )
 
+    def group_snapshot(self, name: str, group: IPv4Address,
+                       now: float | None = None) -> GroupView | None:
+        """One group of :meth:`snapshot` (None if the interface has no state for it), for
+        shells that show many groups a few at a time."""
+        st = self._iface(name)
+        g = st.groups.get(group)
+        return None if g is None else self._group_view(st, g, self._now if now is None
+                                                       else now)
+
     # ----------------------------------------------------------------- queries in
 
     def _on_query(

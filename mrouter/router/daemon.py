@@ -10,19 +10,26 @@ Theory of operation: one thread, one :mod:`selectors` loop, woken by
   interfaces the route table gives; WRONGVIF is counted and logged, never acted on
   (acting on it could loop);
 - the engine's next deadline (``engine.next_deadline()``): ``engine.tick(now)``;
-- the control socket (:mod:`mrouter.router.control`);
+- the control socket (:mod:`mrouter.router.control`; its commands are
+  :mod:`mrouter.router.handlers`), whose connections are polled for reading or, while a
+  reply waits, for writing, and whose streamed replies go on a slice per turn;
 - netlink link and address events (:mod:`mrouter.router.ifevents`): an interface that
-  goes away or loses its address stops, and starts again on its VIF when it returns;
+  goes away or loses its address stops, and starts again on its VIF when it returns
+  (:mod:`mrouter.router.interfaces`);
 - signals, through a wakeup socket: SIGTERM/SIGINT stop (MRT_DONE empties the kernel
   table), SIGHUP reloads the config.
 
 The engine's MembershipChanged updates the route table and at once every installed
-(S,G) of that group; QuerierChanged decides forwarding in proxy mode. In proxy mode
-(RFC 4605) the downstream memberships are merged (:mod:`mrouter.router.proxy`) and
-joined on the upstream interface from ordinary sockets, so the kernel's host side sends
-the reports upstream.
+(S,G) of that group; QuerierChanged decides forwarding in proxy mode; Dropped is counted
+per interface and reason (``show interfaces``). In proxy mode (RFC 4605) the downstream
+memberships are merged (:mod:`mrouter.router.proxy`) and joined on the upstream
+interface (:mod:`mrouter.router.upstream`), so the kernel's host side sends the reports
+upstream.
 
-VIF numbers are the interfaces' positions in the config file.
+This module is the loop and the lifecycle (:meth:`Daemon.open`, :meth:`Daemon.run`,
+:meth:`Daemon.close`) and what ties the parts together: the engine's decisions, the
+upcalls and the kernel's forwarding cache. VIF numbers are the interfaces' positions in
+the config file.
 """
 
 from __future__ import annotations
@@ -34,9 +41,9 @@ import selectors
 import signal
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 from types import FrameType
 from typing import Any
 
@@ -46,6 +53,7 @@ from mrouter.errors import ConfigError, MrouterError
 from mrouter.igmp.codec import Packet
 from mrouter.igmp.engine import (
     Action,
+    Dropped,
     Engine,
     InterfaceSettings,
     MembershipChanged,
@@ -58,14 +66,12 @@ from mrouter.router.config import (
     InterfaceConfig,
     MembershipConfig,
     Mode,
-    Role,
-    RouteConfig,
     load_config,
-    parse_membership,
-    parse_route,
 )
 from mrouter.router.control import ControlServer
+from mrouter.router.handlers import ControlHandlers, static_route
 from mrouter.router.ifevents import LinkEvents
+from mrouter.router.interfaces import Interface, follow, resolve_interfaces
 from mrouter.router.querier import QuerierShell
 from mrouter.router.routes import (
     CacheAction,
@@ -77,6 +83,7 @@ from mrouter.router.routes import (
     StaticRoute,
     Uninstall,
 )
+from mrouter.router.upstream import UpstreamHost
 from mrouter.sockets.igmp_socket import IgmpSocket, Received
 
 log = logging.getLogger(__name__)
@@ -86,64 +93,8 @@ log = logging.getLogger(__name__)
 COUNTER_EVENT_INTERVAL = 1.0
 COUNTER_EVENT_MAX_ENTRIES = 1000
 RESYNC_DELAY = 0.2  # seconds to let a burst of netlink events settle before re-reading
-
-
-@dataclass(slots=True)
-class Interface:
-    """A configured interface as the daemon runs it."""
-
-    config: InterfaceConfig
-    vif: int
-    index: int
-    address: IPv4Address
-    network: IPv4Network
-    igmp: bool  # router-side IGMP runs here
-    querier: IPv4Address | None = None
-    is_querier: bool = True
-    active: bool = True  # False while the Linux interface is gone or has no address
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-
-def _static_route(route: RouteConfig) -> StaticRoute:
-    return StaticRoute(route.group, route.iif, frozenset(route.oifs), route.source)
-
-
-def resolve_interfaces(config: Config) -> list[Interface]:
-    """Look up every configured interface in this namespace; ConfigError if one is
-    missing or has no IPv4 address, unless it is ``optional`` (then it waits, inactive,
-    and :meth:`Daemon.sync_interfaces` starts it when it appears)."""
-    from mrouter.sockets.mcast import interfaces
-
-    known = {i.name: i for i in interfaces()}
-    result = []
-    for vif, iface in enumerate(config.interfaces):
-        igmp = not (config.mode is Mode.PROXY and iface.role is Role.UPSTREAM)
-        found = known.get(iface.name)
-        problem = None
-        if found is None:
-            problem = (f"no such interface in this network namespace (it has "
-                       f"{', '.join(known)})")
-            fix = "fix the name or create the interface"
-        elif not found.addresses:
-            problem = "has no IPv4 address"
-            fix = f"add one (ip addr add ADDRESS/LEN dev {iface.name})"
-        if problem is not None:
-            if not iface.optional:
-                raise ConfigError(f"{config.path}: interfaces.{iface.name}: {problem}; {fix}, "
-                                  "or mark it optional = true to start without it")
-            log.warning("%s: %s; optional, so it starts when it is there", iface.name,
-                        problem)
-            result.append(Interface(iface, vif, 0, IPv4Address(0), IPv4Network(0), igmp,
-                                    is_querier=False, active=False))
-            continue
-        assert found is not None
-        # querier until the election says otherwise, unless configured never to query
-        result.append(Interface(iface, vif, found.index, found.addresses[0].ip,
-                                found.addresses[0].network, igmp, is_querier=iface.querier))
-    return result
+#: the daemon's own drop reason, next to the engine's in ``show interfaces``
+UNDECODABLE = "undecodable"
 
 
 def igmp_settings(cfg: InterfaceConfig, path: str) -> InterfaceSettings:
@@ -152,78 +103,34 @@ def igmp_settings(cfg: InterfaceConfig, path: str) -> InterfaceSettings:
     return cfg.igmp
 
 
-class UpstreamHost:
-    """Proxy mode: hold the merged downstream membership on the upstream interface.
+class _Shell(QuerierShell):
+    """The querier's shell, counting per interface the IGMP packets it cannot decode."""
 
-    One socket per group, so a group's state is replaced by closing its socket and
-    joining afresh (the kernel reports the change) and the per-socket membership limit
-    (igmp_max_memberships) never applies.
-    """
+    def __init__(self, *args: Any, on_undecodable: Callable[[int], None],
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_undecodable = on_undecodable
 
-    def __init__(self, iface: Interface,
-                 on_change: Callable[[IPv4Address, Membership | None], None] = lambda g, m: None,
-                 ) -> None:
-        self.iface = iface
-        # each group joined, changed (its new state) or left (None) upstream
-        self.on_change = on_change
-        self.joined: dict[IPv4Address, Membership] = {}
-        self._sockets: dict[IPv4Address, Any] = {}
-
-    def apply(self, database: Mapping[IPv4Address, Membership]) -> None:
-        from mrouter.sockets.mcast import McastSocket, interface
-
-        upstream = interface(self.iface.index)
-        for group, state in proxy.upstream_changes(self.joined, database).items():
-            old = self._sockets.pop(group, None)
-            if old is not None:
-                old.close()
-            if state is None:
-                del self.joined[group]
-                log.info("proxy: left %s upstream on %s", group, self.iface.name)
-                self.on_change(group, None)
-                continue
-            sock = McastSocket()
-            try:
-                if state.filter_mode is FilterMode.INCLUDE:
-                    for source in sorted(state.sources):
-                        sock.join_source(group, source, upstream)
-                else:
-                    sock.join(group, upstream)
-                    for source in sorted(state.sources):
-                        sock.block_source(group, source, upstream)
-            except MrouterError as exc:
-                sock.close()
-                log.warning("proxy: cannot join %s upstream on %s: %s", group,
-                            self.iface.name, exc)
-                if self.joined.pop(group, None) is not None:
-                    self.on_change(group, None)
-                continue
-            self._sockets[group] = sock
-            self.joined[group] = state
-            log.info("proxy: joined %s upstream on %s as %s %s", group, self.iface.name,
-                     state.filter_mode.name, sorted(map(str, state.sources)))
-            self.on_change(group, state)
-
-    def reset(self) -> None:
-        """The upstream interface went away: its memberships went with it. Forget them
-        (``apply`` joins afresh when it is back, on its new index if it has one)."""
-        for group in list(self.joined):
-            sock = self._sockets.pop(group, None)
-            if sock is not None:
-                sock.close()
-            del self.joined[group]
-            log.info("proxy: %s no longer held upstream (%s is gone)", group, self.iface.name)
-            self.on_change(group, None)
-
-    def close(self) -> None:
-        for sock in self._sockets.values():
-            sock.close()
-        self._sockets.clear()
-        self.joined.clear()
+    def handle_packet(self, received: Received) -> None:
+        before = self.undecodable
+        super().handle_packet(received)
+        if self.undecodable != before:
+            self.on_undecodable(received.ifindex)
 
 
 class Daemon:
-    """Open with :meth:`open` (everything that can fail fails there), then :meth:`run`."""
+    """Open with :meth:`open` (everything that can fail fails there), then :meth:`run`.
+
+    The state that needs no system call is made here; :meth:`open` looks up the
+    interfaces and opens the kernel table, the sockets and the control server
+    (``mrt``, ``igmp_sock``, ``shell``, ``control``, ``link_events``, declared below).
+    """
+
+    mrt: MrouteSocket
+    igmp_sock: IgmpSocket
+    shell: QuerierShell
+    control: ControlServer
+    link_events: LinkEvents
 
     def __init__(self, config: Config, socket_path: str, *,
                  clock: Callable[[], float] = time.monotonic,
@@ -245,8 +152,28 @@ class Daemon:
         self.stopping = False
         self.started = 0.0
         self.wrongvif: dict[tuple[IPv4Address, IPv4Address], int] = {}
+        # drops per interface by reason: the engine's Dropped actions and the daemon's own
+        self.dropped: dict[str, Counter[str]] = {}
         self._signals: list[int] = []
         self._closers: list[Callable[[], None]] = []
+        self._in_kernel: set[tuple[IPv4Address, IPv4Address]] = set()
+        self._counted: dict[tuple[IPv4Address, IPv4Address], int] = {}
+        self._next_counter_event = 0.0
+        self._next_aging = 0.0
+        self._resync_at: float | None = None
+        self.interfaces: dict[str, Interface] = {}
+        self.by_vif: dict[int, Interface] = {}
+        self.by_index: dict[int, Interface] = {}
+        self.upstream = config.upstream.name if config.mode is Mode.PROXY \
+            and config.upstream else None
+        self.table = RouteTable((), upstream=self.upstream)
+        self.cache = ForwardingCache(self.table, expiry=config.expire_after)
+        self.upstream_host: UpstreamHost | None = None
+        # the routes and memberships of the config file that run (reload compares them)
+        self.config_routes: set[StaticRoute] = {static_route(r) for r in config.routes}
+        self.config_members: set[MembershipConfig] = set(config.memberships)
+        self.engine = Engine(self.rng)
+        self.handlers = ControlHandlers(self)
 
     # --- setup -------------------------------------------------------------------------
     def open(self) -> None:
@@ -263,19 +190,14 @@ class Daemon:
         if self.events_path is not None:
             self.events = EventLog(writer=EventWriter(self.events_path), wall_clock=time.time)
             self._closers.append(self.events.close)
-        self._in_kernel: set[tuple[IPv4Address, IPv4Address]] = set()
-        self._counted: dict[tuple[IPv4Address, IPv4Address], int] = {}
         self._next_counter_event = now + COUNTER_EVENT_INTERVAL
-        self.interfaces = {i.name: i for i in resolve_interfaces(config)}
-        self.by_vif = {i.vif: i for i in self.interfaces.values()}
-        self.by_index = {i.index: i for i in self.interfaces.values() if i.active}
-        upstream = config.upstream.name if config.mode is Mode.PROXY and config.upstream \
-            else None
-        self.table = RouteTable(self._active_names(), upstream=upstream)
-        self.cache = ForwardingCache(self.table, expiry=config.expire_after)
-        self.upstream_host = UpstreamHost(self.interfaces[upstream], self._on_upstream) \
-            if upstream else None
-        if self.upstream_host is not None:
+        self.interfaces.update((i.name, i) for i in resolve_interfaces(config))
+        self.by_vif.update((i.vif, i) for i in self.interfaces.values())
+        self.by_index.update((i.index, i) for i in self.interfaces.values() if i.active)
+        self.table.interfaces = self._active_names()
+        if self.upstream is not None:
+            self.upstream_host = UpstreamHost(self.interfaces[self.upstream],
+                                              self._on_upstream)
             self._closers.append(self.upstream_host.close)
 
         self.mrt = MrouteSocket(config.table, asserts=True)
@@ -297,31 +219,27 @@ class Daemon:
                                             on_decision=on_decision)
             self._closers.append(self.user_plane.close)
 
-        self._config_routes = {_static_route(r) for r in config.routes}
-        self._config_members = set(config.memberships)
-        for route in self._config_routes:
+        for route in self.config_routes:
             self.table.add_route(route)
         for m in config.memberships:
             self.table.join(m.iface, m.group, m.source)
 
         # The IGMP loop plumbing (decode, engine, send queries) is the querier's shell;
         # upcalls come back to us through on_other, engine decisions through on_action.
-        self.engine = Engine(self.rng)
-        self.shell = QuerierShell(self.engine, self.igmp_sock, self.clock,
-                                  on_action=self._on_action, on_other=self._on_other,
-                                  on_igmp=self._on_igmp)
+        self.shell = _Shell(self.engine, self.igmp_sock, self.clock,
+                            on_action=self._on_action, on_other=self._on_other,
+                            on_igmp=self._on_igmp, on_undecodable=self._on_undecodable)
         for iface in self.interfaces.values():
             if iface.igmp and iface.active:
                 self.shell.add_interface(iface.name, igmp_settings(iface.config, config.path),
                                          ifindex=iface.index, address=iface.address,
                                          network=iface.network)
 
-        self.control = ControlServer(self.socket_path, self._handlers())
+        self.control = ControlServer(self.socket_path, self.handlers.table())
         self._closers.append(self.control.close)
-        self._apply_cache(self.cache.install_static(now))
-        self._membership_changed(None)
+        self.apply_cache(self.cache.install_static(now))
+        self.membership_changed(None)
         self._next_aging = now + self.config.poll_interval
-        self._resync_at: float | None = None
         self.link_events = LinkEvents()
         self._closers.append(self.link_events.close)
 
@@ -361,10 +279,11 @@ class Daemon:
             self.events.record("daemon_started", self.clock(), mode=self.config.mode.value,
                                interfaces=sorted(self.interfaces))
             while not self.stopping:
-                self._sync_selector(sel, registered, self.control.sockets(), "control")
+                self._sync_selector(sel, registered, self.control.interest(), "control")
                 if self.user_plane is not None:
-                    self._sync_selector(sel, dataplane, self.user_plane.sockets(), "dataplane")
-                for key, _ in sel.select(self._timeout()):
+                    self._sync_selector(sel, dataplane, dict.fromkeys(
+                        self.user_plane.sockets(), selectors.EVENT_READ), "dataplane")
+                for key, events in sel.select(self._timeout()):
                     if key.data == "igmp":
                         self._guard(self.shell.handle_readable)
                     elif key.data == "links":
@@ -378,7 +297,8 @@ class Daemon:
                             wake_r.recv(4096)
                     else:
                         assert isinstance(key.fileobj, socket.socket)
-                        self.control.ready(key.fileobj)
+                        self.control.ready(key.fileobj, events)
+                self.control.service()
                 self._handle_signals()
                 self._on_time()
         finally:
@@ -394,17 +314,20 @@ class Daemon:
 
     @staticmethod
     def _sync_selector(sel: selectors.BaseSelector, registered: dict[int, socket.socket],
-                       current_sockets: list[socket.socket], tag: str) -> None:
-        """Keep ``sel`` on exactly ``current_sockets`` (compared by identity: a socket that
-        was closed and replaced may come back with the same number)."""
-        current = {s.fileno(): s for s in current_sockets if s.fileno() >= 0}
-        for fd in [fd for fd, s in registered.items() if current.get(fd) is not s]:
+                       wanted: Mapping[socket.socket, int], tag: str) -> None:
+        """Keep ``sel`` on exactly the ``wanted`` sockets, each for its events (compared by
+        identity: a socket that was closed and replaced may come back with the same
+        number)."""
+        current = {s.fileno(): (s, events) for s, events in wanted.items() if s.fileno() >= 0}
+        for fd in [fd for fd, s in registered.items() if current.get(fd, (None,))[0] is not s]:
             sel.unregister(fd)
             del registered[fd]
-        for fd, s in current.items():
+        for fd, (s, events) in current.items():
             if fd not in registered:
-                sel.register(s, selectors.EVENT_READ, tag)
+                sel.register(s, events, tag)
                 registered[fd] = s
+            elif sel.get_key(fd).events != events:
+                sel.modify(s, events, tag)
 
     def _timeout(self) -> float:
         now = self.clock()
@@ -416,6 +339,7 @@ class Daemon:
         igmp = self.shell.timeout()
         if igmp is not None:
             deadlines.append(now + igmp)
+        deadlines.append(now + self.control.timeout())
         return max(0.0, min(deadlines) - now)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -445,7 +369,7 @@ class Daemon:
             self.sync_interfaces()
         if now >= self._next_aging:
             self._next_aging = now + self.config.poll_interval
-            self._apply_cache(self.cache.age(self._packet_counts(), now))
+            self.apply_cache(self.cache.age(self._packet_counts(), now))
         if self.events.writer is not None and now >= self._next_counter_event:
             self._next_counter_event = now + COUNTER_EVENT_INTERVAL
             self._record_counters(now)
@@ -462,14 +386,11 @@ class Daemon:
                 self.events.record("mfc_counters", now, source=key[0], group=key[1],
                                    packets=c.packets, bytes=c.bytes, wrong_if=c.wrong_if)
 
+
     # --- interfaces coming and going --------------------------------------------------
     def sync_interfaces(self) -> None:
-        """Re-read the configured interfaces after a netlink event and follow changes.
-
-        An interface that vanished or lost its address stops (its VIF, IGMP state and the
-        routes through it go); one that (re)appears with an address starts again on its
-        VIF; an address change restarts IGMP on it (the querier election depends on it).
-        """
+        """Re-read the configured interfaces after a netlink event and follow changes
+        (:func:`mrouter.router.interfaces.follow`)."""
         from mrouter.sockets.mcast import interfaces
 
         try:
@@ -478,22 +399,8 @@ class Daemon:
             log.warning("cannot re-read interfaces: %s", exc)
             return
         now = self.clock()
-        for iface in self.interfaces.values():
-            found = current.get(iface.name)
-            usable = found is not None and bool(found.addresses)
-            if iface.active and (not usable or (found is not None
-                                                and found.index != iface.index)):
-                self._stop_interface(iface, now)
-            if found is None or not usable:
-                continue
-            address, network = found.addresses[0].ip, found.addresses[0].network
-            if iface.active and address != iface.address:
-                log.info("%s: address changed from %s to %s", iface.name, iface.address,
-                         address)
-                self._stop_interface(iface, now)
-            if not iface.active:
-                iface.index, iface.address, iface.network = found.index, address, network
-                self._start_interface(iface, now)
+        follow(self.interfaces, current, lambda i: self._stop_interface(i, now),
+               lambda i: self._start_interface(i, now))
 
     def _stop_interface(self, iface: Interface, now: float) -> None:
         log.warning("%s: gone or without an IPv4 address; stopped (VIF %d)", iface.name,
@@ -508,12 +415,12 @@ class Daemon:
             self.user_plane.set_interfaces(self._dataplane_interfaces())
         if iface.igmp:  # leaving 224.0.0.22 on a deleted link fails: nothing to undo then
             self._guard(lambda: self.shell.remove_interface(iface.name))
-        self._apply_cache(self.cache.remove_interface(iface.name))
+        self.apply_cache(self.cache.remove_interface(iface.name))
         if self.upstream_host is not None:
             if iface is self.upstream_host.iface:
                 self.upstream_host.reset()
             else:
-                self._membership_changed(None)  # its members no longer count upstream
+                self.membership_changed(None)  # its members no longer count upstream
 
     def _start_interface(self, iface: Interface, now: float) -> None:
         try:
@@ -529,9 +436,9 @@ class Daemon:
         self.table.interfaces = self._active_names()
         if self.user_plane is not None:
             self.user_plane.set_interfaces(self._dataplane_interfaces())
-        self._apply_cache(self.cache.install_static(now) + self.cache.refresh())
+        self.apply_cache(self.cache.install_static(now) + self.cache.refresh())
         if self.upstream_host is not None:
-            self._membership_changed(None)  # join upstream again (on the new index)
+            self.membership_changed(None)  # join upstream again (on the new index)
         if iface.igmp:
             self._guard(lambda: self.shell.add_interface(
                 iface.name, igmp_settings(iface.config, self.config.path),
@@ -543,6 +450,7 @@ class Daemon:
             with contextlib.suppress(MrouterError):
                 counts[key] = self.mrt.sg_counters(*key).packets
         return counts
+
 
     # --- IGMP and upcalls --------------------------------------------------------------
     def _guard(self, step: Callable[[], object]) -> None:
@@ -572,7 +480,7 @@ class Daemon:
                            source=upcall.source, group=upcall.group)
         if upcall.kind is UpcallType.NOCACHE:
             log.debug("NOCACHE (%s, %s) on %s", upcall.source, upcall.group, iface.name)
-            self._apply_cache(self.cache.resolve(upcall.source, upcall.group, iface.name,
+            self.apply_cache(self.cache.resolve(upcall.source, upcall.group, iface.name,
                                                  self.clock()))
         elif upcall.kind is UpcallType.WRONGVIF:
             key = (upcall.source, upcall.group)
@@ -594,13 +502,20 @@ class Daemon:
         if isinstance(action, MembershipChanged):
             self.table.set_membership(action.iface, action.group, action.filter_mode,
                                       action.sources)
-            self._membership_changed(action.group)
+            self.membership_changed(action.group)
         elif isinstance(action, QuerierChanged):
             iface = self.interfaces[action.iface]
             iface.querier, iface.is_querier = action.querier, action.is_self
             self.table.set_querier(action.iface, action.is_self)
-            self._apply_cache(self.cache.refresh())
+            self.apply_cache(self.cache.refresh())
+        elif isinstance(action, Dropped):
+            self.dropped.setdefault(action.iface, Counter())[action.reason] += 1
         self.events.record_action(action, now)
+
+    def _on_undecodable(self, ifindex: int) -> None:
+        iface = self.by_index.get(ifindex)
+        if iface is not None:
+            self.dropped.setdefault(iface.name, Counter())[UNDECODABLE] += 1
 
     def _on_upstream(self, group: IPv4Address, state: Membership | None) -> None:
         """Proxy mode: the membership held upstream for ``group`` changed (None: left)."""
@@ -610,8 +525,8 @@ class Daemon:
         self.events.record("upstream_membership", self.clock(), self.upstream_host.iface.name,
                            group=group, filter_mode=mode.name, sources=sources)
 
-    def _membership_changed(self, group: IPv4Address | None) -> None:
-        self._apply_cache(self.cache.refresh(group))
+    def membership_changed(self, group: IPv4Address | None) -> None:
+        self.apply_cache(self.cache.refresh(group))
         if self.upstream_host is not None and self.upstream_host.iface.active:
             downstream = {  # an interface that is not there (yet) wants nothing upstream
                 name: {g: m for g in self.table.groups()
@@ -619,7 +534,7 @@ class Daemon:
                 for name, i in self.interfaces.items() if i.igmp and i.active}
             self.upstream_host.apply(proxy.merged_database(downstream))
 
-    def _apply_cache(self, actions: list[CacheAction]) -> None:
+    def apply_cache(self, actions: list[CacheAction]) -> None:
         if self.user_plane is not None:
             self.user_plane.invalidate()  # routes or membership changed: ask the table again
         for action in actions:
@@ -654,129 +569,6 @@ class Daemon:
             except MrouterError as exc:
                 log.error("kernel: %s", exc)
 
-    # --- control requests --------------------------------------------------------------
-    def _handlers(self) -> dict[str, Callable[[Mapping[str, Any]], Any]]:
-        return {
-            "ping": lambda r: {"pid": __import__("os").getpid()},
-            "show": self._show,
-            "route": self._route,
-            "join": lambda r: self._membership(r, join=True),
-            "leave": lambda r: self._membership(r, join=False),
-            "reload": lambda r: self.reload(),
-            "stop": self._stop,
-            "events": self.events_request,
-        }
-
-    def events_request(self, request: Mapping[str, Any]) -> Any:
-        return self.events.serve(request)
-
-    def _stop(self, request: Mapping[str, Any]) -> Any:
-        self.stopping = True
-        return {"stopping": True}
-
-    def _show(self, request: Mapping[str, Any]) -> Any:
-        what = request.get("what")
-        shows: dict[str, Callable[[], Any]] = {
-            "interfaces": self.show_interfaces, "groups": self.show_groups,
-            "routes": self.show_routes}
-        if what not in shows:
-            raise ConfigError(f"show what? {what!r} is not one of {', '.join(shows)}")
-        return shows[what]()
-
-    def show_interfaces(self) -> list[dict[str, Any]]:
-        rows = []
-        for iface in self.interfaces.values():
-            try:
-                c = self.mrt.vif_counters(iface.vif)
-                counters = {"packets_in": c.packets_in, "packets_out": c.packets_out,
-                            "bytes_in": c.bytes_in, "bytes_out": c.bytes_out}
-            except MrouterError:
-                counters = {}
-            rows.append({
-                "name": iface.name, "vif": iface.vif, "ifindex": iface.index,
-                "address": str(iface.address), "role": iface.config.role.value,
-                "active": iface.active,
-                "igmp": iface.igmp,
-                "igmp_version": iface.config.igmp_version if iface.igmp else None,
-                **_querier_fields(iface),
-                **counters})
-        return rows
-
-    def show_groups(self) -> list[dict[str, Any]]:
-        """Merged membership per (interface, group), with the interface's querier;
-        ``igmp`` is the engine's view of the group (timers, sources, hosts) when IGMP
-        learnt it."""
-        now = self.clock()
-        engine_groups: dict[tuple[str, str], Any] = {}
-        for name in self.engine.interfaces():
-            for view in self.engine.snapshot(name, now).groups:
-                engine_groups[(name, str(view.group))] = view.to_json()
-        rows = []
-        static = {(i, g) for i, g, _ in self.table.static_memberships()}
-        for group in sorted(self.table.groups()):
-            for name in self.interfaces:
-                m = self.table.membership(name, group)
-                if m is None:
-                    continue
-                iface = self.interfaces[name]
-                rows.append({"iface": name, "group": str(group),
-                             "filter_mode": m.filter_mode.name,
-                             "sources": sorted(map(str, m.sources)),
-                             "static": (name, group) in static,
-                             **_querier_fields(iface),
-                             "igmp": engine_groups.get((name, str(group)))})
-        return rows
-
-    def show_routes(self) -> dict[str, Any]:
-        now = self.clock()
-        static = [{"source": str(r.source) if r.source else None, "group": str(r.group),
-                   "from": r.iif, "to": sorted(r.oifs)} for r in self.table.routes]
-        entries = []
-        for (source, group), e in sorted(self.cache.entries.items()):
-            try:
-                c = self.mrt.sg_counters(source, group)
-                packets, nbytes, wrong = c.packets, c.bytes, c.wrong_if
-            except MrouterError:
-                packets = nbytes = wrong = 0
-            entries.append({"source": str(source), "group": str(group), "iif": e.iif,
-                            "oifs": sorted(e.oifs), "packets": packets, "bytes": nbytes,
-                            "wrong_if": wrong, "age": round(now - e.installed_at, 1),
-                            "static": e.static})
-        return {"static": static, "entries": entries}
-
-    def _route(self, request: Mapping[str, Any]) -> Any:
-        action = request.get("action")
-        names = tuple(self.interfaces)
-        fields = {k: request[k] for k in ("source", "group", "from", "to") if k in request}
-        if action == "del" and not fields.get("to"):  # a route is known by (S, G, from)
-            fields["to"] = [n for n in names if n != fields.get("from")][:1]
-        route = _static_route(parse_route(fields, names))
-        if action == "add":
-            self.table.add_route(route)
-        elif action == "del":
-            if not self.table.remove_route(route.source, route.group, route.iif):
-                raise ConfigError(f"no such route: {_describe(route)}; see mrouter show routes")
-            # a route is known by (S, G, from): whatever its "to", a config route deleted
-            # here is no longer running, so a reload of the same file brings it back
-            self._config_routes = {r for r in self._config_routes if r.key != route.key}
-        else:
-            raise ConfigError(f"route action must be add or del, not {action!r}")
-        self._apply_cache(self.cache.install_static(self.clock()) + self.cache.refresh())
-        log.info("route %s: %s", action, _describe(route))
-        return {"route": _describe(route)}
-
-    def _membership(self, request: Mapping[str, Any], *, join: bool) -> Any:
-        fields = {k: request[k] for k in ("iface", "group", "source") if k in request}
-        m = parse_membership(fields, tuple(self.interfaces))
-        done = (self.table.join if join else self.table.leave)(m.iface, m.group, m.source)
-        if not done:
-            state = "already joined" if join else "not joined"
-            raise ConfigError(f"{m.group} on {m.iface} is {state}"
-                              + (f" for source {m.source}" if m.source else ""))
-        self._membership_changed(m.group)
-        return {"iface": m.iface, "group": str(m.group),
-                "source": str(m.source) if m.source else None}
-
     def reload(self) -> dict[str, Any]:
         """Re-read the config file and apply route and membership differences.
 
@@ -787,24 +579,24 @@ class Daemon:
                                                      self.config.interfaces):
             raise ConfigError(f"{new.path}: mode, table or [interfaces] changed; those need "
                               "a restart (mrouter stop, then mrouter run); nothing was changed")
-        routes = {_static_route(r) for r in new.routes}
-        for route in self._config_routes - routes:
+        routes = {static_route(r) for r in new.routes}
+        for route in self.config_routes - routes:
             self.table.remove_route(route.source, route.group, route.iif)
-        for route in routes - self._config_routes:
+        for route in routes - self.config_routes:
             self.table.add_route(route)
         members: set[MembershipConfig] = set(new.memberships)
-        for m in self._config_members - members:
+        for m in self.config_members - members:
             self.table.leave(m.iface, m.group, m.source)
-        for m in members - self._config_members:
+        for m in members - self.config_members:
             self.table.join(m.iface, m.group, m.source)
-        summary = {"routes_added": len(routes - self._config_routes),
-                   "routes_removed": len(self._config_routes - routes),
-                   "memberships_added": len(members - self._config_members),
-                   "memberships_removed": len(self._config_members - members)}
-        self._config_routes, self._config_members, self.config = routes, members, new
+        summary = {"routes_added": len(routes - self.config_routes),
+                   "routes_removed": len(self.config_routes - routes),
+                   "memberships_added": len(members - self.config_members),
+                   "memberships_removed": len(self.config_members - members)}
+        self.config_routes, self.config_members, self.config = routes, members, new
         self.cache.expiry = new.expire_after  # takes effect at the next counter poll
-        self._apply_cache(self.cache.install_static(self.clock()))
-        self._membership_changed(None)
+        self.apply_cache(self.cache.install_static(self.clock()))
+        self.membership_changed(None)
         return summary
 
     # --- teardown ----------------------------------------------------------------------
@@ -816,17 +608,6 @@ class Daemon:
                 closer()
             except OSError as exc:
                 log.warning("while closing: %s", exc)
-
-
-def _querier_fields(iface: Interface) -> dict[str, Any]:
-    """Who queries the interface's LAN, for the show commands."""
-    return {"querier": str(iface.querier) if iface.querier else None,
-            "is_querier": iface.is_querier if iface.igmp else None}
-
-
-def _describe(route: StaticRoute) -> str:
-    source = route.source if route.source else "*"
-    return f"({source}, {route.group}) from {route.iif} to {', '.join(sorted(route.oifs))}"
 
 
 def run_daemon(config_path: str, socket_path: str, events_path: str | None = None,

@@ -142,6 +142,10 @@ class RouteTable:
         return sorted(((i, g, s) for (i, g), ss in self._static.items() for s in ss),
                       key=lambda t: (t[0], t[1], t[2] or IPv4Address(0)))
 
+    def is_static(self, iface: str, group: IPv4Address) -> bool:
+        """Whether (iface, group) has a static membership (of any source)."""
+        return bool(self._static.get((iface, group)))
+
     def set_querier(self, iface: str, is_self: bool) -> None:
         """Proxy mode forwards to a downstream only while this router queries there."""
         if is_self:

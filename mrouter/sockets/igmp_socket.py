@@ -12,7 +12,14 @@ multicast destinations.
 IGMPv1/v2 reports and leaves reach a raw IGMP socket without any join, but IGMPv3
 reports go to 224.0.0.22 and are delivered only after that group is joined on the
 interface: :meth:`IgmpSocket.join_router_groups` does it (and 224.0.0.2, the v2 leave
-destination, for good measure).
+destination, for good measure). The kernel accepts a link-local group on an interface
+when *any* socket of the host joined it there, and a raw socket then gets the packet
+whether or not it joined itself (``IP_MULTICAST_ALL`` is on by default). So the joins
+are made from a few UDP sockets that are never read (:data:`MEMBER_SOCKETS`, opened with
+the raw socket, so in its network namespace), not from the raw socket:
+``net.ipv4.igmp_max_memberships`` (default 20) caps the joins of one socket, and two per
+interface on one socket would stop a router at 10 interfaces, well short of the
+kernel's 32 VIFs. An interface's two joins go to the first of them with room.
 
 Multicast loopback is off by default, so a querier does not hear its own queries
 (other machines on the link still do, and an ``AF_PACKET`` watcher sees them).
@@ -23,8 +30,11 @@ through :meth:`IgmpSocket.recv` too, recognisable by a zero protocol byte (``im_
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import logging
+import os
 import socket
 from dataclasses import dataclass
 from ipaddress import IPv4Address
@@ -37,6 +47,7 @@ log = logging.getLogger(__name__)
 
 # Linux constants Python's socket module lacks (include/uapi/linux/in.h).
 IP_PKTINFO = 8
+SIOCGSKNS = 0x894C  # the network namespace of a socket, as a new fd (linux/sockios.h)
 
 
 #: Largest IPv4 packet; raw IGMP never comes close, but a truncated read would be a lie.
@@ -44,6 +55,8 @@ RECV_BUFFER = 65535
 _ANCILLARY_SPACE = socket.CMSG_SPACE(IN_PKTINFO.size)
 
 ROUTER_GROUPS = (ALL_IGMPV3_ROUTERS, ALL_ROUTERS)
+#: sockets for the router groups' joins: 40 interfaces at the default limit of 20 joins
+MEMBER_SOCKETS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +89,10 @@ class IgmpSocket:
             except OSError as exc:
                 raise McastError(f"cannot open a raw IGMP socket: {exc.strerror}") from exc
         self.sock = sock
+        # the sockets that hold the router groups' joins, made here so that they are in
+        # the raw socket's network namespace, and which one holds each interface's
+        self._members = _sockets_beside(sock, MEMBER_SOCKETS)
+        self._joined: dict[int, socket.socket] = {}
         try:
             sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
@@ -91,30 +108,38 @@ class IgmpSocket:
         return self.sock.fileno()
 
     def join_router_groups(self, ifindex: int) -> None:
-        """Join 224.0.0.22 (IGMPv3 reports) and 224.0.0.2 (v2 leaves) on ``ifindex``.
+        """Join 224.0.0.22 (IGMPv3 reports) and 224.0.0.2 (v2 leaves) on ``ifindex``,
+        from the first membership socket with room for both.
 
-        Joining a group this socket has already joined there is not an error.
+        Joining where the groups are already joined is not an error.
         """
-        for group in ROUTER_GROUPS:
-            self._membership(socket.IP_ADD_MEMBERSHIP, group, ifindex, errno.EADDRINUSE)
+        if ifindex in self._joined:
+            return
+        for member in self._members:
+            try:
+                for group in ROUTER_GROUPS:
+                    _membership(member, socket.IP_ADD_MEMBERSHIP, group, ifindex)
+            except _Full:
+                for group in ROUTER_GROUPS:  # undo a half join, then try the next socket
+                    with contextlib.suppress(McastError):
+                        _membership(member, socket.IP_DROP_MEMBERSHIP, group, ifindex)
+                continue
+            self._joined[ifindex] = member
+            return
+        raise McastError(
+            f"cannot join {ROUTER_GROUPS[0]} and {ROUTER_GROUPS[1]} on interface index "
+            f"{ifindex}: the per-socket limit net.ipv4.igmp_max_memberships "
+            f"({_max_memberships()}) is reached on all {len(self._members)} membership "
+            f"sockets ({len(self._joined)} interfaces joined); raise it, e.g. "
+            "sysctl -w net.ipv4.igmp_max_memberships=20")
 
     def leave_router_groups(self, ifindex: int) -> None:
-        """Undo :meth:`join_router_groups` (a group not joined there is not an error)."""
+        """Undo :meth:`join_router_groups` (an interface not joined is not an error)."""
+        member = self._joined.pop(ifindex, None)
+        if member is None:
+            return
         for group in ROUTER_GROUPS:
-            self._membership(socket.IP_DROP_MEMBERSHIP, group, ifindex, errno.EADDRNOTAVAIL)
-
-    def _membership(self, option: int, group: IPv4Address, ifindex: int, benign: int) -> None:
-        mreqn = IP_MREQN.pack(group.packed, bytes(4), ifindex)
-        try:
-            self.sock.setsockopt(socket.IPPROTO_IP, option, mreqn)
-        except OSError as exc:
-            if exc.errno == benign:
-                return
-            verb = "join" if option == socket.IP_ADD_MEMBERSHIP else "leave"
-            raise McastError(
-                f"cannot {verb} {group} on interface index {ifindex}: {exc.strerror}; "
-                "check that the interface exists, is up and has multicast enabled"
-            ) from exc
+            _membership(member, socket.IP_DROP_MEMBERSHIP, group, ifindex)
 
     def recv(self) -> Received | None:
         """Read one packet, or return None if none is waiting."""
@@ -150,6 +175,10 @@ class IgmpSocket:
         log.debug("sent %d bytes to %s on ifindex %d", len(ip_packet), dst, ifindex)
 
     def close(self) -> None:
+        for member in self._members:
+            member.close()
+        self._members.clear()
+        self._joined.clear()
         self.sock.close()
 
     def __enter__(self) -> IgmpSocket:
@@ -157,3 +186,62 @@ class IgmpSocket:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _sockets_beside(sock: socket.socket, count: int) -> list[socket.socket]:
+    """``count`` UDP sockets in the network namespace of ``sock``, which may not be the
+    caller's (a socket made inside a lab node and wrapped outside it): a join must never
+    land in another namespace."""
+    def make() -> list[socket.socket]:
+        return [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
+
+    try:
+        netns = fcntl.ioctl(sock.fileno(), SIOCGSKNS)
+    except OSError:
+        # Without CAP_NET_ADMIN (a querier run with CAP_NET_RAW only) the kernel does not
+        # say; such a process cannot enter another namespace either, so its raw socket
+        # was made in its own, where these go too.
+        return make()
+    try:
+        theirs = os.fstat(netns)
+        ours = os.stat("/proc/thread-self/ns/net")
+        if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+            return make()
+        from mrouter.lab.netns import call_in_thread, setns
+
+        def make_there() -> list[socket.socket]:
+            setns(netns)  # a throw-away thread: no need to switch back
+            return make()
+
+        return call_in_thread(make_there)
+    finally:
+        os.close(netns)
+
+
+class _Full(Exception):
+    """A membership socket is at igmp_max_memberships (ENOBUFS)."""
+
+
+def _membership(sock: socket.socket, option: int, group: IPv4Address, ifindex: int) -> None:
+    mreqn = IP_MREQN.pack(group.packed, bytes(4), ifindex)
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, option, mreqn)
+    except OSError as exc:
+        join = option == socket.IP_ADD_MEMBERSHIP
+        if exc.errno == (errno.EADDRINUSE if join else errno.EADDRNOTAVAIL):
+            return  # already joined / not joined
+        if join and exc.errno == errno.ENOBUFS:
+            raise _Full from exc
+        raise McastError(
+            f"cannot {'join' if join else 'leave'} {group} on interface index {ifindex}: "
+            f"{exc.strerror}; check that the interface exists, is up and has multicast "
+            "enabled"
+        ) from exc
+
+
+def _max_memberships() -> str:
+    try:
+        with open("/proc/sys/net/ipv4/igmp_max_memberships") as f:
+            return f"now {f.read().strip()}"
+    except OSError:
+        return "unknown"
