@@ -73,7 +73,7 @@ def test_wait_answering_gives_up_when_the_process_ends_and_sees_a_server(
 
     assert not wait_answering(tmp_path / "none.sock", ended, timeout=10.0)
     assert len(asked) == 1  # gave up at the first failed ping: no polling a dead process
-    # (how long that takes is scripts/bench_control.py's business, not a unit test's)
+    # (how long that takes is scripts/bench_wait_answering.py's business, not a unit test's)
     assert not wait_answering(tmp_path / "none.sock", lambda: True, timeout=0.2)
 
     srv = ControlServer(tmp_path / "up.sock", {"ping": lambda r: {}})
