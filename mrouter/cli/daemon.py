@@ -36,7 +36,8 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
         "drops every route and VIF it made. SIGHUP re-reads the config. Log with -v/-vv "
         "before the command: mrouter -v run ...")
     parser.add_argument("--config", metavar="FILE", required=True,
-                        help="TOML config (see examples/router.toml and examples/proxy.toml)")
+                        help="TOML config; start from 'mrouter config example router' (or "
+                             "proxy) and test it with 'mrouter config check FILE'")
     _socket_option(parser)
     parser.add_argument("--events", metavar="FILE",
                         help="also append every event (IGMP in/out, querier and membership "

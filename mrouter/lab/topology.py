@@ -519,8 +519,10 @@ def resolve_topology_path(name: str | Path, netns_dir: Path | None = None) -> Pa
 
 
 def default_netns_dir() -> Path:
-    """The repository's netns/ folder (next to the mrouter package)."""
-    return Path(__file__).resolve().parent.parent.parent / "netns"
+    """The shipped topologies: the repository's netns/, or the installed package's copy."""
+    from mrouter.shipped import folder
+
+    return folder("netns")
 
 
 __all__ = [
