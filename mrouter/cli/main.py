@@ -90,6 +90,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("timeline", "mrouter.cli.diag:configure_timeline",
             "draw an events file: lanes per interface, membership and forwarding bars",
             "mrouter timeline events.jsonl -o class.html"),
+    Command("completion", "mrouter.cli.completion:configure",
+            "print a bash or zsh completion script for mrouter",
+            "mrouter completion bash"),
 )
 
 
