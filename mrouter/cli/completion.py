@@ -13,13 +13,16 @@ SHELLS = ("bash", "zsh")
 
 COMPLETION_EXAMPLE = """\
 examples:
-  mrouter completion bash > /etc/bash_completion.d/mrouter
-  mrouter completion zsh > ~/.zfunc/_mrouter    # with fpath+=(~/.zfunc) in ~/.zshrc
-  source <(mrouter completion bash)             # this shell only
+  mrouter completion bash      # save as /etc/bash_completion.d/mrouter
+  mrouter completion zsh       # save as _mrouter in a folder on zsh's $fpath
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Print a completion script for bash or zsh on stdout. bash: save it as "
+        "/etc/bash_completion.d/mrouter (or source it from ~/.bashrc); zsh: save it as "
+        "_mrouter in a folder on $fpath and run compinit.")
     parser.epilog = COMPLETION_EXAMPLE
     parser.add_argument("shell", choices=SHELLS, help="the shell to complete in")
     parser.set_defaults(func=run_completion)
