@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mrouter.cli.sockets import table
+from mrouter.errors import ControlError
 from mrouter.router.control import DEFAULT_SOCKET, request
 
 
@@ -164,6 +165,8 @@ def configure_route(parser: argparse.ArgumentParser) -> None:
 
 
 def _route(args: argparse.Namespace) -> int:
+    if args.action == "add" and not args.to:
+        raise ControlError("route add needs --to IFACE [IFACE ...]: the outbound interfaces")
     fields: dict[str, Any] = {"action": args.action, "group": args.group, "from": args.iif,
                               "to": args.to}
     if args.source:

@@ -184,6 +184,9 @@ def request(path: str | Path, command: str, timeout: float = 10.0, **args: Any) 
             raise ControlError(f"no daemon control socket at {path}: is `mrouter run` "
                                "running? (pass its --socket PATH if it uses another)") from None
         except ConnectionRefusedError:
+            if not stat.S_ISSOCK(os.stat(path).st_mode):
+                raise ControlError(f"{path} is not a socket: pass the daemon's control "
+                                   "socket with --socket PATH") from None
             raise ControlError(f"nothing answers on {path}: the daemon is not running "
                                "(stale socket); start it with `mrouter run`") from None
         except PermissionError:
