@@ -164,6 +164,8 @@ def run_up(args: argparse.Namespace) -> int:
     from mrouter.lab.topology import load_topology, resolve_topology_path
 
     path = resolve_topology_path(args.file)
+    if not path.exists() and path.parent == Path("netns"):
+        path = resolve_topology_path(path.name)  # netns/basic.toml away from a checkout
     topology = load_topology(path)
     name = state.check_lab_name(args.name or _default_name(path))
     existing = state.load(name)

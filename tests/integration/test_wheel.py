@@ -104,6 +104,10 @@ def test_lab_up_a_shipped_topology_from_root(installed: Path, lab_env: dict[str,
     try:
         assert up.returncode == 0, up.stderr
         assert f"lab {name} up from {installed.parent}" in up.stdout
+        for spelling in ("basic.toml", "netns/basic.toml"):  # the same shipped file
+            again = _run([mrouter, "lab", "up", spelling, "--name", name], cwd="/", env=lab_env)
+            assert again.returncode == 0, again.stderr
+            assert f"lab {name} is already up" in again.stdout
         # `mrouter` inside a node is the one that was run, with no virtualenv on PATH.
         inside = _run([mrouter, "lab", "exec", name, "r1", "--", "mrouter", "ifaces", "--json"],
                       cwd="/", env=lab_env)
