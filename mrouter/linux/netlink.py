@@ -238,8 +238,8 @@ def _attrs(data: bytes) -> Iterator[tuple[int, bytes]]:
     at = 0
     while at + RTATTR.size <= len(data):
         length, kind = RTATTR.unpack_from(data, at)
-        if length < RTATTR.size:
-            return
+        if length < RTATTR.size or at + length > len(data):
+            return  # malformed or cut short: stop rather than read past it
         yield kind & NLA_TYPE_MASK, data[at + RTATTR.size: at + length]
         at += (length + 3) & ~3
 
@@ -276,64 +276,69 @@ def _dump(msg_type: int, body: bytes) -> Iterator[tuple[int, bytes]]:
 
 def mroute_vifs() -> list[MrouteVif]:
     """Every VIF of every multicast routing table of the calling thread's namespace."""
-    found = []
-    for kind, payload in _dump(RTM_GETLINK, IFINFOMSG.pack(RTNL_FAMILY_IPMR, 0, 0, 0, 0)):
-        if kind != RTM_NEWLINK:
-            continue
-        for a_type, table_attr in _attrs(payload[IFINFOMSG.size:]):
-            if a_type != IFLA_AF_SPEC:
-                continue
-            table_id = 0
-            vifs: list[dict[int, bytes]] = []
-            for t_type, value in _attrs(table_attr):
-                if t_type == IPMRA_TABLE_ID:
-                    (table_id,) = U32.unpack_from(value)
-                elif t_type == IPMRA_TABLE_VIFS:
-                    vifs += [dict(_attrs(v)) for v_type, v in _attrs(value)
-                             if v_type == IPMRA_VIF]
-            for v in vifs:
-                def num(key: int, v: dict[int, bytes] = v) -> int:
-                    raw = v.get(key, b"")
-                    fmt = {2: U16, 4: U32, 8: U64}.get(len(raw))
-                    return fmt.unpack(raw)[0] if fmt else 0
-
-                found.append(MrouteVif(table_id, num(IPMRA_VIFA_VIF_ID),
-                                       num(IPMRA_VIFA_IFINDEX), num(IPMRA_VIFA_FLAGS),
-                                       num(IPMRA_VIFA_PACKETS_IN), num(IPMRA_VIFA_PACKETS_OUT),
-                                       num(IPMRA_VIFA_BYTES_IN), num(IPMRA_VIFA_BYTES_OUT)))
-    return found
+    request = IFINFOMSG.pack(RTNL_FAMILY_IPMR, 0, 0, 0, 0)
+    return [vif for kind, payload in _dump(RTM_GETLINK, request) if kind == RTM_NEWLINK
+            for vif in parse_vifs(payload)]
 
 
 def mroute_entries() -> list[MrouteEntry]:
     """Every MFC entry of every multicast routing table of the calling thread's namespace."""
-    found = []
     request = RTMSG.pack(RTNL_FAMILY_IPMR, 0, 0, 0, 0, 0, 0, 0, 0)
-    for kind, payload in _dump(RTM_GETROUTE, request):
-        if kind != RTM_NEWROUTE or len(payload) < RTMSG.size:
+    found = (parse_entry(payload) for kind, payload in _dump(RTM_GETROUTE, request)
+             if kind == RTM_NEWROUTE)
+    return [e for e in found if e is not None]
+
+
+def _number(raw: bytes | None) -> int:
+    fmt = {2: U16, 4: U32, 8: U64}.get(len(raw or b""))
+    return int(fmt.unpack(raw)[0]) if fmt is not None and raw is not None else 0
+
+
+def parse_vifs(payload: bytes) -> list[MrouteVif]:
+    """The VIFs in one RTM_NEWLINK of an RTNL_FAMILY_IPMR dump (one table's)."""
+    found = []
+    for a_type, spec in _attrs(payload[IFINFOMSG.size:]):
+        if a_type != IFLA_AF_SPEC:
             continue
-        family, _, _, _, table_id, _, _, _, flags = RTMSG.unpack_from(payload)
-        if family != RTNL_FAMILY_IPMR:
-            continue
-        attrs = dict(_attrs(payload[RTMSG.size:]))
-        if RTA_TABLE in attrs:
-            (table_id,) = U32.unpack_from(attrs[RTA_TABLE])
-        source = IPv4Address(attrs.get(RTA_SRC, bytes(4)))
-        group = IPv4Address(attrs.get(RTA_DST, bytes(4)))
-        iif = None
-        if RTA_IIF in attrs and not flags & RTNH_F_UNRESOLVED:
-            (iif,) = U32.unpack_from(attrs[RTA_IIF])
-        oifs: dict[int, int] = {}
-        nexthops = attrs.get(RTA_MULTIPATH, b"")
-        at = 0
-        while at + RTNEXTHOP.size <= len(nexthops):
-            length, _, hops, ifindex = RTNEXTHOP.unpack_from(nexthops, at)
-            if length < RTNEXTHOP.size:
-                break
-            oifs[ifindex] = hops
-            at += (length + 3) & ~3
-        packets = octets = wrong_if = 0
-        if len(attrs.get(RTA_MFC_STATS, b"")) >= RTA_MFC_STATS_STRUCT.size:
-            packets, octets, wrong_if = RTA_MFC_STATS_STRUCT.unpack_from(attrs[RTA_MFC_STATS])
-        found.append(MrouteEntry(table_id, source, group, iif, oifs, packets, octets,
-                                 wrong_if))
+        table = dict(_attrs(spec))
+        table_id = _number(table.get(IPMRA_TABLE_ID))
+        for v_type, vif in _attrs(table.get(IPMRA_TABLE_VIFS, b"")):
+            if v_type != IPMRA_VIF:
+                continue
+            v = dict(_attrs(vif))
+            found.append(MrouteVif(
+                table_id, _number(v.get(IPMRA_VIFA_VIF_ID)), _number(v.get(IPMRA_VIFA_IFINDEX)),
+                _number(v.get(IPMRA_VIFA_FLAGS)), _number(v.get(IPMRA_VIFA_PACKETS_IN)),
+                _number(v.get(IPMRA_VIFA_PACKETS_OUT)), _number(v.get(IPMRA_VIFA_BYTES_IN)),
+                _number(v.get(IPMRA_VIFA_BYTES_OUT))))
     return found
+
+
+def parse_entry(payload: bytes) -> MrouteEntry | None:
+    """The MFC entry in one RTM_NEWROUTE of an RTNL_FAMILY_IPMR dump (None if it is not one)."""
+    if len(payload) < RTMSG.size:
+        return None
+    family, _, _, _, table_id, _, _, _, flags = RTMSG.unpack_from(payload)
+    if family != RTNL_FAMILY_IPMR:
+        return None
+    attrs = dict(_attrs(payload[RTMSG.size:]))
+    if RTA_TABLE in attrs:  # rtm_table is a byte; RTA_TABLE holds ids above 255
+        table_id = _number(attrs[RTA_TABLE])
+    iif = None
+    if RTA_IIF in attrs and not flags & RTNH_F_UNRESOLVED:
+        iif = _number(attrs[RTA_IIF])
+    oifs: dict[int, int] = {}
+    nexthops = attrs.get(RTA_MULTIPATH, b"")
+    at = 0
+    while at + RTNEXTHOP.size <= len(nexthops):
+        length, _, hops, ifindex = RTNEXTHOP.unpack_from(nexthops, at)
+        if length < RTNEXTHOP.size:
+            break
+        oifs[ifindex] = hops
+        at += (length + 3) & ~3
+    packets = octets = wrong_if = 0
+    if len(attrs.get(RTA_MFC_STATS, b"")) >= RTA_MFC_STATS_STRUCT.size:
+        packets, octets, wrong_if = RTA_MFC_STATS_STRUCT.unpack_from(attrs[RTA_MFC_STATS])
+    return MrouteEntry(table_id, IPv4Address(attrs.get(RTA_SRC, bytes(4))),
+                       IPv4Address(attrs.get(RTA_DST, bytes(4))), iif, oifs, packets, octets,
+                       wrong_if)
