@@ -320,7 +320,9 @@ def run_exec(args: argparse.Namespace) -> int:
         lans = f" (LANs: {', '.join(record.lans)})" if record.lans else ""
         raise LabError(f"lab {args.name} has no node {args.node!r}; its nodes are: "
                        f"{', '.join(record.nodes)}{lans}")
-    cmd, env = _same_mrouter(cmd)
+    from mrouter.lab.command import same_mrouter
+
+    cmd, env = same_mrouter(cmd)  # the mrouter the user ran, venv activated or not
     fd = netns.open_fd(record.namespaces[args.node])
     netns.setns(fd)  # this process becomes the command: exec, like `ip netns exec`
     os.close(fd)
@@ -333,23 +335,6 @@ def run_exec(args: argparse.Namespace) -> int:
     except PermissionError:
         print(f"mrouter lab exec: {cmd[0]}: permission denied", file=sys.stderr)
         return 126
-
-
-def _same_mrouter(cmd: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The command and environment that make ``mrouter`` inside the node this mrouter.
-
-    A leading ``mrouter`` runs as this interpreter's ``-m mrouter``, and the
-    interpreter's bin directory (a virtualenv's, where the ``mrouter`` script is) comes
-    first on PATH, so ``sh -c 'mrouter ...'`` finds it too: with the virtualenv not
-    activated, or under sudo's PATH, the node runs the mrouter the user ran.
-    """
-    env = dict(os.environ)
-    bin_dir = os.path.dirname(sys.executable)
-    path = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p and p != bin_dir]
-    env["PATH"] = os.pathsep.join([bin_dir, *path])
-    if cmd[0] == "mrouter":
-        cmd = [sys.executable, "-m", "mrouter", *cmd[1:]]
-    return cmd, env
 
 
 # -- down ---------------------------------------------------------------------------

@@ -120,3 +120,29 @@ def test_lab_up_a_shipped_topology_from_root(installed: Path, lab_env: dict[str,
         down = _run([mrouter, "lab", "down", name], cwd="/", env=lab_env)
     assert down.returncode == 0 and f"lab {name} down (3 namespaces removed)" in down.stdout
     assert not {n for n in netns_list() if n.startswith(lab_env["MROUTER_LAB_PREFIX"])}
+
+
+def test_topology_commands_run_the_installed_mrouter(installed: Path, lab_env: dict[str, str],
+                                                      tmp_path: Path) -> None:
+    """A topology's `commands` started by `lab up` find mrouter without the venv on PATH."""
+    topology = tmp_path / "one.toml"
+    topology.write_text('description = "one router"\n'
+                        '[nodes.r1]\nkind = "router"\n'
+                        'commands = ["mrouter --version", ["sh", "-c", "command -v mrouter"]]\n')
+    mrouter = str(installed / "mrouter")
+    name = f"c{os.getpid()}"
+    up = _run([mrouter, "lab", "up", str(topology), "--name", name], cwd="/", env=lab_env)
+    try:
+        assert up.returncode == 0, up.stderr
+        logs = Path(lab_env["MROUTER_LAB_DIR"]) / name
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(
+                (logs / f"r1.{i}.log").exists() and (logs / f"r1.{i}.log").read_text()
+                for i in (0, 1)):
+            time.sleep(0.05)
+        assert (logs / "r1.0.log").read_text().startswith("mrouter ")
+        assert (logs / "r1.1.log").read_text().strip() == mrouter
+    finally:
+        down = _run([mrouter, "lab", "down", name], cwd="/", env=lab_env)
+    assert down.returncode == 0, down.stderr
+
