@@ -14,7 +14,13 @@ DATA = {
     "mrouter.docs": ("docs", ["*.md", "man/*"]),
 }
 
+# The man pages also go where man(1) looks next to an installed bin/ directory
+# (<prefix>/share/man), so `man mrouter` works once the virtualenv's bin/ is on PATH.
+MAN_PAGES = [("share/man/man8", ["docs/man/mrouter.8"]),
+             ("share/man/man5", ["docs/man/mrouter.toml.5"])]
+
 setup(
+    data_files=MAN_PAGES,
     packages=[*find_packages(include=["mrouter", "mrouter.*"]), *DATA],
     package_dir={pkg: folder for pkg, (folder, _) in DATA.items()},
     package_data={pkg: globs for pkg, (_, globs) in DATA.items()},

@@ -9,6 +9,7 @@ and in an empty directory write the example config and check it.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -70,6 +71,13 @@ def test_wheel_ships_what_the_commands_need(installed: Path, tmp_path: Path) -> 
                      cwd="/", env=env).stdout.strip()).parent
     assert str(site).startswith(str(installed.parent))
     assert (site / "netns" / "README.md").is_file() and (site / "docs" / "scenarios.md").is_file()
+    # The man pages are installed next to the venv's bin/, where man-db looks for them.
+    for page in ("man8/mrouter.8", "man5/mrouter.toml.5"):
+        assert (installed.parent / "share" / "man" / page).is_file()
+    if shutil.which("man"):
+        where = _run(["man", "-w", "mrouter.toml"], cwd="/",
+                     env={"PATH": f"{installed}:{BARE_PATH}", "HOME": str(tmp_path)})
+        assert where.stdout.strip() == str(installed.parent / "share/man/man5/mrouter.toml.5")
     run_help = _run([str(installed / "mrouter"), "run", "--help"], cwd="/", env=env)
     assert "examples/" not in run_help.stdout and "mrouter config example" in run_help.stdout
 
