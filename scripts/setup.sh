@@ -34,7 +34,7 @@ if [[ ! -x .venv/bin/python ]]; then
     "$PYTHON" -m venv .venv
 fi
 if ! .venv/bin/python -c 'import mrouter, pytest, hypothesis, scapy, pyroute2' 2>/dev/null \
-   || [[ pyproject.toml -nt .venv/.mrouter-installed ]]; then
+   || [[ pyproject.toml -nt .venv/.mrouter-installed || setup.py -nt .venv/.mrouter-installed ]]; then
     echo "setup: installing mrouter and its test extra into .venv" >&2
     .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
     touch .venv/.mrouter-installed

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mrouter.cli.sockets import table
+from mrouter.errors import ControlError
 from mrouter.router.control import DEFAULT_SOCKET, request
 
 
@@ -36,7 +37,8 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
         "drops every route and VIF it made. SIGHUP re-reads the config. Log with -v/-vv "
         "before the command: mrouter -v run ...")
     parser.add_argument("--config", metavar="FILE", required=True,
-                        help="TOML config (see examples/router.toml and examples/proxy.toml)")
+                        help="TOML config; start from 'mrouter config example router' (or "
+                             "proxy) and test it with 'mrouter config check FILE'")
     _socket_option(parser)
     parser.add_argument("--events", metavar="FILE",
                         help="also append every event (IGMP in/out, querier and membership "
@@ -163,6 +165,8 @@ def configure_route(parser: argparse.ArgumentParser) -> None:
 
 
 def _route(args: argparse.Namespace) -> int:
+    if args.action == "add" and not args.to:
+        raise ControlError("route add needs --to IFACE [IFACE ...]: the outbound interfaces")
     fields: dict[str, Any] = {"action": args.action, "group": args.group, "from": args.iif,
                               "to": args.to}
     if args.source:

@@ -43,6 +43,9 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe-owner", action="store_true",
                         help="try MRT_INIT to tell whether another process holds the "
                              "table (released at once; do not use while a daemon starts)")
+    parser.add_argument("--table", type=int, metavar="N",
+                        help="the multicast routing table (a daemon's `table = N`; "
+                             "default: the one with VIFs)")
     parser.add_argument("--socket", metavar="PATH", default=DEFAULT_SOCKET,
                         help=f"the daemon's control socket (default {DEFAULT_SOCKET})")
     parser.add_argument("--json", action="store_true",
@@ -54,16 +57,18 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
 
 def _explain(args: argparse.Namespace) -> int:
     from mrouter.diag.explain import OWNER_TEXT, diagnose_all, filter_iface, gather
+    from mrouter.linux.netlink import RT_TABLE_DEFAULT
 
     facts = gather(args.group, args.source, socket_path=args.socket, listen=args.listen,
-                   arrival=args.arrival, probe=args.probe_owner)
+                   arrival=args.arrival, probe=args.probe_owner, table=args.table)
     verdicts = filter_iface(diagnose_all(facts), args.iface)
     if args.json:
         for v in verdicts:
             print(json.dumps(v.to_dict()), flush=True)
     else:
+        in_table = "" if facts.table == RT_TABLE_DEFAULT else f" (table {facts.table})"
         print(f"({facts.source or '*'}, {facts.group}): multicast routing "
-              f"{OWNER_TEXT[facts.owner]}")
+              f"{OWNER_TEXT[facts.owner]}{in_table}")
         for note in facts.notes:
             print(f"note: {note}")
         rows = [(v.iface, v.source or "*",

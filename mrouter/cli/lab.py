@@ -19,9 +19,17 @@ from mrouter.errors import LabError
 
 UP_EXAMPLE = """\
 examples:
-  mrouter lab up netns/basic.toml            # lab "basic"
-  mrouter lab up lan.toml --name demo        # a bare file name is looked up in netns/
+  mrouter lab list                           # the shipped topologies
+  mrouter lab up basic                       # a shipped one: lab "basic"
+  mrouter lab up lan.toml --name demo        # a bare file name: yours here, else shipped
+  mrouter lab up ./my-lab.toml               # your own topology file
   mrouter lab exec demo h1 -- ip -br addr
+"""
+LIST_EXAMPLE = """\
+examples:
+  mrouter lab list
+  mrouter lab list --json
+  mrouter lab up lan --name demo
 """
 STATUS_EXAMPLE = """\
 examples:
@@ -38,20 +46,29 @@ examples:
 DOWN_EXAMPLE = """\
 examples:
   mrouter lab down demo
-  mrouter lab down --all        # every lab mrouter made (namespaces named mrlab-*)
+  mrouter lab down --all        # every lab whose owner has exited, and stray namespaces
+  mrouter lab down --all --force   # also labs a running process (a test run) owns
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Build network-namespace labs from topology files (netns/*.toml, format in "
-        "netns/README.md) and run commands in their nodes. Each node is a network "
-        "namespace named mrlab-LAB-NODE, usable with 'ip netns exec' too."
+        "Build network-namespace labs from topology files (shipped ones: 'mrouter lab "
+        "list'; the format: 'mrouter lab list' names its README) and run commands in "
+        "their nodes. Each node is a network namespace named mrlab-LAB-NODE, usable with "
+        "'ip netns exec' too."
     )
     parser.epilog = UP_EXAMPLE + "  mrouter lab status\n  mrouter lab down demo\n"
     parser.set_defaults(func=lambda args: _help(parser))
     sub = parser.add_subparsers(dest="lab_command", metavar="ACTION")
     fmt = argparse.RawDescriptionHelpFormatter
+
+    lst = sub.add_parser("list", help="list the shipped topologies with their descriptions",
+                         description="List the topologies that ship with mrouter, each with "
+                         "its one-line description; 'mrouter lab up NAME' builds one.",
+                         epilog=LIST_EXAMPLE, formatter_class=fmt)
+    lst.add_argument("--json", action="store_true", help="print one JSON object")
+    lst.set_defaults(func=run_list)
 
     up = sub.add_parser("up", help="build a lab from a topology file and leave it running",
                         description="Build a lab from a topology file. It stays up until "
@@ -59,7 +76,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "already up from the same file does nothing.",
                         epilog=UP_EXAMPLE, formatter_class=fmt)
     up.add_argument("file", metavar="FILE",
-                    help="topology file, or the name of one in netns/ (e.g. basic.toml)")
+                    help="topology file, or the name of a shipped one (basic or basic.toml; "
+                    "see 'mrouter lab list')")
     up.add_argument("--name", help="lab name (default: the file name without .toml)")
     up.add_argument("--json", action="store_true", help="print the result as one JSON object")
     up.set_defaults(func=run_up)
@@ -89,13 +107,48 @@ def configure(parser: argparse.ArgumentParser) -> None:
                           epilog=DOWN_EXAMPLE, formatter_class=fmt)
     down.add_argument("names", nargs="*", metavar="NAME", help="lab names")
     down.add_argument("--all", action="store_true",
-                      help="remove every lab mrouter made, and stray mrlab-* namespaces")
+                      help="remove every lab mrouter made whose owning process has exited "
+                           "(or that 'lab up' made), and stray mrlab-* namespaces")
+    down.add_argument("--force", action="store_true",
+                      help="with --all: also remove labs whose owning process is alive "
+                           "(a test run's labs: that run will fail)")
     down.set_defaults(func=run_down)
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 2
+
+
+# -- list ---------------------------------------------------------------------------
+
+
+def _description(path: Path) -> str:
+    """A topology's one-line description, without building it (a broken file says so)."""
+    import tomllib
+
+    try:
+        value = tomllib.loads(path.read_text(encoding="utf-8")).get("description", "")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return f"(unreadable: {exc})"
+    return str(value)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from mrouter.lab.topology import default_netns_dir
+
+    folder = default_netns_dir()
+    rows = [(p.stem, _description(p)) for p in sorted(folder.glob("*.toml"))]
+    readme = folder / "README.md"
+    if args.json:
+        print(json.dumps({"folder": str(folder), "format": str(readme),
+                          "topologies": [{"name": n, "description": d} for n, d in rows]}))
+        return 0
+    print(table(("NAME", "DESCRIPTION"), rows))
+    print(f"\nbuild one: mrouter lab up NAME [--name LAB]"
+          f"\nfiles:     {folder}"
+          f"\nformat:    {readme}")
+    return 0
 
 
 # -- up -----------------------------------------------------------------------------
@@ -111,6 +164,8 @@ def run_up(args: argparse.Namespace) -> int:
     from mrouter.lab.topology import load_topology, resolve_topology_path
 
     path = resolve_topology_path(args.file)
+    if not path.exists() and path.parent == Path("netns"):
+        path = resolve_topology_path(path.name)  # netns/basic.toml away from a checkout
     topology = load_topology(path)
     name = state.check_lab_name(args.name or _default_name(path))
     existing = state.load(name)
@@ -203,7 +258,7 @@ def run_status(args: argparse.Namespace) -> int:
         print(json.dumps({"labs": labs, "stray_namespaces": stray}))
         return 0
     if not labs and not stray:
-        print("no labs are up; start one with: mrouter lab up netns/basic.toml")
+        print("no labs are up; start one with: mrouter lab up basic (see mrouter lab list)")
         return 0
     for lab in labs:
         age = time.time() - float(lab["created"])
@@ -265,12 +320,15 @@ def run_exec(args: argparse.Namespace) -> int:
         lans = f" (LANs: {', '.join(record.lans)})" if record.lans else ""
         raise LabError(f"lab {args.name} has no node {args.node!r}; its nodes are: "
                        f"{', '.join(record.nodes)}{lans}")
+    from mrouter.lab.command import same_mrouter
+
+    cmd, env = same_mrouter(cmd)  # the mrouter the user ran, venv activated or not
     fd = netns.open_fd(record.namespaces[args.node])
     netns.setns(fd)  # this process becomes the command: exec, like `ip netns exec`
     os.close(fd)
     sys.stdout.flush()
     try:
-        os.execvp(cmd[0], cmd)
+        os.execvpe(cmd[0], cmd, env)
     except FileNotFoundError:
         print(f"mrouter lab exec: {cmd[0]}: command not found", file=sys.stderr)
         return 127
@@ -287,7 +345,14 @@ def run_down(args: argparse.Namespace) -> int:
 
     if not args.names and not args.all:
         raise LabError("say which lab: mrouter lab down NAME, or mrouter lab down --all")
+    if args.force and not args.all:
+        raise LabError("--force goes with --all (a lab named on the command line is always "
+                       "taken down)")
     records = state.all_records() if args.all else []
+    kept = []
+    if args.all and not args.force:
+        kept = [r for r in records if state.owned_by_live_process(r)]
+        records = [r for r in records if r not in kept]
     for name in args.names:
         record = state.load(state.check_lab_name(name))
         if record is None:
@@ -297,11 +362,14 @@ def run_down(args: argparse.Namespace) -> int:
     for record in records:
         removed = state.down(record)
         print(f"lab {record.name} down ({len(removed)} namespaces removed)")
+    for record in kept:
+        print(f"lab {record.name} left up: pid {record.owner_pid} owns it and is running "
+              f"(end that process, or add --force)")
     if args.all:
         stray = state.orphans()
         if stray:
             state.remove_namespaces(stray)
             print(f"removed stray namespaces: {' '.join(stray)}")
-        if not records and not stray:
+        if not records and not stray and not kept:
             print("no labs were up: nothing to do")
     return 0

@@ -49,8 +49,8 @@ COMMANDS: tuple[Command, ...] = (
             "join groups and report loss, duplicates, reordering, delay and TTL",
             "mrouter recv 239.1.1.1:5000 --count 100 --timeout 5"),
     Command("lab", "mrouter.cli.lab:configure",
-            "build and drive network-namespace labs from topology files in netns/",
-            "mrouter lab up netns/basic.toml --name demo"),
+            "build and drive network-namespace labs from topology files (shipped or yours)",
+            "mrouter lab up basic --name demo"),
     Command("igmp", "mrouter.cli.igmp:configure",
             "watch, decode and craft IGMP messages",
             "mrouter igmp watch --iface eth0 --json"),
@@ -59,7 +59,10 @@ COMMANDS: tuple[Command, ...] = (
             "mrouter querier --iface eth0 --json"),
     Command("run", "mrouter.cli.daemon:configure_run",
             "run the multicast routing daemon in the foreground",
-            "mrouter run --config examples/router.toml --socket /run/mrouter.sock"),
+            "mrouter run --config router.toml --socket /run/mrouter.sock"),
+    Command("config", "mrouter.cli.config:configure",
+            "print a commented example config, or check a config file (status 0 or 2)",
+            "mrouter config check /etc/mrouter/mrouter.toml"),
     Command("show", "mrouter.cli.daemon:configure_show",
             "show a running daemon's interfaces, groups or routes",
             "mrouter show routes --json"),
@@ -87,6 +90,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("timeline", "mrouter.cli.diag:configure_timeline",
             "draw an events file: lanes per interface, membership and forwarding bars",
             "mrouter timeline events.jsonl -o class.html"),
+    Command("completion", "mrouter.cli.completion:configure",
+            "print a bash or zsh completion script for mrouter",
+            "mrouter completion bash"),
 )
 
 

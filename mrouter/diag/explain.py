@@ -58,6 +58,7 @@ from mrouter.linux.constants import (
     IPV4_TTL_OFFSET,
     PACKET_OUTGOING,
 )
+from mrouter.linux.netlink import RT_TABLE_DEFAULT
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,7 @@ class Facts:
     flows: list[Flow] = field(default_factory=list)
     members: Mapping[str, bool] | None = None  # from the daemon: iface -> has members
     notes: list[str] = field(default_factory=list)
+    table: int = RT_TABLE_DEFAULT  # the multicast routing table explained
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,8 +388,8 @@ def sniff(group: IPv4Address, source: IPv4Address | None, seconds: float) -> lis
     return [Flow(n, s, ttl, count) for (n, s), (count, ttl) in seen.items()]
 
 
-def probe_owner() -> bool | None:
-    """Try MRT_INIT: True if another process holds the table (EADDRINUSE), False if
+def probe_owner(table: int = RT_TABLE_DEFAULT) -> bool | None:
+    """Try MRT_INIT on ``table``: True if another process holds it (EADDRINUSE), False if
     nobody does (the table is released at once), None if it cannot tell. Never used
     unless asked: a daemon starting at that instant would find the table busy."""
     from mrouter.kernel.mroute import MrtOption
@@ -397,6 +399,8 @@ def probe_owner() -> bool | None:
     except OSError:
         return None
     try:
+        if table != RT_TABLE_DEFAULT:
+            s.setsockopt(socket.IPPROTO_IP, MrtOption.TABLE, INT.pack(table))
         s.setsockopt(socket.IPPROTO_IP, MrtOption.INIT, INT.pack(1))
     except OSError as exc:
         return True if exc.errno == errno.EADDRINUSE else None
@@ -421,19 +425,62 @@ def _daemon(socket_path: str | None) -> dict[str, Any] | None:
         return None
 
 
+def _choose_table(tables: set[int], table: int | None, notes: list[str]) -> int:
+    """The table to explain: the one asked for, else the only one with VIFs."""
+    if table is not None:
+        return table
+    if len(tables) <= 1:
+        return next(iter(tables), RT_TABLE_DEFAULT)
+    chosen = RT_TABLE_DEFAULT if RT_TABLE_DEFAULT in tables else min(tables)
+    notes.append(f"multicast routing tables {', '.join(map(str, sorted(tables)))} have VIFs; "
+                 f"this explains table {chosen}: choose another with --table N")
+    return chosen
+
+
+def read_mroute(table: int | None, index_name: Mapping[int, str], notes: list[str],
+                ) -> tuple[int, dict[int, str], list[Route]]:
+    """(table, VIF -> interface name, MFC entries) of one multicast routing table.
+
+    rtnetlink (RTNL_FAMILY_IPMR) sees every table, so a daemon with ``table = N`` is
+    explained from its own table; /proc shows only the default one, and is read only
+    where the kernel cannot dump multicast tables over netlink.
+    """
+    try:
+        vifs = netlink.mroute_vifs()
+        entries = netlink.mroute_entries()
+    except OSError as exc:
+        from mrouter.kernel.mroute import read_mfc_table, read_vif_table
+
+        log.info("no multicast tables over rtnetlink (%s): reading /proc", exc)
+        by_vif = {v.vif: v.name for v in read_vif_table()}
+        return RT_TABLE_DEFAULT, by_vif, [
+            Route(m.source, m.group, by_vif.get(m.iif_vif) if m.iif_vif >= 0 else None,
+                  {by_vif[v]: t for v, t in m.oifs.items() if v in by_vif}, m.packets,
+                  m.wrong_if)
+            for m in read_mfc_table()]
+    chosen = _choose_table({v.table for v in vifs}, table, notes)
+    by_vif = {v.vif: index_name.get(v.ifindex, f"ifindex {v.ifindex}")
+              for v in vifs if v.table == chosen}
+    return chosen, by_vif, [
+        Route(e.source, e.group, None if e.iif is None else index_name.get(e.iif),
+              {index_name[i]: t for i, t in e.oifs.items() if i in index_name}, e.packets,
+              e.wrong_if)
+        for e in entries if e.table == chosen]
+
+
 def gather(group: IPv4Address, source: IPv4Address | None = None, *,
            socket_path: str | None = None, listen: float = 0.0,
-           arrival: str | None = None, probe: bool = False) -> Facts:
-    """Facts about (source, group) in the calling thread's network namespace."""
-    from mrouter.kernel.mroute import read_mfc_table, read_vif_table
-
+           arrival: str | None = None, probe: bool = False,
+           table: int | None = None) -> Facts:
+    """Facts about (source, group) in the calling thread's network namespace, for the
+    multicast routing table ``table`` (default: the one that has VIFs)."""
     notes: list[str] = []
     # sniff first, so the counters read below include the packets seen
     flows = sniff(group, source, listen) if listen > 0 else []
-    vifs = {v.vif: v.name for v in read_vif_table()}
-    vif_of = {name: vif for vif, name in vifs.items()}
     links = netlink.query(netlink.links)
     index_name = {lk.index: lk.name for lk in links}
+    table, vifs, mfc = read_mroute(table, index_name, notes)
+    vif_of = {name: vif for vif, name in vifs.items()}
     daemon = _daemon(socket_path)
     if daemon is not None:
         local = {(lk.name, lk.index) for lk in links}
@@ -473,13 +520,7 @@ def gather(group: IPv4Address, source: IPv4Address | None = None, *,
             max(all_rp, sysctl.read_int(sysctl.conf_key(lk.name, "rp_filter"), 0)),
             vif_of.get(lk.name), is_bridge, lk.mcast_snooping, lk.mcast_querier, querier_seen,
             index_name.get(lk.master) if lk.master else None))
-    routes = []
-    for m in read_mfc_table():
-        if m.group != group:
-            continue
-        routes.append(Route(m.source, m.group, vifs.get(m.iif_vif) if m.iif_vif >= 0 else None,
-                            {vifs[v]: t for v, t in m.oifs.items() if v in vifs},
-                            m.packets, m.wrong_if))
+    routes = [r for r in mfc if r.group == group]
     if source is None and len(routes) == 1:
         source = routes[0].source
     route_back = _route_back(source) if source is not None else None
@@ -493,7 +534,7 @@ def gather(group: IPv4Address, source: IPv4Address | None = None, *,
     else:
         owner = Owner.OTHER
         if probe:
-            held = probe_owner()
+            held = probe_owner(table)
             if held is False:
                 owner, mc_forwarding = Owner.NONE, False
         notes.append("multicast routing is held but no mrouter daemon answered"
@@ -502,7 +543,7 @@ def gather(group: IPv4Address, source: IPv4Address | None = None, *,
     if listen > 0 and not flows:
         notes.append(f"no packet to {group} arrived in {listen:g} s of listening")
     return Facts(group, source, interfaces, mc_forwarding, owner, routes, route_back,
-                 source is not None, arrival, flows, members, notes)
+                 source is not None, arrival, flows, members, notes, table)
 
 
 OWNER_TEXT = {Owner.NONE: "not running", Owner.DAEMON: "run by the mrouter daemon",

@@ -33,6 +33,7 @@ from typing import Any
 from mrouter.errors import LabError
 from mrouter.lab import netns, state
 from mrouter.lab.build import build, write_sysctl
+from mrouter.lab.command import same_mrouter
 from mrouter.lab.topology import (
     SYSCTL_RE,
     NodeKind,
@@ -85,9 +86,10 @@ class Node:
             popen_kwargs["text"] = True
         # A child inherits the namespace of the thread that forks it, so no preexec_fn:
         # subprocess keeps its fast, thread-safe vfork path.
+        argv, popen_kwargs["env"] = same_mrouter(argv, popen_kwargs.get("env"))
         with self.enter():
             try:
-                proc: subprocess.Popen[str] = subprocess.Popen(list(argv), **popen_kwargs)
+                proc: subprocess.Popen[str] = subprocess.Popen(argv, **popen_kwargs)
             except FileNotFoundError:
                 raise LabError(f"{self.name}: cannot run {argv[0]!r}: no such program "
                                f"(is it installed and on PATH?)") from None
@@ -106,10 +108,11 @@ class Node:
         Like subprocess.run: ``check=True`` raises CalledProcessError on a non-zero
         status; a timeout kills it and raises TimeoutExpired.
         """
+        argv, env = same_mrouter(argv)
         with self.enter():
             try:
                 proc = subprocess.Popen(
-                    list(argv), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    argv, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                 )
             except FileNotFoundError:

@@ -138,7 +138,8 @@ def remove(name: str) -> bool:
     path = path_of(name)
     if not path.exists():
         return False
-    _c().umount2(bytes(path), MNT_DETACH)
+    if _c().umount2(bytes(path), MNT_DETACH) != 0 and ctypes.get_errno() == errno.EPERM:
+        _check(-1, f"unmounting {path}")  # without privilege: say so, not "busy" at unlink
     try:
         path.unlink()
     except FileNotFoundError:

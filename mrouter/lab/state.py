@@ -7,7 +7,9 @@ claimed with O_EXCL *before* any namespace is made, and deleted only after all o
 are gone. So every namespace mrouter makes is always listed in some record, two labs can
 never share a name, and ``down`` removes exactly what ``up`` made. Namespace names carry
 a fixed prefix (``mrlab-`` by default) so that ``down --all`` can also sweep namespaces
-whose record was lost, and never touches anyone else's.
+whose record was lost, and never touches anyone else's. ``down --all`` leaves the labs
+whose owner (the process that made them and tears them down, e.g. a test run) is alive,
+unless forced: taking them away under it breaks that run.
 
 Environment: ``MROUTER_LAB_DIR`` moves the records, ``MROUTER_LAB_PREFIX`` changes the
 prefix; tests use both to keep their labs apart from everyone else's.
@@ -131,6 +133,16 @@ def owner_alive(record: LabRecord) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def owned_by_live_process(record: LabRecord) -> bool:
+    """Whether a running process (a test run, a ``with Lab(...)`` block) owns the lab.
+
+    Labs made by ``mrouter lab up`` have no owner: they live until ``lab down``.
+    """
+    # A zombie owner has exited: only its parent has not reaped it yet.
+    return (record.owner_pid is not None and owner_alive(record)
+            and _exists(record.owner_pid))
 
 
 def end_processes(pids: list[int], grace: float = TERM_GRACE) -> None:

@@ -196,8 +196,8 @@ def load_topology(path: str | Path) -> Topology:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TopologyError(
-            f"{p}: no such topology file; give a path, or the name of a file in netns/ "
-            f"(e.g. basic.toml)"
+            f"{p}: no such topology file; give a path, or the name of a shipped one "
+            f"(e.g. basic; 'mrouter lab list' names them)"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TopologyError(f"{p}: cannot read the topology file: {exc}") from None
@@ -519,8 +519,10 @@ def resolve_topology_path(name: str | Path, netns_dir: Path | None = None) -> Pa
 
 
 def default_netns_dir() -> Path:
-    """The repository's netns/ folder (next to the mrouter package)."""
-    return Path(__file__).resolve().parent.parent.parent / "netns"
+    """The shipped topologies: the repository's netns/, or the installed package's copy."""
+    from mrouter.shipped import folder
+
+    return folder("netns")
 
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""rtnetlink reading: links, IPv4 addresses and route lookups, through pyroute2.
+"""rtnetlink reading: links, IPv4 addresses and route lookups (through pyroute2), and the
+kernel's multicast routing tables, every table (a plain netlink socket).
 
 Theory of operation: every shell that asks the kernel about interfaces asks here. The
 multicast socket shell (:func:`mrouter.sockets.mcast.interfaces`), ``mrouter explain``,
@@ -20,9 +21,11 @@ pyroute2 is imported only when a query runs: the CLI must start fast.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Any, TypeVar
@@ -153,3 +156,189 @@ def bridge_port_states(ipr: Any) -> dict[str, int | None]:
         str(port.get_attr("IFLA_IFNAME")): port.get(("IFLA_PROTINFO", "IFLA_BRPORT_STATE"))
         for port in ipr.get_links(family=socket.AF_BRIDGE)
     }
+
+
+# --- the kernel's multicast routing tables (RTNL_FAMILY_IPMR) --------------------------------
+#
+# /proc/net/ip_mr_vif and ip_mr_cache show only the default table. rtnetlink shows every
+# table, each entry with its table id: RTM_GETLINK with family RTNL_FAMILY_IPMR dumps each
+# table's VIFs (net/ipv4/ipmr.c ipmr_rtm_dumplink), RTM_GETROUTE with that family dumps
+# each table's MFC entries, resolved and unresolved (ipmr_rtm_dumproute), as `ip mroute
+# show table all` does. pyroute2 does not parse the IPMRA_* attributes, so these two dumps
+# are read here with a plain netlink socket. Reading needs no privilege.
+
+RTNL_FAMILY_IPMR = 128  # include/uapi/linux/rtnetlink.h
+#: The table MRT_INIT takes when no MRT_TABLE was set (net/ipv4/ipmr.c: RT_TABLE_DEFAULT).
+RT_TABLE_DEFAULT = 253
+RTM_NEWLINK, RTM_GETLINK = 16, 18
+RTM_NEWROUTE, RTM_GETROUTE = 24, 26
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
+RTNH_F_UNRESOLVED = 32  # rtm_flags of an MFC entry still waiting for its upcall's answer
+# rtattr types of an RTM_NEWROUTE (enum rtattr_type_t)
+RTA_DST, RTA_SRC, RTA_IIF, RTA_MULTIPATH, RTA_TABLE, RTA_MFC_STATS = 1, 2, 3, 9, 15, 17
+# One RTM_NEWLINK per table: IFLA_AF_SPEC holds the IPMRA_TABLE_* attributes of
+# include/uapi/linux/mroute.h, its IPMRA_TABLE_VIFS one IPMRA_VIF per VIF, each of
+# those the IPMRA_VIFA_* (ipmr_rtm_dumplink, ipmr_fill_table, ipmr_fill_vif).
+IFLA_AF_SPEC = 26
+IPMRA_TABLE_ID, IPMRA_TABLE_VIFS, IPMRA_VIF = 1, 6, 1
+IPMRA_VIFA_IFINDEX, IPMRA_VIFA_VIF_ID, IPMRA_VIFA_FLAGS = 1, 2, 3
+IPMRA_VIFA_BYTES_IN, IPMRA_VIFA_BYTES_OUT, IPMRA_VIFA_PACKETS_IN, IPMRA_VIFA_PACKETS_OUT = (
+    4, 5, 6, 7)
+
+#: struct nlmsghdr { __u32 nlmsg_len; __u16 nlmsg_type, nlmsg_flags; __u32 nlmsg_seq, nlmsg_pid; }
+NLMSGHDR = struct.Struct("=IHHII")
+#: struct ifinfomsg { unsigned char ifi_family, __ifi_pad; unsigned short ifi_type;
+#:                    int ifi_index; unsigned ifi_flags, ifi_change; }
+IFINFOMSG = struct.Struct("=BxHiII")
+#: struct rtmsg { unsigned char rtm_family, rtm_dst_len, rtm_src_len, rtm_tos, rtm_table,
+#:                rtm_protocol, rtm_scope, rtm_type; unsigned rtm_flags; }
+RTMSG = struct.Struct("=BBBBBBBBI")
+#: struct rtattr { unsigned short rta_len, rta_type; }  (struct nlattr has the same layout)
+RTATTR = struct.Struct("=HH")
+#: struct rtnexthop { unsigned short rtnh_len; unsigned char rtnh_flags, rtnh_hops;
+#:                    int rtnh_ifindex; }  -- for an MFC entry, rtnh_hops is the TTL threshold
+RTNEXTHOP = struct.Struct("=HBBi")
+#: struct rta_mfc_stats { __u64 mfcs_packets, mfcs_bytes, mfcs_wrong_if; }
+RTA_MFC_STATS_STRUCT = struct.Struct("=QQQ")
+U16, U32, U64 = struct.Struct("=H"), struct.Struct("=I"), struct.Struct("=Q")
+
+
+@dataclass(frozen=True, slots=True)
+class MrouteVif:
+    """One VIF of one multicast routing table."""
+
+    table: int
+    vif: int
+    ifindex: int
+    flags: int  # VIFF_* (VIFF_REGISTER, VIFF_USE_IFINDEX, ...)
+    packets_in: int = 0
+    packets_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MrouteEntry:
+    """One MFC entry of one multicast routing table, interfaces by index."""
+
+    table: int
+    source: IPv4Address
+    group: IPv4Address
+    iif: int | None  # None: unresolved (an upcall is pending)
+    oifs: dict[int, int]  # ifindex -> TTL threshold
+    packets: int = 0
+    bytes: int = 0
+    wrong_if: int = 0
+
+
+def _attrs(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(type, payload) of each rtattr/nlattr in ``data``, 4-byte aligned."""
+    at = 0
+    while at + RTATTR.size <= len(data):
+        length, kind = RTATTR.unpack_from(data, at)
+        if length < RTATTR.size or at + length > len(data):
+            return  # malformed or cut short: stop rather than read past it
+        yield kind & NLA_TYPE_MASK, data[at + RTATTR.size: at + length]
+        at += (length + 3) & ~3
+
+
+def _dump(msg_type: int, body: bytes) -> Iterator[tuple[int, bytes]]:
+    """Send one dump request on a fresh NETLINK_ROUTE socket of the calling thread's
+    namespace; yield (nlmsg_type, payload) of each answer until NLMSG_DONE."""
+    seq = 1
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
+        sock.bind((0, 0))
+        header = NLMSGHDR.pack(NLMSGHDR.size + len(body), msg_type, NLM_F_REQUEST | NLM_F_DUMP,
+                               seq, 0)
+        sock.send(header + body)
+        while True:
+            data = sock.recv(1 << 16)
+            at = 0
+            while at + NLMSGHDR.size <= len(data):
+                length, kind, _, got_seq, _ = NLMSGHDR.unpack_from(data, at)
+                if length < NLMSGHDR.size:
+                    return
+                payload = data[at + NLMSGHDR.size: at + length]
+                at += (length + 3) & ~3
+                if got_seq != seq:
+                    continue
+                if kind == NLMSG_DONE:
+                    return
+                if kind == NLMSG_ERROR:
+                    (code,) = struct.unpack_from("=i", payload)
+                    if code:
+                        raise OSError(-code, f"rtnetlink dump: {os.strerror(-code)}")
+                    return
+                yield kind, payload
+
+
+def mroute_vifs() -> list[MrouteVif]:
+    """Every VIF of every multicast routing table of the calling thread's namespace."""
+    request = IFINFOMSG.pack(RTNL_FAMILY_IPMR, 0, 0, 0, 0)
+    return [vif for kind, payload in _dump(RTM_GETLINK, request) if kind == RTM_NEWLINK
+            for vif in parse_vifs(payload)]
+
+
+def mroute_entries() -> list[MrouteEntry]:
+    """Every MFC entry of every multicast routing table of the calling thread's namespace."""
+    request = RTMSG.pack(RTNL_FAMILY_IPMR, 0, 0, 0, 0, 0, 0, 0, 0)
+    found = (parse_entry(payload) for kind, payload in _dump(RTM_GETROUTE, request)
+             if kind == RTM_NEWROUTE)
+    return [e for e in found if e is not None]
+
+
+def _number(raw: bytes | None) -> int:
+    fmt = {2: U16, 4: U32, 8: U64}.get(len(raw or b""))
+    return int(fmt.unpack(raw)[0]) if fmt is not None and raw is not None else 0
+
+
+def parse_vifs(payload: bytes) -> list[MrouteVif]:
+    """The VIFs in one RTM_NEWLINK of an RTNL_FAMILY_IPMR dump (one table's)."""
+    found = []
+    for a_type, spec in _attrs(payload[IFINFOMSG.size:]):
+        if a_type != IFLA_AF_SPEC:
+            continue
+        table = dict(_attrs(spec))
+        table_id = _number(table.get(IPMRA_TABLE_ID))
+        for v_type, vif in _attrs(table.get(IPMRA_TABLE_VIFS, b"")):
+            if v_type != IPMRA_VIF:
+                continue
+            v = dict(_attrs(vif))
+            found.append(MrouteVif(
+                table_id, _number(v.get(IPMRA_VIFA_VIF_ID)), _number(v.get(IPMRA_VIFA_IFINDEX)),
+                _number(v.get(IPMRA_VIFA_FLAGS)), _number(v.get(IPMRA_VIFA_PACKETS_IN)),
+                _number(v.get(IPMRA_VIFA_PACKETS_OUT)), _number(v.get(IPMRA_VIFA_BYTES_IN)),
+                _number(v.get(IPMRA_VIFA_BYTES_OUT))))
+    return found
+
+
+def parse_entry(payload: bytes) -> MrouteEntry | None:
+    """The MFC entry in one RTM_NEWROUTE of an RTNL_FAMILY_IPMR dump (None if it is not one)."""
+    if len(payload) < RTMSG.size:
+        return None
+    family, _, _, _, table_id, _, _, _, flags = RTMSG.unpack_from(payload)
+    if family != RTNL_FAMILY_IPMR:
+        return None
+    attrs = dict(_attrs(payload[RTMSG.size:]))
+    if RTA_TABLE in attrs:  # rtm_table is a byte; RTA_TABLE holds ids above 255
+        table_id = _number(attrs[RTA_TABLE])
+    iif = None
+    if RTA_IIF in attrs and not flags & RTNH_F_UNRESOLVED:
+        iif = _number(attrs[RTA_IIF])
+    oifs: dict[int, int] = {}
+    nexthops = attrs.get(RTA_MULTIPATH, b"")
+    at = 0
+    while at + RTNEXTHOP.size <= len(nexthops):
+        length, _, hops, ifindex = RTNEXTHOP.unpack_from(nexthops, at)
+        if length < RTNEXTHOP.size:
+            break
+        oifs[ifindex] = hops
+        at += (length + 3) & ~3
+    packets = octets = wrong_if = 0
+    if len(attrs.get(RTA_MFC_STATS, b"")) >= RTA_MFC_STATS_STRUCT.size:
+        packets, octets, wrong_if = RTA_MFC_STATS_STRUCT.unpack_from(attrs[RTA_MFC_STATS])
+    return MrouteEntry(table_id, IPv4Address(attrs.get(RTA_SRC, bytes(4))),
+                       IPv4Address(attrs.get(RTA_DST, bytes(4))), iif, oifs, packets, octets,
+                       wrong_if)

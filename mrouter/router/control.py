@@ -502,6 +502,9 @@ def _connect(sock: socket.socket, path: str | Path, timeout: float) -> None:
             raise ControlError(f"no daemon control socket at {path}: is `mrouter run` "
                                "running? (pass its --socket PATH if it uses another)") from None
         except ConnectionRefusedError:
+            if not stat.S_ISSOCK(os.stat(path).st_mode):
+                raise ControlError(f"{path} is not a socket: pass the daemon's control "
+                                   "socket with --socket PATH") from None
             raise ControlError(f"nothing answers on {path}: the daemon is not running "
                                "(stale socket); start it with `mrouter run`") from None
         except PermissionError:
