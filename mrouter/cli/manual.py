@@ -218,7 +218,7 @@ KEY_MEANINGS: dict[str, dict[str, str]] = {
         "role": '"upstream" or "downstream": meaningful in proxy mode only (exactly one '
                 "upstream interface); a router ignores it.",
         "igmp_version": "the IGMP version the querier speaks, 2 or 3.",
-        "robustness": "the Robustness Variable (RFC 3376 §8.1), 1 to 7.",
+        "robustness": "the Robustness Variable (RFC 3376 §8.1), at least 1.",
         "query_interval": "seconds between general queries (RFC 3376 §8.2).",
         "query_response_interval": "seconds hosts may take to answer a general query (Max "
                                    "Resp Time, RFC 3376 §8.3); less than query_interval.",
@@ -237,6 +237,18 @@ KEY_MEANINGS: dict[str, dict[str, str]] = {
                          "this.",
         "max_groups": "groups IGMP may learn here; past it reports for new groups are "
                       "refused and logged (a bound against report floods).",
+        "max_sources": "IGMPv3 sources IGMP may hold on this interface, all groups "
+                       "together; past it new sources are left out of a record and counted "
+                       "as source-limit drops (a bound against source floods).",
+        "max_group_sources": "IGMPv3 sources IGMP may hold for one group; past it new "
+                             "sources are left out and counted as source-limit drops.",
+        "max_query_interval": "the largest Querier's Query Interval (QQIC) adopted from "
+                              "another querier, in seconds, so a forged query cannot hold "
+                              "groups for days; never below this interface's own.",
+        "max_robustness": "the largest Querier's Robustness Variable (QRV) adopted from "
+                          "another querier; never below this interface's own.",
+        "require_router_alert": "true: drop (and count) IGMP without the IP Router Alert "
+                                "option, like FRR's ip igmp require-router-alert.",
         "optional": "true: start even if the interface (or its IPv4 address) is missing and "
                     "set it up when it appears; false: a missing interface is an error.",
     },
@@ -260,7 +272,7 @@ _FIELD_OF = {"routes": {"from": "iif", "to": "oifs"}}
 #: Where a section's dataclass is, in mrouter.router.config.
 _SECTION_CLASS = {"": "Config", "interfaces": "InterfaceConfig", "routes": "RouteConfig",
                   "memberships": "MembershipConfig"}
-_SECTION_KEYS = {"": "_TOP_KEYS", "interfaces": "_INTERFACE_KEYS", "routes": "_ROUTE_KEYS",
+_SECTION_KEYS = {"": "_TOP_KEYS", "interfaces": "_ALL_INTERFACE_KEYS", "routes": "_ROUTE_KEYS",
                  "memberships": "_MEMBERSHIP_KEYS"}
 _SECTION_TITLE = {"": "TOP-LEVEL KEYS", "interfaces": "[interfaces.NAME]",
                   "routes": "[[routes]]", "memberships": "[[memberships]]"}
