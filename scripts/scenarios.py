@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,6 @@ def explain_scenarios() -> int:
 # merges the events files (lanes "r1 dn0", "r2 eth0", ...) and draws them.
 
 MROUTER = [sys.executable, "-m", "mrouter"]
-LINK_LOCAL = IPv4Network("224.0.0.0/24")
 
 
 class Clock:
@@ -232,14 +231,6 @@ def merge(files: dict[str, Path]) -> list[Event]:
     return sorted(out, key=lambda e: e.time)
 
 
-def _link_local(e: Event) -> bool:
-    """The routers' own joins of 224.0.0.2/.22, seen by the other router: true but beside
-    the point in a picture for a class (they stay in the events file)."""
-    group = e.fields.get("group")
-    return e.kind is EventKind.MEMBERSHIP_CHANGED and isinstance(group, str) \
-        and IPv4Address(group) in LINK_LOCAL
-
-
 def draw(name: str, title: str, files: dict[str, Path], out: Path,
          order: Sequence[str] = (), steps: Sequence[Event] = ()) -> list[Event]:
     """Merge ``files`` and the scenario's ``steps`` into out/NAME.events.jsonl and draw
@@ -247,9 +238,8 @@ def draw(name: str, title: str, files: dict[str, Path], out: Path,
     best)."""
     events = sorted([*merge(files), *steps], key=lambda e: e.time)
     (out / f"{name}.events.jsonl").write_text("".join(e.to_json() + "\n" for e in events))
-    shown = [e for e in events if not _link_local(e)]
-    (out / f"{name}.svg").write_text(render_svg(shown, title=title, order=order))
-    (out / f"{name}.html").write_text(render_html(shown, title=title, order=order))
+    (out / f"{name}.svg").write_text(render_svg(events, title=title, order=order))
+    (out / f"{name}.html").write_text(render_html(events, title=title, order=order))
     print(f"[{name}] {len(events)} events in {out / (name + '.events.jsonl')}; "
           f"pictures {out / (name + '.svg')} and .html", file=sys.stderr, flush=True)
     return events
