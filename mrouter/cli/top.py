@@ -34,8 +34,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="stop after N refreshes (default: until q or Ctrl-C)")
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per refresh: interfaces, groups, routes, rates")
-    parser.epilog = ("keys: q quits\nexample:\n  mrouter top --socket /run/mrouter.sock\n"
-                     "  mrouter top --count 5 | grep route")
+    parser.epilog = ("keys: q quits. Piped or redirected, it prints plain lines instead.\n"
+                     "example:\n  mrouter top --socket /run/mrouter.sock\n"
+                     "  mrouter top --count 5 --interval 2")
     parser.set_defaults(func=run)
 
 
@@ -68,7 +69,9 @@ def poll(socket: str, now: Callable[[], float] = time.monotonic) -> Snapshot:
 def _per_second(new: object, old: object, dt: float) -> float | None:
     if not isinstance(new, int) or not isinstance(old, int) or dt <= 0:
         return None
-    return max(0, new - old) / dt  # a counter that went back (route re-added): from 0
+    if new < old:  # the route was deleted and added again: its counter restarted at 0
+        return new / dt
+    return (new - old) / dt
 
 
 def rates(prev: Snapshot | None, cur: Snapshot) -> Rates:
