@@ -92,6 +92,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       help="remove every lab mrouter made, and stray mrlab-* namespaces")
     down.set_defaults(func=run_down)
 
+    from mrouter.cli.labweb import add_subcommands  # lab graph, lab web
+    add_subcommands(sub, fmt)
+
 
 def _help(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
