@@ -9,7 +9,7 @@ bottom:
 - an *IGMP* row: queries (triangle, filled when received, hollow when sent) and the
   routers' own reports for link-local groups (224.0.0.2, 224.0.0.22: grey diamonds, not
   a host's membership; nor are the memberships of those groups, learnt from another
-  router on the LAN, drawn as bars);
+  router on the LAN, drawn as bars, nor their timers as ticks);
 - an *events* row: querier changes, timer expiries, upcalls, link changes and daemon
   starts/stops as ticks, their labels stacked on as many lines as they need;
 - a *querier* bar (purple) while this router is the querier on the interface
@@ -309,7 +309,8 @@ def build(events: Iterable[Event], order: Sequence[str] = ()) -> Timeline:
             for name in list(lanes):
                 if not router or name.startswith(router + " "):
                     stop(name, e.time)
-        elif e.kind is EventKind.MEMBERSHIP_CHANGED and _link_local(f.get("group")):
+        elif e.kind in (EventKind.MEMBERSHIP_CHANGED, EventKind.TIMER_EXPIRED) \
+                and _link_local(f.get("group")):
             pass  # the routers' own groups, learnt from another router: not drawn
         elif e.kind is EventKind.MEMBERSHIP_CHANGED and e.iface:
             key = (e.iface, str(f["group"]))

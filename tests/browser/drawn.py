@@ -32,8 +32,9 @@ def _ll(group: object) -> bool:
 
 def expected(events: list[Event]) -> dict[str, Counter[str]]:
     """What each lane should show, counted from the events: one mark per query, per
-    host record (report or leave), per router report of 224.0.0.x, per event tick (and
-    a daemon's start and stop on each of its lanes); one bar per period during which
+    host record (report or leave), per router report of 224.0.0.x, per event tick (not
+    the timers of 224.0.0.x groups; a daemon's start and stop on each of its lanes); one
+    bar per period during which
     the interface is querier, has members, holds a group upstream, forwards a flow, or
     a host is a member."""
     lanes: dict[str, Counter[str]] = {}
@@ -67,6 +68,8 @@ def expected(events: list[Event]) -> dict[str, Counter[str]]:
                 lanes[lane][f"mark {f['type']}"] += 1
                 member = r["type"] in ("IS_EX", "TO_EX", "report") or bool(r["sources"])
                 turn(("host", lane, r["group"], f["src"]), member, "host", lane)
+        elif e.kind is EventKind.TIMER_EXPIRED and _ll(f["group"]):
+            continue  # the routers' own groups: not drawn
         elif e.kind in (EventKind.QUERIER_CHANGED, EventKind.TIMER_EXPIRED, EventKind.UPCALL,
                         EventKind.IFACE_CHANGED):
             lanes[lane]["mark event"] += 1

@@ -63,6 +63,18 @@ def test_zoom_and_pan_move_the_shapes_without_errors(browser: Chromium,
     assert browser.evaluate("document.getElementById('window').textContent") != shown
     browser.evaluate("document.getElementById('zoom-reset').click()")
     assert float(browser.evaluate(first_bar)) == pytest.approx(before, abs=0.01)
+    # the mouse: the wheel zooms in at the pointer, a drag pans
+    box = browser.evaluate("(() => { const r = document.querySelector('svg.timeline')"
+                           ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + 80]; })()")
+    browser.call("Input.dispatchMouseEvent", type="mouseWheel", x=box[0], y=box[1],
+                 deltaX=0, deltaY=-100)
+    assert float(browser.evaluate(first_bar)) > 1.1 * before
+    shown = browser.evaluate("document.getElementById('window').textContent")
+    for kind, dx in (("mousePressed", 0), ("mouseMoved", -150), ("mouseReleased", -150)):
+        browser.call("Input.dispatchMouseEvent", type=kind, x=box[0] + dx, y=box[1],
+                     button="left", buttons=1 if kind != "mouseReleased" else 0,
+                     clickCount=1)
+    assert browser.evaluate("document.getElementById('window').textContent") != shown
     assert browser.errors == []
 
 

@@ -110,6 +110,13 @@ def test_the_routers_own_link_local_report_is_not_a_host() -> None:
     assert "this router's own join of link-local groups" in title(own)
     assert all(f"({R1})" not in title(b) for b in of_class(dn0, "bar host"))
     assert len(of_class(dn0, "mark report")) == 3
+    # nor are those groups' memberships (learnt from another router) and timers drawn
+    events = [*join_leave(),
+              make("membership_changed", 2.0, "dn0", group="224.0.0.22",
+                   filter_mode="EXCLUDE", sources=[]),
+              make("timer_expired", 6.0, "dn0", timer="group", group="224.0.0.22")]
+    svg = render_svg(events)
+    assert "224.0.0.22</text>" not in svg and "224.0.0.22 ran out" not in svg
 
 
 def test_steps_are_numbered_on_a_track_with_lines_through_the_lanes() -> None:
