@@ -12,8 +12,9 @@ netns/basic.toml (no routing, TTL 1, rp_filter, missing VIF, RPF mismatch, TTL
 threshold, link down) and prints explain's answer.
 
 The timeline scenarios run real daemons (``mrouter run --events FILE``), act on the lab
-at fixed times while printing what happens on stderr, stop the daemons, merge their events
-files (lanes named "ROUTER IFACE") and draw them with mrouter.diag.timeline:
+at fixed times while printing what happens on stderr (and keeping each announcement as a
+``step`` event for the timeline's step track), stop the daemons, merge their events files
+(lanes named "ROUTER IFACE") with the steps and draw them with mrouter.diag.timeline:
 
 - join-leave (lan.toml): h1 joins at 1 s, h2 at 3 s, h1 leaves at 5 s, h2 at 7 s.
 - querier-election (querier-election.toml): r2 starts alone, r1 (lower address) starts at
