@@ -12,8 +12,9 @@ netns/basic.toml (no routing, TTL 1, rp_filter, missing VIF, RPF mismatch, TTL
 threshold, link down) and prints explain's answer.
 
 The timeline scenarios run real daemons (``mrouter run --events FILE``), act on the lab
-at fixed times while printing what happens on stderr, stop the daemons, merge their events
-files (lanes named "ROUTER IFACE") and draw them with mrouter.diag.timeline:
+at fixed times while printing what happens on stderr (and keeping each announcement as a
+``step`` event for the timeline's step track), stop the daemons, merge their events files
+(lanes named "ROUTER IFACE") with the steps and draw them with mrouter.diag.timeline:
 
 - join-leave (lan.toml): h1 joins at 1 s, h2 at 3 s, h1 leaves at 5 s, h2 at 7 s.
 - querier-election (querier-election.toml): r2 starts alone, r1 (lower address) starts at
@@ -33,11 +34,11 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-from mrouter.diag.events import Event, EventKind, read_events
+from mrouter.diag.events import Event, EventKind, make, read_events
 from mrouter.diag.timeline import render_html, render_svg
 from mrouter.errors import ControlError, MrouterError
 from mrouter.kernel.mroute import MrouteSocket
@@ -116,20 +117,27 @@ def explain_scenarios() -> int:
 # merges the events files (lanes "r1 dn0", "r2 eth0", ...) and draws them.
 
 MROUTER = [sys.executable, "-m", "mrouter"]
-LINK_LOCAL = IPv4Network("224.0.0.0/24")
 
 
 class Clock:
-    """Seconds since the scenario began; prints what happens when, for the class."""
+    """Seconds since the scenario began; prints what happens when, for the class, and
+    keeps each announcement as a ``step`` event (on the daemons' clock, time.monotonic)
+    for the timeline's step track. The first step names the lab's addresses."""
 
-    def __init__(self, name: str, scale: float) -> None:
+    def __init__(self, name: str, scale: float, lab: Lab | None = None) -> None:
         self.name, self.scale, self.t0 = name, scale, time.monotonic()
+        self.steps: list[Event] = []
+        self.names = {str(ep.address.ip): ep.node for ep in lab.topology.endpoints()
+                      if ep.address is not None} if lab is not None else {}
 
     def now(self) -> float:
         return time.monotonic() - self.t0
 
     def say(self, text: str) -> None:
         print(f"[{self.name} {self.now():5.1f} s] {text}", file=sys.stderr, flush=True)
+        if text != "end":
+            extra: dict[str, Any] = {} if self.steps else {"names": self.names}
+            self.steps.append(make(EventKind.STEP, time.monotonic(), text=text, **extra))
 
     def at(self, when: float, text: str) -> None:
         """Wait until ``when`` (unscaled seconds) and announce ``text``."""
@@ -224,23 +232,15 @@ def merge(files: dict[str, Path]) -> list[Event]:
     return sorted(out, key=lambda e: e.time)
 
 
-def _link_local(e: Event) -> bool:
-    """The routers' own joins of 224.0.0.2/.22, seen by the other router: true but beside
-    the point in a picture for a class (they stay in the events file)."""
-    group = e.fields.get("group")
-    return e.kind is EventKind.MEMBERSHIP_CHANGED and isinstance(group, str) \
-        and IPv4Address(group) in LINK_LOCAL
-
-
 def draw(name: str, title: str, files: dict[str, Path], out: Path,
-         order: Sequence[str] = ()) -> list[Event]:
-    """Merge ``files`` into out/NAME.events.jsonl and draw NAME.svg and NAME.html, lanes
-    in ``order`` first (upstream to downstream reads best)."""
-    events = merge(files)
+         order: Sequence[str] = (), steps: Sequence[Event] = ()) -> list[Event]:
+    """Merge ``files`` and the scenario's ``steps`` into out/NAME.events.jsonl and draw
+    NAME.svg and NAME.html, lanes in ``order`` first (upstream to downstream reads
+    best)."""
+    events = sorted([*merge(files), *steps], key=lambda e: e.time)
     (out / f"{name}.events.jsonl").write_text("".join(e.to_json() + "\n" for e in events))
-    shown = [e for e in events if not _link_local(e)]
-    (out / f"{name}.svg").write_text(render_svg(shown, title=title, order=order))
-    (out / f"{name}.html").write_text(render_html(shown, title=title, order=order))
+    (out / f"{name}.svg").write_text(render_svg(events, title=title, order=order))
+    (out / f"{name}.html").write_text(render_html(events, title=title, order=order))
     print(f"[{name}] {len(events)} events in {out / (name + '.events.jsonl')}; "
           f"pictures {out / (name + '.svg')} and .html", file=sys.stderr, flush=True)
     return events
@@ -261,7 +261,7 @@ def join_leave(out: Path, scale: float = 1.0) -> list[Event]:
             tempfile.TemporaryDirectory() as tmp:
         members = Members(lab)
         r1 = start_daemon(lab, "r1", config, Path(tmp), Path(tmp) / "r1.jsonl")
-        clock = Clock("join-leave", scale)
+        clock = Clock("join-leave", scale, lab)
         try:
             clock.say("daemon on r1 up; sender streams 239.1.1.1 at 50 pps, TTL 8")
             sender = start_sender(lab, 8.5 * scale)
@@ -280,7 +280,7 @@ def join_leave(out: Path, scale: float = 1.0) -> list[Event]:
             stop_daemon(r1)
         return draw("join-leave", "join and leave on a LAN (lan.toml): h1 joins at 1 s, "
                     "h2 at 3 s, h1 leaves at 5 s, h2 at 7 s", {"r1": r1.events}, out,
-                    order=("r1 up0", "r1 dn0"))
+                    order=("r1 up0", "r1 dn0"), steps=clock.steps)
 
 
 def querier_election(out: Path, scale: float = 1.0) -> list[Event]:
@@ -296,7 +296,7 @@ def querier_election(out: Path, scale: float = 1.0) -> list[Event]:
         daemons: list[Daemon] = []
         try:
             daemons.append(start_daemon(lab, "r2", config, Path(tmp), Path(tmp) / "r2.jsonl"))
-            clock = Clock("querier-election", scale)
+            clock = Clock("querier-election", scale, lab)
             clock.say("r2 (192.0.2.2) starts alone: it is the querier, sends general queries")
             clock.at(1, "h1 joins 239.1.1.1: it answers queries with reports")
             members.join("h1")
@@ -314,7 +314,8 @@ def querier_election(out: Path, scale: float = 1.0) -> list[Event]:
                 stop_daemon(d)
         return draw("querier-election", "querier election (querier-election.toml): r2 first, "
                     "r1 joins at 2 s and wins, r1 stops at 5 s, r2 takes over again",
-                    {d.node: d.events for d in daemons}, out, order=("r1 eth0", "r2 eth0"))
+                    {d.node: d.events for d in daemons}, out, order=("r1 eth0", "r2 eth0"),
+                    steps=clock.steps)
 
 
 def proxy_chain(out: Path, scale: float = 1.0) -> list[Event]:
@@ -331,7 +332,7 @@ def proxy_chain(out: Path, scale: float = 1.0) -> list[Event]:
         try:
             daemons.append(start_daemon(lab, "r1", r1_config, Path(tmp), Path(tmp) / "r1.jsonl"))
             daemons.append(start_daemon(lab, "r2", r2_config, Path(tmp), Path(tmp) / "r2.jsonl"))
-            clock = Clock("proxy-chain", scale)
+            clock = Clock("proxy-chain", scale, lab)
             clock.say("r1 (router) and r2 (proxy) up; sender streams 239.1.1.1 at 50 pps")
             sender = start_sender(lab, 7.5 * scale)
             clock.at(1, "h1 joins: r2 learns it on dn0 and reports upstream on up0; "
@@ -347,7 +348,7 @@ def proxy_chain(out: Path, scale: float = 1.0) -> list[Event]:
                 stop_daemon(d)
         return draw("proxy-chain", "proxy chain (chain.toml): r1 router, r2 proxy; "
                     "h1 joins at 1 s, leaves at 5 s", {d.node: d.events for d in daemons}, out,
-                    order=("r1 up0", "r1 dn0", "r2 up0", "r2 dn0"))
+                    order=("r1 up0", "r1 dn0", "r2 up0", "r2 dn0"), steps=clock.steps)
 
 
 TIMELINES: dict[str, Callable[[Path, float], list[Event]]] = {

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-DEB_PACKAGES=(iproute2 procps tcpdump tshark smcroute igmpproxy)
+DEB_PACKAGES=(iproute2 procps tcpdump tshark smcroute igmpproxy chromium tmux)
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \

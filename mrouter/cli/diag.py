@@ -110,7 +110,8 @@ def configure_events(parser: argparse.ArgumentParser) -> None:
 # import the IGMP engine (a unit test keeps the two the same)
 _KINDS = ("igmp_in", "igmp_out", "querier_changed", "membership_changed", "timer_expired",
           "mfc_add", "mfc_update", "mfc_delete", "mfc_counters", "upcall", "iface_changed",
-          "upstream_membership", "forward_decision", "daemon_started", "daemon_stopped")
+          "upstream_membership", "forward_decision", "daemon_started", "daemon_stopped",
+          "step")
 
 
 def _format_event(e: Any, json_out: bool) -> str:
@@ -184,7 +185,8 @@ def configure_timeline(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="FILE", required=True,
                         help="FILE.svg or FILE.html")
     parser.add_argument("--title", default=None, help="title (default: the file name)")
-    parser.add_argument("--width", type=float, default=1100.0, help="pixels (default 1100)")
+    parser.add_argument("--width", type=float, default=None,
+                        help="pixels of the .svg (default: about 100 per second of events)")
     parser.epilog = "example:\n  mrouter timeline events.jsonl -o class.html"
     parser.set_defaults(func=_timeline)
 

@@ -114,6 +114,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                            "(a test run's labs: that run will fail)")
     down.set_defaults(func=run_down)
 
+    from mrouter.cli.labweb import add_subcommands  # lab graph, lab web
+    add_subcommands(sub, fmt)
+
 
 def _help(parser: argparse.ArgumentParser) -> int:
     parser.print_help()

@@ -37,6 +37,9 @@ allowed and kept, missing ones are an error)::
                                  --log-decisions`, one per packet
     daemon_started       None    (none required)
     daemon_stopped       None    (none required)
+    step                 None    text: what a scenario (or a teacher) did at that moment,
+                                 e.g. "h2 leaves"; optional names (address -> node
+                                 name, for labels); never written by the daemon
 
 ``time`` is whatever clock the daemon uses for its engine (monotonic seconds) plus, in
 ``wall``, the Unix time, so a file can be read against other logs. Only
@@ -94,6 +97,7 @@ class EventKind(StrEnum):
     FORWARD_DECISION = "forward_decision"
     DAEMON_STARTED = "daemon_started"
     DAEMON_STOPPED = "daemon_stopped"
+    STEP = "step"
 
 
 #: kind -> (needs an interface, required fields). The module docstring explains them.
@@ -113,6 +117,7 @@ FIELDS: dict[EventKind, tuple[bool, tuple[str, ...]]] = {
     EventKind.FORWARD_DECISION: (True, ("source", "group", "ttl", "oifs", "reason")),
     EventKind.DAEMON_STARTED: (False, ()),
     EventKind.DAEMON_STOPPED: (False, ()),
+    EventKind.STEP: (False, ("text",)),
 }
 
 

@@ -100,9 +100,11 @@ def test_marks_and_packet_counts() -> None:
         ("query", 1.0, False), ("report", 10.0, True), ("leave", 60.0, True)]
     assert [b.label for b in dn0.bars if b.kind == "forwarding"] == ["3800 pkts"]
     svg = render_svg(story())
-    assert "querier: self" in svg and "link down" in svg and "upcall NOCACHE" in svg
+    assert "querier: this router" in svg and "link down" in svg and "upcall: new flow" in svg
     up0 = next(ln for ln in tl.lanes if ln.iface == "up0")
-    assert [m.label for m in up0.marks] == ["upcall NOCACHE 198.51.100.2"]
+    assert [m.label for m in up0.marks] == ["daemon started", "upcall: new flow",
+                                           "daemon stopped"]
+    assert "NOCACHE upcall for 198.51.100.2 -&gt; 239.1.1.1" in svg
 
 
 def test_empty_and_html() -> None:
