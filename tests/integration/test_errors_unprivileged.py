@@ -108,6 +108,7 @@ def _cases(tmp: Path, lab: str) -> list[tuple[list[str], int]]:
         (["stop", "--socket", sock], 2),
         (["explain", "239.1.1.1", "--source", "198.51.100.2", "--socket", sock], 1),  # a finding
         (["events", "--socket", sock], 2),
+        (["top", "--socket", sock, "--count", "1"], 2),
         (["timeline", str(tmp / "events.jsonl"), "-o", str(tmp / "t.html")], 0),
         (["completion", "bash"], 0),
     ]
