@@ -11,11 +11,11 @@ user would look at. A daemon that died says so in its row; the next fault starts
 
 Faults: kill (kill -9 and restart), flaps (20 link flaps in 10 s), recreate (delete and
 re-create dn0 5 times), sighup (50 SIGHUPs in 10 s, some with a broken config), control
-(500 idle clients, EMFILE, non-reading clients, a 20 MB and a deeply nested request,
-invalid JSON/UTF-8, connect/close churn, each with `show` latency from a well-behaved
-client), flood (20k IGMP reports/s), sources (a source flood), rogue (a rogue querier,
-and one with a forged QQIC), ifaces (32 interfaces), groups (50k groups: RSS, `show`
-latency, loop stall).
+(500 idle clients, EMFILE, non-reading clients, a 20 MB request, one nested 20000 deep,
+a 5000-digit number, invalid JSON/UTF-8, connect/close churn, each with `show` latency
+from a well-behaved client), flood (20k IGMP reports/s), sources (a source flood), rogue
+(a rogue querier, and one with a forged QQIC), ifaces (32 interfaces), groups (50k
+groups: RSS, `show` latency, loop stall).
 
 Not a pass/fail test (tests/integration/test_chaos.py runs the short versions): exit
 status 1 if a row failed, so a failure is not missed. Labs are removed and processes
@@ -48,7 +48,8 @@ FULL: dict[str, list[Fault]] = {
     "sighup": [lambda d: c.sighup_storm(d, count=50, seconds=10.0)],
     "control": [lambda d: c.idle_clients(d, clients=500), c.fd_exhaustion,
                 c.non_reading_clients, lambda d: c.huge_request(d, megabytes=20),
-                lambda d: c.deep_request(d, depth=20000), c.bad_requests,
+                lambda d: c.deep_request(d, depth=20000), c.huge_number_request,
+                c.bad_requests,
                 lambda d: c.churn(d, connections=3000)],
     "flood": [lambda d: c.igmp_flood(d, rate=20000, seconds=10.0)],
     "sources": [lambda d: c.source_flood(d, rate=2000, seconds=10.0)],
@@ -66,7 +67,8 @@ QUICK: dict[str, list[Fault]] = {
     "control": [lambda d: c.idle_clients(d, clients=500, hold=1.0), c.fd_exhaustion,
                 lambda d: c.non_reading_clients(d, clients=3),
                 lambda d: c.huge_request(d, megabytes=20),
-                lambda d: c.deep_request(d, depth=20000), c.bad_requests,
+                lambda d: c.deep_request(d, depth=20000), c.huge_number_request,
+                c.bad_requests,
                 lambda d: c.churn(d, connections=500)],
     "flood": [lambda d: c.igmp_flood(d, rate=20000, seconds=3.0)],
     "sources": [lambda d: c.source_flood(d, rate=2000, seconds=3.0)],
