@@ -66,8 +66,11 @@ def test_invalid_json_and_utf8_requests_are_answered(tmp_path: Path) -> None:
     check(chaoslib.bad_requests(tmp_path))
 
 
+@pytest.mark.xfail(strict=True, reason="found by this test: under connect/close churn the "
+                   "control socket's listen backlog (8) fills and a well-behaved `mrouter "
+                   "show` gets EAGAIN (no retry); reported to the lead, not fixed yet")
 def test_connect_close_churn_leaves_show_answered(tmp_path: Path) -> None:
-    check(chaoslib.churn(tmp_path, connections=500))
+    check(chaoslib.churn(tmp_path, connections=10000))
 
 
 @fixed_elsewhere("a request nested 20000 deep kills the daemon (RecursionError)")
