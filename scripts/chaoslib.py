@@ -314,13 +314,6 @@ class Bed:
             return False
         return True
 
-    def member_known(self) -> bool:
-        try:
-            rows = self.daemon("show", what="groups")
-        except ControlError:
-            return False
-        return any(r["group"] == GROUP and r["iface"] == "dn0" for r in rows)
-
     def ready(self, timeout: float = 10.0) -> float | None:
         """Seconds until h1 receives the flow (None if it never did)."""
         assert self.flow is not None
