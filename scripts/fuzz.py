@@ -23,13 +23,16 @@ a run is repeatable (``--seed``). Pure: no sockets, no namespaces; config and to
 inputs go through a temporary file, as the daemon and the lab read them.
 
 Prints one row per target: inputs, inputs/s, mean time, exceptions outside the allowed
-type (must be 0; the first of each kind is shown) and the slowest input. Exit status 1
-if any target had such an exception.
+type (must be 0; the first of each kind is shown) and the slowest input (the slowest few
+re-timed, best of 3, so a time slice lost on a shared machine does not count). Exit
+status 1 if any target had such an exception.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import heapq
 import importlib
 import json
 import random
@@ -368,6 +371,7 @@ def fuzz(target: Target, count: int, seed: int) -> Result:
     allowed = target.allowed
     call = target.call
     inputs = [seed_.data for seed_ in target.seeds]  # every seed once, as is
+    candidates: list[tuple[float, int, str, bytes]] = [(0.0, -i, "", b"") for i in range(64)]
     for n in range(count):
         data, how = (inputs[n], "seed") if n < len(inputs) else mutate(rng, target)
         t0 = clock()
@@ -387,10 +391,30 @@ def fuzz(target: Target, count: int, seed: int) -> Result:
                 result.kinds[kind] = (first[0] + 1, first[1], first[2])
         spent = clock() - t0
         result.seconds += spent
-        if spent > result.slowest[0]:
-            result.slowest = (spent, how, len(data))
+        if spent > candidates[0][0]:
+            heapq.heapreplace(candidates, (spent, n, how, data))
         result.inputs += 1
+    result.slowest = _slowest(call, candidates)
     return result
+
+
+def _slowest(call: Callable[[bytes], object],
+             candidates: list[tuple[float, int, str, bytes]]) -> tuple[float, str, int]:
+    """The slowest input, re-timed: the best of 3 runs of each of the slowest few, so a
+    time slice lost to another process (this machine is shared) does not win."""
+    worst: tuple[float, str, int] = (0.0, "", 0)
+    for _, _, how, data in candidates:
+        if not how:
+            continue
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            with contextlib.suppress(Exception):
+                call(data)
+            best = min(best, time.perf_counter() - t0)
+        if best > worst[0]:
+            worst = (best, how, len(data))
+    return worst
 
 
 def share(total: int, names: Sequence[str]) -> dict[str, int]:
