@@ -10,7 +10,8 @@ user would look at. A daemon that died says so in its row; the next fault starts
     sudo .venv/bin/python scripts/chaos.py --only kill flood --json
 
 Faults: kill (kill -9 and restart), flaps (20 link flaps in 10 s), recreate (delete and
-re-create dn0 5 times), sighup (50 SIGHUPs in 10 s, some with a broken config), control
+re-create dn0 5 times), sighup (50 SIGHUPs in 10 s, some with a broken config; then a
+config nested 600 deep or with a 5000-digit number, as scripts/fuzz.py found), control
 (500 idle clients, EMFILE, non-reading clients, a 20 MB request, one nested 20000 deep,
 a 5000-digit number, invalid JSON/UTF-8, connect/close churn, each with `show` latency
 from a well-behaved client), flood (20k IGMP reports/s), sources (a source flood), rogue
@@ -45,7 +46,7 @@ FULL: dict[str, list[Fault]] = {
     "kill": [lambda d: c.kill_restart(d, rounds=5)],
     "flaps": [lambda d: c.link_flaps(d, flaps=20, seconds=10.0)],
     "recreate": [lambda d: c.recreate_interface(d, times=5)],
-    "sighup": [lambda d: c.sighup_storm(d, count=50, seconds=10.0)],
+    "sighup": [lambda d: c.sighup_storm(d, count=50, seconds=10.0), c.sighup_hostile_config],
     "control": [lambda d: c.idle_clients(d, clients=500), c.fd_exhaustion,
                 c.non_reading_clients, lambda d: c.huge_request(d, megabytes=20),
                 lambda d: c.deep_request(d, depth=20000), c.huge_number_request,
@@ -63,7 +64,7 @@ QUICK: dict[str, list[Fault]] = {
     "kill": [lambda d: c.kill_restart(d, rounds=1)],
     "flaps": [lambda d: c.link_flaps(d, flaps=5, seconds=2.5)],
     "recreate": [lambda d: c.recreate_interface(d, times=2)],
-    "sighup": [lambda d: c.sighup_storm(d, count=15, seconds=3.0)],
+    "sighup": [lambda d: c.sighup_storm(d, count=15, seconds=3.0), c.sighup_hostile_config],
     "control": [lambda d: c.idle_clients(d, clients=500, hold=1.0), c.fd_exhaustion,
                 lambda d: c.non_reading_clients(d, clients=3),
                 lambda d: c.huge_request(d, megabytes=20),

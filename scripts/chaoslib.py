@@ -524,6 +524,41 @@ def sighup_storm(workdir: Path, count: int = 50, seconds: float = 10.0,
                    {"lost": lost, "refused": refused, "reloaded": reloaded})
 
 
+HOSTILE_CONFIGS = (
+    "x = " + "[" * 600 + "]" * 600 + "\n",  # tomllib: RecursionError
+    'mode = "router"\ntable = ' + "9" * 5000 + "\n",  # int(): ValueError, 4300-digit limit
+)
+
+
+def sighup_hostile_config(workdir: Path) -> Row:
+    """SIGHUP with a config file that is broken in a way scripts/fuzz.py found: nested
+    600 deep, or a 5000-digit number. The reload must be refused like any other broken
+    config, the running one kept."""
+    fault = "SIGHUP with a deeply nested / 5000-digit config"
+    with bed(workdir) as b:
+        assert b.flow is not None
+        if (row := _ready_or_row(b, fault)) is not None:
+            return row
+        good = b.daemon.config.read_text()
+        t0 = time.monotonic()
+        survived = 0
+        for text in HOSTILE_CONFIGS:
+            _write_atomically(b.daemon.config, text)
+            b.daemon.proc.send_signal(signal.SIGHUP)
+            time.sleep(1.0)
+            _write_atomically(b.daemon.config, good)
+            if not b.alive():
+                break
+            survived += 1
+        t1 = time.monotonic()
+        health = b.health()
+        lost = b.flow.lost(t0, t1) if health is None else None
+        ok = health is None and lost == 0
+        detail = f"survived {survived} of {len(HOSTILE_CONFIGS)} reloads, lost {lost} pkts"
+        return Row(fault, ok, detail + ("" if health is None else f"; {health}"),
+                   {"lost": lost, "survived": survived})
+
+
 # --- control abuse ----------------------------------------------------------------------
 
 def _raise_nofile(need: int) -> None:

@@ -54,6 +54,13 @@ def test_sighup_storm_with_broken_configs_leaves_no_sequence_gap(tmp_path: Path)
     check(row)
 
 
+@pytest.mark.xfail(strict=True, reason="found by scripts/fuzz.py: load_config lets "
+                   "tomllib's RecursionError and int()'s ValueError out, so a SIGHUP with such "
+                   "a file kills the daemon; reported to the lead, not fixed yet")
+def test_sighup_with_a_nested_or_huge_number_config_keeps_the_daemon(tmp_path: Path) -> None:
+    check(chaoslib.sighup_hostile_config(tmp_path))
+
+
 def test_500_idle_control_clients_leave_show_answered(tmp_path: Path) -> None:
     check(chaoslib.idle_clients(tmp_path, clients=500, hold=1.0))
 
