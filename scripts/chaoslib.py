@@ -621,18 +621,21 @@ def _abuse_row(b: Bed, fault: str, prober: Prober, ok: bool, detail: str,
 
 
 def idle_clients(workdir: Path, clients: int = 500, hold: float = 3.0) -> Row:
+    """``clients`` connections that say nothing, held for ``hold`` s while the
+    well-behaved client asks (from when they are all connected: the burst of connects
+    itself is the churn fault's matter)."""
     fault = f"control: {clients} idle clients"
     _raise_nofile(clients + 256)
     with bed(workdir) as b:
         socks: list[socket.socket] = []
         try:
+            refused = 0
+            for _ in range(clients):
+                try:
+                    socks.append(_connect(b.daemon.sock, 2.0))
+                except OSError:
+                    refused += 1
             with Prober(b.daemon.sock) as prober:
-                refused = 0
-                for _ in range(clients):
-                    try:
-                        socks.append(_connect(b.daemon.sock, 2.0))
-                    except OSError:
-                        refused += 1
                 time.sleep(hold)
             return _abuse_row(b, fault, prober, refused == 0,
                               f"{len(socks)} held, {refused} refused")
