@@ -749,28 +749,39 @@ def bad_requests(workdir: Path) -> Row:
                           f"{errors} of {len(bad)} answered with an error")
 
 
-def churn(workdir: Path, connections: int = 3000, probe_every: float = 0.005) -> Row:
-    """Connect and close as fast as possible, some after half a request, while the
-    well-behaved client asks every ``probe_every`` s. The daemon accepts one connection
-    per loop turn from a listen backlog of 8: when it is full a Unix socket's connect()
-    fails with EAGAIN at once, and `mrouter show` (the control client) does not retry."""
-    fault = f"control: {connections} connect/close"
+def churn(workdir: Path, connections: int = 3000, workers: int = 4,
+          probe_every: float = 0.005) -> Row:
+    """``workers`` threads connect and close as fast as they can, ``connections`` in all,
+    some after half a request, while the well-behaved client asks every ``probe_every``
+    s. The daemon accepts one connection per loop turn from a listen backlog of 8: when
+    it is full a Unix socket's connect() fails with EAGAIN at once, and `mrouter show`
+    (the control client) does not retry."""
+    fault = f"control: {connections} connect/close, {workers} at a time"
+    failed = [0] * workers
+
+    def work(index: int, sock: Path) -> None:
+        for n in range(connections // workers):
+            try:
+                s = _connect(sock, 2.0)
+                if n % 3 == 0:
+                    s.send(b'{"command": "sh')
+                s.close()
+            except OSError:
+                failed[index] += 1
+
     with bed(workdir) as b:
         with Prober(b.daemon.sock, interval=probe_every) as prober:
-            failed = 0
+            threads = [threading.Thread(target=work, args=(i, b.daemon.sock), daemon=True)
+                       for i in range(workers)]
             t0 = time.monotonic()
-            for n in range(connections):
-                try:
-                    s = _connect(b.daemon.sock, 2.0)
-                    if n % 3 == 0:
-                        s.send(b'{"command": "sh')
-                    s.close()
-                except OSError:
-                    failed += 1
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
             rate = connections / (time.monotonic() - t0)
             time.sleep(0.5)
-        return _abuse_row(b, fault, prober, failed == 0,
-                          f"{rate:.0f} connections/s, {failed} refused")
+        return _abuse_row(b, fault, prober, sum(failed) == 0,
+                          f"{rate:.0f} connections/s, {sum(failed)} refused")
 
 
 # --- IGMP floods ------------------------------------------------------------------------
