@@ -575,7 +575,7 @@ class _Parser:
                                        "give every interface its own address",
                                        value=str(e.address), line=lines[-1] if lines else None)
                 seen_ip[e.address.ip] = e
-            for i, a6 in enumerate(e.address6):
+            for a6 in e.address6:
                 dup = seen_ip.get(a6.ip)
                 if dup is not None:
                     raise self.w.error(e.where + ".address6", f"duplicate address {a6.ip} "

@@ -3,8 +3,8 @@
 Theory of operation: every shell that asks the kernel about interfaces asks here. The
 multicast socket shell (:func:`mrouter.sockets.mcast.interfaces`), ``mrouter explain``,
 ``mrouter lab status`` and the lab builder read the same dumps and get the same small
-frozen records, :class:`Link`, :class:`Address` and :class:`Address6`, instead of each picking attributes
-out of pyroute2's messages its own way.
+frozen records, :class:`Link`, :class:`Address` and :class:`Address6`, instead of each
+picking attributes out of pyroute2's messages its own way.
 
 :func:`query` opens one ``IPRoute`` socket, runs a function with it and closes it. A
 netlink socket belongs to the network namespace of the thread that opens it, so a query
