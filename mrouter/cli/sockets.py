@@ -205,8 +205,8 @@ def run_memberships(args: argparse.Namespace) -> int:
              "yes" if g.reporter else "no",
              " ".join(f"{s.source}(in={s.include},ex={s.exclude})" for s in g.sources) or "-")
             for ifm, g in pairs]
-    print(table(("IFACE", "INDEX", "IGMP/MLD", "GROUP", "USERS", "REPORTER", "SOURCES"),
-                rows))
+    # the IGMP column keeps its name (scripts read it); IPv6 rows show MLD there
+    print(table(("IFACE", "INDEX", "IGMP", "GROUP", "USERS", "REPORTER", "SOURCES"), rows))
     return 0
 
 

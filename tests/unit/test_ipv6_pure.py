@@ -49,7 +49,7 @@ def test_group_and_hop_checks() -> None:
     assert not mcast6.is_link_scope(IPv6Address("ff05::2"))
     assert mcast6.check_hops(-1) == -1 and mcast6.check_hops(255) == 255
     for bad in (256, -2, True):
-        with pytest.raises(McastError, match="IPV6_MULTICAST_HOPS takes 0..255"):
+        with pytest.raises(McastError, match=r"IPV6_MULTICAST_HOPS takes 0\.\.255"):
             mcast6.check_hops(bad)  # type: ignore[arg-type]
     with pytest.raises(McastError, match="IPv6 groups are in ff00::/8"):
         mcast6.as_group("2001:db8::1")
@@ -99,6 +99,8 @@ def test_stats_summary_says_the_family() -> None:
     assert GroupStats(group=IPv4Address("239.1.1.1"), port=1).summary()["family"] == "ipv4"
 
 
+R_DN0 = ('  { node = "r", iface = "dn0", address = "192.0.2.1/24", '
+         'address6 = ["2001:db8:2::1/64", "2001:db8:3::1/64"] },')
 DUAL = """\
 [nodes.a]
 kind = "host"
@@ -107,12 +109,15 @@ default_route6 = "2001:db8:2::1"
 
 [nodes.r]
 kind = "router"
-routes = [{ to = "2001:db8:9::/64", via = "2001:db8:2::2" }, { to = "default", via = "2001:db8:2::2" }]
+routes = [
+  { to = "2001:db8:9::/64", via = "2001:db8:2::2" },
+  { to = "default", via = "2001:db8:2::2" },
+]
 
 [[links]]
 endpoints = [
   { node = "a", iface = "eth0", address = "192.0.2.2/24", address6 = "2001:db8:2::2/64" },
-  { node = "r", iface = "dn0", address = "192.0.2.1/24", address6 = ["2001:db8:2::1/64", "2001:db8:3::1/64"] },
+""" + R_DN0 + """
 ]
 """
 
