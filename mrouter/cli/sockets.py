@@ -160,9 +160,14 @@ def run_ifaces(args: argparse.Namespace) -> int:
         return " ".join(str(a) + ("(tentative)" if a.ip in i.tentative6 else "")
                         for a in i.addresses6) or "-"
 
-    rows = [(i.index, i.name, ",".join(i.flag_names()) or "-",
-             " ".join(str(a) for a in i.addresses) or "-", v6(i)) for i in found]
-    print(table(("INDEX", "NAME", "FLAGS", "IPV4", "IPV6"), rows))
+    rows: list[tuple[object, ...]] = [
+        (i.index, i.name, ",".join(i.flag_names()) or "-",
+         " ".join(str(a) for a in i.addresses) or "-") for i in found]
+    if any(i.addresses6 for i in found):  # an IPv4-only namespace shows what it always did
+        rows = [(*row, v6(i)) for row, i in zip(rows, found, strict=True)]
+        print(table(("INDEX", "NAME", "FLAGS", "IPV4", "IPV6"), rows))
+        return 0
+    print(table(("INDEX", "NAME", "FLAGS", "IPV4"), rows))
     return 0
 
 
