@@ -332,6 +332,12 @@ def configure_recv(parser: argparse.ArgumentParser) -> None:
                              "Ctrl-C)")
     parser.add_argument("--json", action="store_true",
                         help="print the summary as one JSON object per group and line")
+    parser.add_argument("--live", action="store_true",
+                        help="refresh one line per group each second (rate, received, lost, "
+                             "duplicates, reordered, delay, TTL or hop limit, sources) in "
+                             "place on a terminal, as timestamped lines otherwise (with "
+                             "--json: one object per group each second, marked "
+                             '"live": true); the summary follows at the end')
     parser.set_defaults(func=run_recv)
 
 
@@ -373,12 +379,18 @@ def run_recv(args: argparse.Namespace) -> int:
         log.info("joined %s", "; ".join(m.describe() for s in sockets.values()
                                          for m in s.memberships))
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
+        live = _Live(stats, json_lines=args.json) if args.live else None
         with sigterm_as_interrupt():
             try:
                 while not reached:
-                    remaining = None if deadline is None else deadline - time.monotonic()
+                    now = time.monotonic()
+                    remaining = None if deadline is None else deadline - now
                     if remaining is not None and remaining <= 0:
                         break
+                    if live is not None:
+                        live.tick(now)
+                        wait = live.next_refresh - now
+                        remaining = wait if remaining is None else min(wait, remaining)
                     for key, _ in selector.select(remaining):
                         sock = sockets[key.data]
                         while (dg := sock.recv()) is not None:
@@ -396,6 +408,8 @@ def run_recv(args: argparse.Namespace) -> int:
                         s.received >= args.count for s in stats.values())
             except KeyboardInterrupt:
                 interrupted = True
+            if live is not None:
+                live.close()
     finally:
         selector.close()
         for sock in sockets.values():
@@ -404,6 +418,65 @@ def run_recv(args: argparse.Namespace) -> int:
     if interrupted:
         return 130
     return 1 if args.count and not reached else 0
+
+
+class _Live:
+    """``recv --live``: each second, one line per group over what arrived since the last
+    one (rate, delay) and in total (counts, TTL or hop limit range, sources)."""
+
+    HEADER = (f"{'GROUP:PORT':<24} {'PPS':>8} {'RECV':>8} {'LOST':>6} {'DUP':>5} "
+              f"{'REORD':>5} {'DELAY_MS':>9} {'TTL':>7}  SOURCES")
+
+    def __init__(self, stats: dict[Target, payload.GroupStats], *, json_lines: bool) -> None:
+        from mrouter.cli.live import LiveScreen
+
+        self.stats = stats
+        self.json_lines = json_lines
+        self.screen = LiveScreen()
+        self.last = time.monotonic()
+        self.next_refresh = self.last + 1.0
+        self.before = {t: (0, 0, 0) for t in stats}  # received, delay sum, delay count
+
+    def tick(self, now: float) -> None:
+        if now < self.next_refresh:
+            return
+        elapsed = max(now - self.last, 1e-9)
+        self.last = now
+        self.next_refresh = max(self.next_refresh + 1.0, now + 0.5)
+        rows, objects = [], []
+        for target, st in self.stats.items():
+            received0, delay_sum0, delay_count0 = self.before[target]
+            self.before[target] = (st.received, st.delay_sum_ns, st.delay_count)
+            pps = (st.received - received0) / elapsed
+            samples = st.delay_count - delay_count0
+            delay_ms = (st.delay_sum_ns - delay_sum0) / samples / 1e6 if samples else None
+            if self.json_lines:
+                objects.append({**st.summary(), "live": True, "interval_rate": round(pps, 3),
+                                "interval_delay_ms": None if delay_ms is None
+                                else round(delay_ms, 3)})
+                continue
+            ttl = ("-" if st.ttl_min is None else str(st.ttl_min) if st.ttl_min == st.ttl_max
+                   else f"{st.ttl_min}..{st.ttl_max}")
+            sources = " ".join(str(a) for a in sorted(
+                st.sources, key=lambda a: (a.version, int(a)))) or "-"
+            delay = "-" if delay_ms is None else f"{delay_ms:.3f}"
+            if self.screen.terminal:
+                rows.append(f"{show_target(*target):<24} {pps:>8.1f} {st.received:>8} "
+                            f"{st.lost:>6} {st.duplicates:>5} {st.reordered:>5} "
+                            f"{delay:>9} {ttl:>7}  {sources}")
+            else:
+                hops = "hops" if target[0].version == 6 else "ttl"
+                rows.append(f"{show_target(*target)} pps {pps:.1f} received {st.received} "
+                            f"lost {st.lost} duplicates {st.duplicates} reordered "
+                            f"{st.reordered} delay_ms {delay} {hops} {ttl} sources {sources}")
+        if self.json_lines:
+            for obj in objects:
+                emit_json(obj)
+            return
+        self.screen.refresh(self.HEADER, rows)
+
+    def close(self) -> None:
+        self.screen.close()
 
 
 def _check_families(targets: list[Target], sources: list[IPAddress]) -> None:
