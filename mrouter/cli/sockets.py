@@ -35,11 +35,6 @@ Target = tuple[IPAddress, int]
 AnySocket = mcast.McastSocket | mcast6.Mcast6Socket
 
 
-def open_socket(group: IPAddress) -> AnySocket:
-    """A multicast socket of the group's family."""
-    return mcast6.Mcast6Socket() if group.version == 6 else mcast.McastSocket()
-
-
 def family(address: IPAddress) -> str:
     return "ipv6" if address.version == 6 else "ipv4"
 
@@ -263,7 +258,7 @@ def run_send(args: argparse.Namespace) -> int:
     sent = 0
     first = last = 0.0
     interrupted = False
-    with open_socket(group) as sock, sigterm_as_interrupt():
+    with mcast6.open_socket(group) as sock, sigterm_as_interrupt():
         sock.ttl = args.ttl
         sock.loop = not args.no_loop
         out = sock.set_interface(args.iface) if args.iface is not None else sock.interface
@@ -361,7 +356,7 @@ def run_recv(args: argparse.Namespace) -> int:
     reached = interrupted = False
     try:
         for version, port in sorted({(g.version, p) for g, p in targets}):
-            sock = sockets[(version, port)] = open_socket(
+            sock = sockets[(version, port)] = mcast6.open_socket(
                 IPv6Address("ff15::1") if version == 6 else IPv4Address("239.0.0.1"))
             sock.multicast_all = False  # only the groups this socket joined
             sock.enable_receive_info()

@@ -39,7 +39,8 @@ failure says what went wrong and what to do:
 
 The IPv6 socket, :class:`mrouter.sockets.mcast6.Mcast6Socket`, has the same shape and
 the same errors (this module's :class:`Op`, :func:`explain` and interfaces, its own table
-of causes); :func:`open_socket` picks the class by the group's family.
+of causes); :func:`mrouter.sockets.mcast6.open_socket` picks the class by the group's
+family.
 
 ``/proc/thread-self`` rather than ``/proc/self``: a thread that switched network namespace
 (``Lab.node(...).enter()``) sees its own namespace's table. ``/proc/sys`` is read the same

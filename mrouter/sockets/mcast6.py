@@ -43,7 +43,7 @@ import os
 import socket
 import struct
 from collections.abc import Iterator
-from ipaddress import AddressValueError, IPv6Address
+from ipaddress import AddressValueError, IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any, Self
 
@@ -58,6 +58,7 @@ from mrouter.sockets.mcast import (
     IfaceSpec,
     Interface,
     InterfaceMemberships,
+    McastSocket,
     McastSyscallError,
     Mode,
     Op,
@@ -581,10 +582,19 @@ class Mcast6Socket:
 
     def sendto(self, data: bytes, group: IPv6Address | str, port: int) -> int:
         g = as_group(group)
+        if is_link_scope(g) and not self._getint(Ipv6Option.IPV6_MULTICAST_IF):
+            raise McastError(f"cannot send to [{g}]:{port}: {g} is a link-scope group, which "
+                             f"exists only on one link; name the interface (--iface, "
+                             f"IPV6_MULTICAST_IF)")
         try:
             return self.sock.sendto(data, (str(g), port))
         except OSError as exc:
             raise self._error(Op.SEND, exc, group=f"[{g}]", port=port) from exc
+
+
+def open_socket(group: IPv4Address | IPv6Address) -> McastSocket | Mcast6Socket:
+    """A multicast UDP socket of the group's family: the one place that chooses."""
+    return Mcast6Socket() if group.version == 6 else McastSocket()
 
 
 def _max_msf() -> str:

@@ -225,6 +225,16 @@ def test_error_link_scope_group_without_an_interface(lab: Any, closing: ExitStac
         sock.join("ff02::1:3", "eth0")  # with one it is fine
 
 
+def test_error_link_scope_send_without_an_interface(lab: Any) -> None:
+    with lab.node("h1").enter(), Mcast6Socket() as sock:
+        msg = error_of(lambda: sock.sendto(b"x", "ff02::1", PORT))
+        assert msg == ("cannot send to [ff02::1]:5600: ff02::1 is a link-scope group, which "
+                       "exists only on one link; name the interface (--iface, "
+                       "IPV6_MULTICAST_IF)")
+        sock.set_interface("eth0")
+        assert sock.sendto(b"x", "ff02::1", PORT) == 1
+
+
 def test_error_not_a_multicast_group(lab: Any, closing: ExitStack) -> None:
     sock = open_receiver(lab.node("h1"), closing)
     msg = error_of(lambda: sock.join("2001:db8:2::12", "eth0"))
