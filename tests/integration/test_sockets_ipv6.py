@@ -172,6 +172,18 @@ def test_block_source_on_an_any_source_membership(lab: Any, closing: ExitStack) 
     assert {d.source for d in collect(h3)[h3]} == {H2}
 
 
+def test_a_join_without_an_interface_uses_the_route_to_the_group(lab: Any,
+                                                                 closing: ExitStack) -> None:
+    h1 = lab.node("h1")
+    sock = open_receiver(h1, closing)
+    with h1.enter():
+        m = sock.join(G2)
+    assert (m.ifname, m.ifindex) == ("eth0", h1.ifindex("eth0"))
+    assert table6(h1)[("eth0", G2)].users == 1
+    send_from(lab.node("h2"), G2, data=b"routed")
+    assert [d.data for d in collect(sock)[sock]] == [b"routed"] * 3
+
+
 # --- the kernel's table ---------------------------------------------------------------------
 
 def test_two_sockets_one_leaves_and_igmp6_still_lists_the_group_with_one_user(
@@ -303,3 +315,27 @@ def test_error_hop_limit_out_of_range(lab: Any) -> None:
     with lab.node("h1").enter(), Mcast6Socket() as sock:
         msg = error_of(lambda: setattr(sock, "hops", 256))
     assert msg.startswith("hop limit 256 is out of range: IPV6_MULTICAST_HOPS takes 0..255")
+
+
+def test_errors_of_source_specific_calls(lab: Any, closing: ExitStack) -> None:
+    sock = open_receiver(lab.node("h1"), closing)
+    with lab.node("h1").enter():
+        sock.join_source(G1, H2, "eth0")
+        again = error_of(lambda: sock.join_source(G1, H2, "eth0"))
+        block = error_of(lambda: sock.block_source(G1, H3, "eth0"))
+        other = error_of(lambda: sock.leave_source(G1, H3, "eth0"))
+        none = error_of(lambda: sock.leave_source(G2, H3, "eth0"))
+        sock.join(G3, "eth0")
+        unblock = error_of(lambda: sock.unblock_source(G3, H3, "eth0"))
+    assert again == (f"cannot join {G1} from source {H2} on eth0: this socket already "
+                     f"receives {H2} in {G1} on eth0; nothing to do")
+    assert block.startswith(f"cannot block source {H3} of {G1} on eth0: blocking a source "
+                            f"needs an any-source membership of {G1} on eth0 on this socket "
+                            f"(it holds {G1} from {H2} on eth0)")
+    assert other == (f"cannot leave source {H3} of {G1} on eth0: this socket has not joined "
+                     f"{H3} in {G1} on eth0 (it holds {G1} from {H2} on eth0)")
+    assert none == (f"cannot leave source {H3} of {G2} on eth0: this socket has no "
+                    f"source-specific membership of {G2} on eth0 (it holds no membership "
+                    f"of {G2})")
+    assert unblock == (f"cannot unblock source {H3} of {G3} on eth0: {H3} is not blocked in "
+                       f"{G3} on eth0 on this socket (it holds {G3} on eth0)")
