@@ -179,3 +179,16 @@ def test_bad_ipv6_topology_lines_are_refused(change: tuple[str, str], message: s
     with pytest.raises(TopologyError) as info:
         parse_topology(text, source="t.toml")
     assert message in str(info.value)
+
+
+def test_recv_sources_apply_to_the_groups_of_their_family() -> None:
+    from mrouter.cli.sockets import _check_families
+
+    g4, g6 = (IPv4Address("232.1.1.1"), 5000), (IPv6Address("ff35::1"), 5000)
+    s4, s6 = IPv4Address("192.0.2.11"), IPv6Address("2001:db8:2::11")
+    _check_families([g4, g6], [s4, s6])
+    _check_families([g4, g6], [])
+    with pytest.raises(McastError, match="no IPv6 source for the IPv6 group ff35::1"):
+        _check_families([g4, g6], [s4])
+    with pytest.raises(McastError, match="source 2001:db8:2::11 is IPv6 but no group is"):
+        _check_families([g4], [s4, s6])
