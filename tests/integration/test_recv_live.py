@@ -3,20 +3,20 @@ back with capture-pane) one line per group, refreshed in place each second, then
 usual summary; through a pipe, plain timestamped lines and no escape codes.
 
 dual-stack.toml: h1 2001:db8:2::11 and h2 ::12 on one LAN; groups from ff15::/16 and
-239.0.0.0/8. tmux runs its own server (a private socket name) started inside h2, so the
+239.0.0.0/8. tmux runs its own server (its socket in the test's tmp_path) started inside h2, so the
 pane's processes are in h2's namespace; the test kills that server, and the lab's
 teardown would end it anyway.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,14 +35,15 @@ def lab(lab_factory: Callable[[str], Any]) -> Any:
 
 
 @pytest.fixture
-def tmux() -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
-    name = f"mrouter-live-{os.getpid()}-{time.monotonic_ns()}"
+def tmux(tmp_path: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
+    """``tmux -S SOCKET ...`` for a private server whose socket lives in tmp_path."""
+    sock = str(tmp_path / "tmux.sock")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["tmux", "-L", name, *args], capture_output=True, text=True,
+        return subprocess.run(["tmux", "-S", sock, *args], capture_output=True, text=True,
                               timeout=10)
 
-    run.name = name  # type: ignore[attr-defined]
+    run.sock = sock  # type: ignore[attr-defined]
     try:
         yield run
     finally:
@@ -63,7 +64,7 @@ def test_live_refreshes_one_line_per_group_in_place_then_prints_the_summary(
     h1, h2 = lab.node("h1"), lab.node("h2")
     argv = [*MROUTER, "recv", f"[{G6}]:5000", f"{G4}:5000", "--iface", "eth0", "--live",
             "--timeout", "8"]
-    started = h2.spawn(["tmux", "-L", tmux.name, "-f", "/dev/null", "new-session", "-d",
+    started = h2.spawn(["tmux", "-S", tmux.sock, "-f", "/dev/null", "new-session", "-d",
                         "-s", "live", "-x", "160", "-y", "20", *argv])
     assert started.wait(timeout=10) == 0
     tmux("set-option", "-g", "remain-on-exit", "on")
