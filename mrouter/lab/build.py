@@ -176,7 +176,9 @@ def build(
         _wait_oper_up(iprs, bridges)
         # 6. ... and no IPv6 address tentative (DAD done).
         if topology.has_ipv6:
-            _wait_dad({n.name: iprs[n.name] for n in topology.nodes})
+            _wait_dad({n.name: (iprs[n.name],
+                                {e.iface for e in topology.interfaces(n.name) if e.address6})
+                       for n in topology.nodes})
     finally:
         for ipr in iprs.values():
             ipr.close()
@@ -220,13 +222,14 @@ def _wait_oper_up(iprs: dict[str, Any], bridges: set[str]) -> None:
             time.sleep(0.001)
 
 
-def _wait_dad(iprs: dict[str, Any]) -> None:
-    """Wait until each node interface (but lo) has a link-local IPv6 address and none of
-    the node's IPv6 addresses is tentative; a failed DAD (a duplicate) is an error."""
+def _wait_dad(nodes: dict[str, tuple[Any, set[str]]]) -> None:
+    """Wait until no IPv6 address of any node is tentative and each interface given IPv6
+    addresses has its link-local one (a node's ``sysctls`` may have turned IPv6 off on
+    others); a failed DAD (a duplicate) is an error."""
     deadline = time.monotonic() + DAD_TIMEOUT
-    pending = dict(iprs)
+    pending = dict(nodes)
     while pending:
-        for name, ipr in list(pending.items()):
+        for name, (ipr, dual) in list(pending.items()):
             found = netlink.addresses6(ipr)
             failed = [str(a.address) for a in found if a.dad_failed]
             if failed:
@@ -237,7 +240,7 @@ def _wait_dad(iprs: dict[str, Any]) -> None:
             waiting = [str(a.address) for a in found if a.tentative]
             waiting += [f"{link.name} (no link-local address yet)"
                         for link in netlink.links(ipr)
-                        if link.name != "lo" and link.index not in with_ll]
+                        if link.name in dual and link.index not in with_ll]
             if not waiting:
                 del pending[name]
             elif time.monotonic() > deadline:
