@@ -53,3 +53,15 @@ def test_an_ipv4_only_lab_still_has_ipv6_off(lab_factory: Callable[[str], Any]) 
     for node in lab.nodes:
         assert node.sysctl("net.ipv6.conf.all.disable_ipv6") == "1"
         assert addresses6(node) == []
+
+
+def test_ifaces_marks_an_address_still_in_dad(lab_factory: Callable[[str], Any]) -> None:
+    import json
+    import sys
+
+    h1 = lab_factory("dual-stack.toml").node("h1")
+    h1.run(["ip", "addr", "add", "2001:db8:2::99/64", "dev", "eth0"], check=True)
+    out = h1.run([sys.executable, "-m", "mrouter", "ifaces", "--json"], check=True).stdout
+    eth0 = next(i for i in map(json.loads, out.splitlines()) if i["name"] == "eth0")
+    assert "2001:db8:2::99/64" in eth0["addresses6"]  # DAD takes >= 1 s
+    assert eth0["tentative6"] == ["2001:db8:2::99"]
