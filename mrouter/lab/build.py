@@ -7,15 +7,20 @@ every namespace with unshare(2) while that thread is inside, opens one pyroute2
 ``IPRoute`` per namespace *from inside it* (a netlink socket stays bound to the
 namespace it was opened in), and then does all the netlink work through those sockets:
 
-1. namespaces (one per node, one per LAN), IPv6 off, ``lo`` up;
+1. namespaces (one per node, one per LAN), IPv6 off (but on in the nodes of a lab with
+   IPv6 addresses), ``lo`` up;
 2. LAN bridges: STP off and forward_delay 0 (ports forward at once), IGMP snooping as
    the topology says (off by default: multicast floods to every port);
 3. veth pairs, each created inside one namespace with its peer born directly in the
    other (``IFLA_NET_NS_FD`` on the peer), so nothing ever appears in the host
    namespace, not even for a moment;
-4. links up, addresses, routes; then the sysctls (routers: ip_forward=1, rp_filter=0);
+4. links up, addresses, routes; then the sysctls (routers: ip_forward=1, rp_filter=0,
+   and IPv6 forwarding in a lab with IPv6);
 5. wait until every interface is operationally up (a veth's qdisc is attached
-   asynchronously by the kernel's linkwatch; a packet sent before that is dropped).
+   asynchronously by the kernel's linkwatch; a packet sent before that is dropped);
+6. in a lab with IPv6, wait until no IPv6 address is tentative: duplicate address
+   detection (RFC 4862 §5.4) holds a new address, the link-local ones included, for about
+   a second, and no socket can bind to or send from it meanwhile.
 
 Every namespace made is appended to ``created`` as soon as it exists, so the caller can
 remove exactly those if anything fails halfway.
@@ -26,6 +31,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,13 +39,16 @@ from typing import Any
 
 from mrouter.errors import LabError
 from mrouter.lab import netns
-from mrouter.lab.topology import NAMESPACE_SYSCTLS, Endpoint, Topology, router_sysctls
+from mrouter.lab.topology import Endpoint, Topology, namespace_sysctls, router_sysctls
 from mrouter.linux import netlink, sysctl
 
 log = logging.getLogger(__name__)
 
 #: How long to wait for interfaces to become operationally up (normally a few ms).
 OPER_UP_TIMEOUT = 5.0
+#: How long to wait for IPv6 duplicate address detection: the kernel waits a random delay
+#: of up to router_solicitation_delay (1 s), then one retransmission timer (1 s).
+DAD_TIMEOUT = 10.0
 #: include/uapi/linux/if_bridge.h: BR_STATE_FORWARDING
 BR_STATE_FORWARDING = 3
 
@@ -94,12 +103,13 @@ def build(
     fds: dict[str, int] = {}
     try:
         # 1. namespaces, each with its own netlink socket opened from inside.
+        bridges = {lan.name for lan in topology.lans}
         for name, ns in namespaces.items():
             if cancelled():
                 raise LabError("lab start interrupted")
             netns.create_here(ns)
             created.append(ns)
-            for key, value in NAMESPACE_SYSCTLS:
+            for key, value in namespace_sysctls(topology, bridge=name in bridges):
                 write_sysctl(key, value)
             with _doing(f"opening netlink in namespace {ns}"):
                 iprs[name] = IPRoute()
@@ -146,9 +156,13 @@ def build(
                     if e.address is not None:
                         ipr.addr("add", index=index, address=str(e.address.ip),
                                  prefixlen=e.address.network.prefixlen)
+                    for a6 in e.address6:
+                        ipr.addr("add", index=index, address=str(a6.ip),
+                                 prefixlen=a6.network.prefixlen, family=socket.AF_INET6)
             for route in node.routes:
+                family = socket.AF_INET6 if route.via.version == 6 else socket.AF_INET
                 with _doing(f"adding route {route.to} via {route.via} on {node.name}"):
-                    ipr.route("add", dst=str(route.to), gateway=str(route.via))
+                    ipr.route("add", dst=str(route.to), gateway=str(route.via), family=family)
             settings = router_sysctls(topology, node)
             if settings:
                 with netns.entered_fd(fds[node.name]):
@@ -159,7 +173,12 @@ def build(
                             raise LabError(f"node {node.name}: {exc}") from None
 
         # 5. ready means every interface is operationally up.
-        _wait_oper_up(iprs, {lan.name for lan in topology.lans})
+        _wait_oper_up(iprs, bridges)
+        # 6. ... and no IPv6 address tentative (DAD done).
+        if topology.has_ipv6:
+            _wait_dad({n.name: (iprs[n.name],
+                                {e.iface for e in topology.interfaces(n.name) if e.address6})
+                       for n in topology.nodes})
     finally:
         for ipr in iprs.values():
             ipr.close()
@@ -201,3 +220,32 @@ def _wait_oper_up(iprs: dict[str, Any], bridges: set[str]) -> None:
                 )
         if pending:
             time.sleep(0.001)
+
+
+def _wait_dad(nodes: dict[str, tuple[Any, set[str]]]) -> None:
+    """Wait until no IPv6 address of any node is tentative and each interface given IPv6
+    addresses has its link-local one (a node's ``sysctls`` may have turned IPv6 off on
+    others); a failed DAD (a duplicate) is an error."""
+    deadline = time.monotonic() + DAD_TIMEOUT
+    pending = dict(nodes)
+    while pending:
+        for name, (ipr, dual) in list(pending.items()):
+            found = netlink.addresses6(ipr)
+            failed = [str(a.address) for a in found if a.dad_failed]
+            if failed:
+                raise LabError(f"node {name}: duplicate address detection failed for "
+                               f"{', '.join(failed)} (another node on the link has it); "
+                               f"give every interface its own address")
+            with_ll = {a.index for a in found if a.link_local}
+            waiting = [str(a.address) for a in found if a.tentative]
+            waiting += [f"{link.name} (no link-local address yet)"
+                        for link in netlink.links(ipr)
+                        if link.name in dual and link.index not in with_ll]
+            if not waiting:
+                del pending[name]
+            elif time.monotonic() > deadline:
+                raise LabError(f"node {name}: IPv6 addresses {', '.join(waiting)} still "
+                               f"tentative after {DAD_TIMEOUT:.0f} s (duplicate address "
+                               f"detection did not finish); is the kernel busy?")
+        if pending:
+            time.sleep(0.02)

@@ -7,7 +7,8 @@ A topology file is TOML (format and an annotated example in ``netns/README.md``)
     [nodes.r1]                 # a node is one network namespace
     kind = "router"            # "router": ip_forward=1, rp_filter=0; "host": kernel defaults
     [[links]]                  # a point-to-point link: one veth pair
-    endpoints = [{ node = "sender", iface = "eth0", address = "198.51.100.2/24" }, ...]
+    endpoints = [{ node = "sender", iface = "eth0", address = "198.51.100.2/24",
+                   address6 = "2001:db8:1::2/64" }, ...]   # address6: one or a list
     [lans.lan0]                # a LAN segment: a Linux bridge in its own namespace
     members = [{ node = "r1", iface = "dn0", address = "192.0.2.1/24" }, ...]
 
@@ -30,7 +31,14 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+)
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +76,17 @@ ROUTER_SYSCTLS: tuple[tuple[str, str], ...] = (
     ("net.ipv4.conf.default.rp_filter", "0"),
 )
 
+#: Routers of a lab with IPv6 addresses also forward IPv6 (``all.forwarding`` sets
+#: every interface's too).
+ROUTER_SYSCTLS6: tuple[tuple[str, str], ...] = (
+    ("net.ipv6.conf.all.forwarding", "1"),
+)
+
 #: Sysctls of every lab namespace (nodes and LAN bridges), set before any interface
-#: exists: no IPv6, so captures show IPv4 and IGMP only (no MLD, ND or RS noise).
+#: exists: no IPv6, so captures show IPv4 and IGMP only (no MLD, ND or RS noise). A lab
+#: whose topology has IPv6 addresses keeps IPv6 on in its nodes (see
+#: :func:`namespace_sysctls`); its bridges' namespaces still have it off (a bridge
+#: forwards IPv6 frames without an address of its own).
 NAMESPACE_SYSCTLS: tuple[tuple[str, str], ...] = (
     ("net.ipv6.conf.all.disable_ipv6", "1"),
     ("net.ipv6.conf.default.disable_ipv6", "1"),
@@ -84,6 +101,7 @@ class Endpoint:
     iface: str
     address: IPv4Interface | None
     where: str  # key path, for messages
+    address6: tuple[IPv6Interface, ...] = ()  # besides the link-local one the kernel makes
 
 
 @dataclass(frozen=True)
@@ -105,8 +123,10 @@ class Lan:
 
 @dataclass(frozen=True)
 class Route:
-    to: IPv4Network
-    via: IPv4Address
+    """A static route; ``to`` and ``via`` are of one family."""
+
+    to: IPv4Network | IPv6Network
+    via: IPv4Address | IPv6Address
 
 
 @dataclass(frozen=True)
@@ -152,6 +172,17 @@ class Topology:
     def interfaces(self, node: str) -> list[Endpoint]:
         return [e for e in self.endpoints() if e.node == node]
 
+    @property
+    def has_ipv6(self) -> bool:
+        """Whether any endpoint has an IPv6 address: then the nodes keep IPv6 on."""
+        return any(e.address6 for e in self.endpoints())
+
+
+def namespace_sysctls(topology: Topology, *, bridge: bool) -> tuple[tuple[str, str], ...]:
+    """The sysctls a lab namespace gets before any interface exists: IPv6 off, except in
+    the nodes of a lab with IPv6 addresses."""
+    return () if topology.has_ipv6 and not bridge else NAMESPACE_SYSCTLS
+
 
 def router_sysctls(topology: Topology, node: NodeSpec) -> list[tuple[str, str]]:
     """The sysctls the builder sets on a node after its interfaces exist, in order."""
@@ -161,6 +192,8 @@ def router_sysctls(topology: Topology, node: NodeSpec) -> list[tuple[str, str]]:
         out.extend(
             (f"net.ipv4.conf.{e.iface}.rp_filter", "0") for e in topology.interfaces(node.name)
         )
+        if topology.has_ipv6:
+            out.extend(ROUTER_SYSCTLS6)
     out.extend(node.sysctls)
     return out
 
@@ -216,10 +249,10 @@ def parse_topology(text: str, source: str = "<string>") -> Topology:
 
 _TOP_KEYS = {"description": "a one-line description", "nodes": "the namespaces",
              "links": "point-to-point links", "lans": "LAN segments (bridges)"}
-_NODE_KEYS = {"kind", "default_route", "routes", "sysctls", "commands"}
+_NODE_KEYS = {"kind", "default_route", "default_route6", "routes", "sysctls", "commands"}
 _LINK_KEYS = {"endpoints"}
 _LAN_KEYS = {"members", "igmp_snooping"}
-_ENDPOINT_KEYS = {"node", "iface", "address"}
+_ENDPOINT_KEYS = {"node", "iface", "address", "address6"}
 _ROUTE_KEYS = {"to", "via"}
 
 
@@ -304,8 +337,11 @@ class _Parser:
                                'use "host" or "router"', value=kind_s) from None
         routes: list[Route] = []
         if "default_route" in t:
-            via = self._address(t["default_route"], f"{key}.default_route")
-            routes.append(Route(IPv4Network("0.0.0.0/0"), via))
+            routes.append(Route(IPv4Network("0.0.0.0/0"),
+                                self._address(t["default_route"], f"{key}.default_route")))
+        if "default_route6" in t:
+            via6 = self._address6(t["default_route6"], f"{key}.default_route6")
+            routes.append(Route(IPv6Network("::/0"), via6))
         for i, r in enumerate(self._list(t.get("routes", []), f"{key}.routes")):
             rkey = f"{key}.routes[{i}]"
             rt = self._table(r, rkey)
@@ -315,16 +351,25 @@ class _Parser:
                     raise self.w.error(f"{rkey}.{needed}", "missing",
                                        'write { to = "192.0.2.0/24", via = "203.0.113.2" }')
             to_s = self._str(rt["to"], f"{rkey}.to")
+            via_s = self._str(rt["via"], f"{rkey}.via")
+            # the family is the gateway's: "default" is 0.0.0.0/0 or ::/0 accordingly
+            if ":" in via_s:
+                via: IPv4Address | IPv6Address = self._address6(via_s, f"{rkey}.via")
+            else:
+                via = self._address(via_s, f"{rkey}.via")
+            to: IPv4Network | IPv6Network
             if to_s == "default":
-                to = IPv4Network("0.0.0.0/0")
+                to = IPv6Network("::/0") if via.version == 6 else IPv4Network("0.0.0.0/0")
             else:
                 try:
-                    to = IPv4Network(to_s)
+                    to = IPv6Network(to_s) if via.version == 6 else IPv4Network(to_s)
                 except ValueError as exc:
-                    raise self.w.error(f"{rkey}.to", f"bad destination {to_s!r} ({exc})",
-                                       'give a network such as "192.0.2.0/24" or "default"',
+                    example = '"2001:db8:2::/64"' if via.version == 6 else '"192.0.2.0/24"'
+                    raise self.w.error(f"{rkey}.to", f"bad destination {to_s!r} ({exc}; the "
+                                       f"gateway {via} makes it an IPv{via.version} route)",
+                                       f'give a network such as {example} or "default"',
                                        value=to_s) from None
-            routes.append(Route(to, self._address(rt["via"], f"{rkey}.via")))
+            routes.append(Route(to, via))
         sysctls: list[tuple[str, str]] = []
         for skey, value in self._table(t.get("sysctls", {}), f"{key}.sysctls").items():
             if not SYSCTL_RE.fullmatch(skey):
@@ -372,6 +417,48 @@ class _Parser:
                                'give a plain address such as "192.0.2.1" (no prefix)',
                                value=s) from None
 
+    def _address6(self, value: object, key: str) -> IPv6Address:
+        s = self._str(value, key)
+        try:
+            return IPv6Address(s)
+        except ValueError:
+            raise self.w.error(key, f"{s!r} is not an IPv6 address",
+                               'give a plain address such as "2001:db8:1::1" (no prefix)',
+                               value=s) from None
+
+    def _interface6(self, a: str, key: str) -> IPv6Interface:
+        if "/" not in a:
+            raise self.w.error(key, f"address {a!r} has no prefix length",
+                               f'write it with one, e.g. "{a}/64"', value=a)
+        addr_s, prefix_s = a.split("/", 1)
+        if not prefix_s.isdigit() or not 1 <= int(prefix_s) <= 128:
+            raise self.w.error(key, f"bad prefix length /{prefix_s} in {a!r}",
+                               "use a number from 1 to 128, e.g. /64", value=a)
+        try:
+            iface = IPv6Interface(a)
+        except ValueError:
+            raise self.w.error(key, f"{addr_s!r} is not an IPv6 address",
+                               'write e.g. "2001:db8:1::1/64"', value=a) from None
+        ip = iface.ip
+        if ip.is_multicast or ip.is_loopback or ip.is_unspecified or ip.is_link_local:
+            what = "link-local (the kernel makes that one)" if ip.is_link_local else "unicast"
+            raise self.w.error(key, f"{a} cannot be an interface address here"
+                               + (f": it is {what}" if ip.is_link_local else ""),
+                               "use a unicast address, e.g. from 2001:db8::/32", value=a)
+        if ip.ipv4_mapped is not None:
+            raise self.w.error(key, f"{a} is an IPv4-mapped address",
+                               "give the IPv4 address as address, the IPv6 one as address6",
+                               value=a)
+        return iface
+
+    def _addresses6(self, value: object, key: str) -> tuple[IPv6Interface, ...]:
+        items = value if isinstance(value, list) else [value]
+        out = []
+        for i, item in enumerate(items):
+            k = f"{key}[{i}]" if isinstance(value, list) else key
+            out.append(self._interface6(self._str(item, k), k))
+        return tuple(out)
+
     def endpoint(self, value: object, key: str, known: set[str]) -> Endpoint:
         t = self._table(value, key)
         self._keys(t, _ENDPOINT_KEYS, key)
@@ -397,8 +484,13 @@ class _Parser:
         address: IPv4Interface | None = None
         if "address" in t:
             a = self._str(t["address"], f"{key}.address")
+            if ":" in a:
+                raise self.w.error(f"{key}.address", f"{a!r} is an IPv6 address",
+                                   f'give it as address6 = "{a}" (address is the IPv4 one)',
+                                   value=a)
             address = self._interface(a, f"{key}.address")
-        return Endpoint(node=node, iface=iface, address=address, where=key)
+        address6 = self._addresses6(t["address6"], f"{key}.address6") if "address6" in t else ()
+        return Endpoint(node=node, iface=iface, address=address, where=key, address6=address6)
 
     def _interface(self, a: str, key: str) -> IPv4Interface:
         if "/" not in a:
@@ -464,7 +556,7 @@ class _Parser:
 
     def cross_checks(self, topo: Topology) -> None:
         seen_if: dict[tuple[str, str], Endpoint] = {}
-        seen_ip: dict[IPv4Address, Endpoint] = {}
+        seen_ip: dict[IPv4Address | IPv6Address, Endpoint] = {}
         for e in topo.endpoints():
             other = seen_if.get((e.node, e.iface))
             if other is not None:
@@ -483,10 +575,21 @@ class _Parser:
                                        "give every interface its own address",
                                        value=str(e.address), line=lines[-1] if lines else None)
                 seen_ip[e.address.ip] = e
+            for a6 in e.address6:
+                dup = seen_ip.get(a6.ip)
+                if dup is not None:
+                    raise self.w.error(e.where + ".address6", f"duplicate address {a6.ip} "
+                                       f"(also at {dup.where})",
+                                       "give every interface its own address",
+                                       value=str(a6))
+                seen_ip[a6.ip] = e
         for node in topo.nodes:
-            nets = [e.address.network for e in topo.interfaces(node.name) if e.address]
+            nets: list[IPv4Network | IPv6Network] = [
+                e.address.network for e in topo.interfaces(node.name) if e.address]
+            nets += [a6.network for e in topo.interfaces(node.name) for a6 in e.address6]
             for route in node.routes:
-                if not any(route.via in net for net in nets):
+                if not any(route.via.version == net.version and route.via in net
+                           for net in nets):
                     raise self.w.error(
                         f"nodes.{node.name}.routes", f"gateway {route.via} of route to "
                         f"{route.to} is not on any subnet of {node.name!r} "
@@ -529,6 +632,7 @@ __all__ = [
     "IFNAMSIZ",
     "NAMESPACE_SYSCTLS",
     "ROUTER_SYSCTLS",
+    "ROUTER_SYSCTLS6",
     "Endpoint",
     "Lan",
     "Link",
@@ -538,6 +642,7 @@ __all__ = [
     "Topology",
     "default_netns_dir",
     "load_topology",
+    "namespace_sysctls",
     "parse_topology",
     "resolve_topology_path",
     "router_sysctls",

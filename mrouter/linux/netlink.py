@@ -1,11 +1,11 @@
-"""rtnetlink reading: links, IPv4 addresses and route lookups (through pyroute2), and the
-kernel's multicast routing tables, every table (a plain netlink socket).
+"""rtnetlink reading: links, IPv4 and IPv6 addresses and route lookups (through pyroute2),
+and the kernel's multicast routing tables, every table (a plain netlink socket).
 
 Theory of operation: every shell that asks the kernel about interfaces asks here. The
 multicast socket shell (:func:`mrouter.sockets.mcast.interfaces`), ``mrouter explain``,
 ``mrouter lab status`` and the lab builder read the same dumps and get the same small
-frozen records, :class:`Link` and :class:`Address`, instead of each picking attributes
-out of pyroute2's messages its own way.
+frozen records, :class:`Link`, :class:`Address` and :class:`Address6`, instead of each
+picking attributes out of pyroute2's messages its own way.
 
 :func:`query` opens one ``IPRoute`` socket, runs a function with it and closes it. A
 netlink socket belongs to the network namespace of the thread that opens it, so a query
@@ -27,13 +27,17 @@ import struct
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 IFF_UP = 0x1  # include/uapi/linux/if.h
 RTN_UNICAST = 1  # include/uapi/linux/rtnetlink.h: a route through a gateway or direct
+# include/uapi/linux/if_addr.h: IPv6 address states
+IFA_F_DADFAILED = 0x08
+IFA_F_DEPRECATED = 0x20
+IFA_F_TENTATIVE = 0x40
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,32 @@ class Address:
 
     index: int
     address: IPv4Interface
+
+
+@dataclass(frozen=True, slots=True)
+class Address6:
+    """One IPv6 address from an RTM_GETADDR dump, with its IFA_F_* state bits.
+
+    A new address is *tentative* until duplicate address detection (RFC 4862 §5.4) ends,
+    about a second: no socket can bind to it meanwhile. Link-local addresses
+    (fe80::/10) are made by the kernel when the link comes up.
+    """
+
+    index: int
+    address: IPv6Interface
+    flags: int = 0
+
+    @property
+    def tentative(self) -> bool:
+        return bool(self.flags & IFA_F_TENTATIVE)
+
+    @property
+    def dad_failed(self) -> bool:
+        return bool(self.flags & IFA_F_DADFAILED)
+
+    @property
+    def link_local(self) -> bool:
+        return self.address.ip.is_link_local
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +165,28 @@ def addresses(ipr: Any, index: int | None = None) -> list[Address]:
     return out
 
 
-def route_to(ipr: Any, destination: IPv4Address) -> Route | None:
+def addresses6(ipr: Any, index: int | None = None) -> list[Address6]:
+    """Every IPv6 address of ``ipr``'s namespace (or of the interface ``index``)."""
+    where = {} if index is None else {"index": index}
+    out = []
+    for msg in ipr.get_addr(family=socket.AF_INET6, **where):
+        local = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+        if local is None:
+            continue
+        flags = msg.get_attr("IFA_FLAGS")  # 32 bits; the header's ifa_flags has the low 8
+        out.append(Address6(int(msg["index"]),
+                            IPv6Interface(f"{local}/{int(msg['prefixlen'])}"),
+                            int(msg["flags"] if flags is None else flags)))
+    return out
+
+
+def route_to(ipr: Any, destination: IPv4Address | IPv6Address) -> Route | None:
     """The route the kernel would use to reach ``destination``; None when it has none."""
     from pyroute2.netlink.exceptions import NetlinkError
 
     try:
-        found = ipr.route("get", dst=str(destination))
+        family = socket.AF_INET6 if destination.version == 6 else socket.AF_INET
+        found = ipr.route("get", dst=str(destination), family=family)
     except NetlinkError:
         return None
     if not found:

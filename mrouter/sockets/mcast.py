@@ -27,14 +27,20 @@ failure says what went wrong and what to do:
   multicast, a TTL out of range, an unknown interface (the message lists the known
   ones), an interface without an IPv4 address where the kernel needs one.
 - :func:`interfaces` is the one source of truth for interfaces: name, index, flags (the
-  same bits SIOCGIFFLAGS returns: UP, LOOPBACK, MULTICAST, ...) and IPv4 addresses (what
-  SIOCGIFCONF/SIOCGIFADDR list), read over netlink (:mod:`mrouter.linux.netlink`).
+  same bits SIOCGIFFLAGS returns: UP, LOOPBACK, MULTICAST, ...), IPv4 addresses (what
+  SIOCGIFCONF/SIOCGIFADDR list) and IPv6 addresses (link-local ones included), read over
+  netlink (:mod:`mrouter.linux.netlink`).
 - :func:`memberships` reads the kernel's membership table of the current network
   namespace: ``/proc/thread-self/net/igmp`` (per interface, each group and how many
   sockets hold it) and ``/proc/thread-self/net/mcfilter`` (per group, the source filters
   and how many sockets include or exclude each source). It shows the HOWTO's point that
   one socket dropping a group does not make the host leave it while another socket holds
   it: the group stays listed, with one user fewer.
+
+The IPv6 socket, :class:`mrouter.sockets.mcast6.Mcast6Socket`, has the same shape and
+the same errors (this module's :class:`Op`, :func:`explain` and interfaces, its own table
+of causes); :func:`mrouter.sockets.mcast6.open_socket` picks the class by the group's
+family.
 
 ``/proc/thread-self`` rather than ``/proc/self``: a thread that switched network namespace
 (``Lab.node(...).enter()``) sees its own namespace's table. ``/proc/sys`` is read the same
@@ -50,9 +56,9 @@ import os
 import socket
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from ipaddress import AddressValueError, IPv4Address, IPv4Interface
+from ipaddress import AddressValueError, IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from pathlib import Path
 from typing import Any, Self
 
@@ -64,6 +70,19 @@ log = logging.getLogger(__name__)
 
 INADDR_ANY = IPv4Address(0)
 PROC_NET = Path("/proc/thread-self/net")
+
+IPAddress = IPv4Address | IPv6Address
+
+
+class Family(enum.StrEnum):
+    """An address family as the JSON outputs name it (their ``family`` key)."""
+
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+
+    @classmethod
+    def of(cls, address: IPAddress) -> Family:
+        return cls.IPV6 if address.version == 6 else cls.IPV4
 
 
 class IpOption(enum.IntEnum):
@@ -171,6 +190,8 @@ class Interface:
     index: int
     flags: IfFlag
     addresses: tuple[IPv4Interface, ...] = ()
+    addresses6: tuple[IPv6Interface, ...] = ()  # link-local ones included
+    tentative6: tuple[IPv6Address, ...] = ()  # of those, the ones DAD still holds
 
     @property
     def is_up(self) -> bool:
@@ -189,6 +210,11 @@ class Interface:
         """The first IPv4 address, the one ip_mreq and ip_mreq_source name the interface by."""
         return self.addresses[0].ip if self.addresses else None
 
+    @property
+    def link_local6(self) -> IPv6Address | None:
+        """The IPv6 link-local address (fe80::/10): MLD reports are sent from it."""
+        return next((a.ip for a in self.addresses6 if a.ip.is_link_local), None)
+
     def flag_names(self) -> list[str]:
         return [f.name for f in IfFlag if f in self.flags and f.name is not None]
 
@@ -201,21 +227,30 @@ class Interface:
             "loopback": self.is_loopback,
             "multicast": self.is_multicast,
             "addresses": [str(a) for a in self.addresses],
+            "addresses6": [str(a) for a in self.addresses6],
+            "tentative6": [str(a) for a in self.tentative6],
         }
 
 
 def interfaces() -> list[Interface]:
     """Every interface of the calling thread's network namespace, by index."""
     try:
-        links, addrs = netlink.query(lambda ipr: (netlink.links(ipr), netlink.addresses(ipr)))
+        links, addrs, addrs6 = netlink.query(lambda ipr: (
+            netlink.links(ipr), netlink.addresses(ipr), netlink.addresses6(ipr)))
     except OSError as exc:
         raise McastError(f"cannot list interfaces over netlink: {exc.strerror}") from exc
     by_index: dict[int, list[IPv4Interface]] = {}
     for a in addrs:
         by_index.setdefault(a.index, []).append(a.address)
+    by_index6: dict[int, list[netlink.Address6]] = {}
+    for a6 in addrs6:
+        by_index6.setdefault(a6.index, []).append(a6)
     result = [
         Interface(name=link.name, index=link.index, flags=IfFlag(link.flags & sum(IfFlag)),
-                  addresses=tuple(by_index.get(link.index, ())))
+                  addresses=tuple(by_index.get(link.index, ())),
+                  addresses6=tuple(a.address for a in by_index6.get(link.index, ())),
+                  tentative6=tuple(a.address.ip for a in by_index6.get(link.index, ())
+                                   if a.tentative))
         for link in links
     ]
     return sorted(result, key=lambda i: i.index)
@@ -253,7 +288,7 @@ def interface_by_address(address: IPv4Address | str,
                      f"{here}; name an interface by one of them or by its name")
 
 
-IfaceSpec = Interface | IPv4Address | str | int | None
+IfaceSpec = Interface | IPv4Address | IPv6Address | str | int | None
 """How callers name an interface: an Interface, a local address, a name or index, or
 None for "let the kernel choose" (INADDR_ANY)."""
 
@@ -262,6 +297,9 @@ def resolve_interface(spec: IfaceSpec) -> Interface | None:
     """Turn any :data:`IfaceSpec` into an Interface (None stays None)."""
     if spec is None or isinstance(spec, Interface):
         return spec
+    if isinstance(spec, IPv6Address):
+        raise McastError(f"{spec} is an IPv6 address; an IPv4 socket names an interface "
+                         f"by its name, index or IPv4 address")
     if isinstance(spec, IPv4Address):
         return interface_by_address(spec)
     if isinstance(spec, str):
@@ -273,7 +311,7 @@ def resolve_interface(spec: IfaceSpec) -> Interface | None:
     return interface(spec)
 
 
-def route_interface(group: IPv4Address) -> Interface | None:
+def route_interface(group: IPAddress) -> Interface | None:
     """The interface the kernel picks for ``group`` when a call names none (INADDR_ANY):
     the output interface of the route to the group, None when there is no route."""
     try:
@@ -294,7 +332,7 @@ def route_interface(group: IPv4Address) -> Interface | None:
 class SourceFilter:
     """One source of a group's filter: how many sockets include it and how many exclude it."""
 
-    source: IPv4Address
+    source: IPAddress
     include: int
     exclude: int
 
@@ -303,7 +341,7 @@ class SourceFilter:
 class GroupMembership:
     """One group the host is a member of on one interface (a line of /proc/net/igmp)."""
 
-    group: IPv4Address
+    group: IPAddress
     users: int  # sockets holding it (plus the kernel itself for 224.0.0.1)
     report_pending: bool  # a report timer runs (the host will report soon)
     report_in: float  # seconds until that report, 0 when none is pending
@@ -312,7 +350,7 @@ class GroupMembership:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "group": str(self.group),
+            "group": str(self.group),  # canonical: compressed IPv6
             "users": self.users,
             "report_pending": self.report_pending,
             "report_in": self.report_in,
@@ -324,16 +362,34 @@ class GroupMembership:
 
 @dataclass(frozen=True, slots=True)
 class InterfaceMemberships:
-    """The groups of one interface; ``igmp_version`` is what the host speaks on that link."""
+    """The groups of one interface; ``igmp_version`` is what the host speaks on that link.
+
+    For IPv6 (``family`` ipv6) the kernel does not publish the MLD version it speaks:
+    ``igmp_version`` is 0 and ``mld_version`` is the forced one
+    (``net.ipv6.conf.IF.force_mld_version``), None when the kernel chooses.
+    """
 
     ifindex: int
     name: str
     igmp_version: int
     groups: tuple[GroupMembership, ...]
+    family: Family = Family.IPV4
+    mld_version: int | None = None
 
-    def group(self, group: IPv4Address | str) -> GroupMembership | None:
-        g = _address(group, "group")
+    def group(self, group: IPAddress | str) -> GroupMembership | None:
+        if isinstance(group, str) and ":" in group:
+            g: IPAddress = IPv6Address(group)
+        else:
+            g = group if isinstance(group, IPv6Address) else _address(group, "group")
         return next((m for m in self.groups if m.group == g), None)
+
+    def header_json(self) -> dict[str, Any]:
+        """The per-interface keys of ``mrouter memberships --json``."""
+        if self.family is Family.IPV6:
+            return {"family": self.family.value, "ifindex": self.ifindex, "iface": self.name,
+                    "mld_version": self.mld_version}
+        return {"family": self.family.value, "ifindex": self.ifindex, "iface": self.name,
+                "igmp_version": self.igmp_version}
 
 
 def parse_igmp(text: str, *, byteorder: str = sys.byteorder,
@@ -374,12 +430,12 @@ def parse_igmp(text: str, *, byteorder: str = sys.byteorder,
     return result
 
 
-def parse_mcfilter(text: str) -> dict[tuple[int, IPv4Address], tuple[SourceFilter, ...]]:
+def parse_mcfilter(text: str) -> dict[tuple[int, IPAddress], tuple[SourceFilter, ...]]:
     """Parse /proc/net/mcfilter (ip_mcf_seq_show): ``"%3d %6.6s 0x%08x 0x%08x %6lu %6lu"``.
 
     The name is cut to 6 characters, so entries are keyed by (ifindex, group).
     """
-    result: dict[tuple[int, IPv4Address], list[SourceFilter]] = {}
+    result: dict[tuple[int, IPAddress], list[SourceFilter]] = {}
     for line in text.splitlines()[1:]:
         parts = line.split()
         if len(parts) != 6:
@@ -531,12 +587,16 @@ class _Context(dict[str, Any]):
         return "?"
 
 
-def explain(op: Op, err: int, **fields: Any) -> str:
-    """The whole message for ``op`` failing with ``err``: what, cause, fix."""
+def explain(op: Op, err: int, causes: Mapping[tuple[Op | None, int], str] | None = None,
+            **fields: Any) -> str:
+    """The whole message for ``op`` failing with ``err``: what, cause, fix. ``causes`` is
+    the family's table (IPv4's :data:`_ERRORS` by default); (None, errno) rows of the
+    IPv4 table are the fallback of every family."""
+    table = _ERRORS if causes is None else causes
     ctx = _Context(fields)
     ctx.setdefault("errname", errno_mod.errorcode.get(err, str(err)))
     what = op.value.format_map(ctx)
-    cause = _ERRORS.get((op, err)) or _ERRORS.get((None, err))
+    cause = table.get((op, err)) or table.get((None, err)) or _ERRORS.get((None, err))
     if cause is None:
         return f"{what}: {os.strerror(err)} ({ctx['errname']})"
     for key in ("no_device", "buffers"):  # causes that are themselves templates
@@ -562,18 +622,23 @@ class SocketMembership:
     none, the one of the route to the group (0 if that could not be found).
     """
 
-    group: IPv4Address
+    group: IPAddress
     ifindex: int
     ifname: str
     mode: Mode
-    sources: set[IPv4Address] = field(default_factory=set)  # included or blocked ones
+    sources: set[IPAddress] = field(default_factory=set)  # included or blocked ones
 
     def describe(self) -> str:
         where = self.ifname or "the kernel's choice of interface"
         if self.mode is Mode.SOURCE_SPECIFIC:
-            return f"{self.group} from {', '.join(map(str, sorted(self.sources)))} on {where}"
-        blocked = f" blocking {', '.join(map(str, sorted(self.sources)))}" if self.sources else ""
+            return f"{self.group} from {', '.join(map(str, _sorted(self.sources)))} on {where}"
+        blocked = (f" blocking {', '.join(map(str, _sorted(self.sources)))}"
+                   if self.sources else "")
         return f"{self.group} on {where}{blocked}"
+
+
+def _sorted(addresses: set[IPAddress]) -> list[IPAddress]:
+    return sorted(addresses, key=lambda a: (a.version, int(a)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -583,16 +648,17 @@ class OutgoingInterface:
     ``address`` is what getsockopt(IP_MULTICAST_IF) returns (0.0.0.0 when unset or when set
     by ifindex); the kernel reports no ifindex, so ``ifindex``/``name`` are what this
     wrapper remembers from :meth:`McastSocket.set_interface` (None when set by address or
-    never set).
+    never set). IPv6 (IPV6_MULTICAST_IF) has only an ifindex, which the kernel reports:
+    ``address`` is then ``::``.
     """
 
-    address: IPv4Address
+    address: IPAddress
     ifindex: int | None
     name: str | None
 
     @property
     def is_default(self) -> bool:
-        return self.address == INADDR_ANY and not self.ifindex
+        return self.address.is_unspecified and not self.ifindex
 
 
 @dataclass(frozen=True, slots=True)
@@ -600,15 +666,15 @@ class Datagram:
     """One received datagram with what the kernel said about it."""
 
     data: bytes
-    source: IPv4Address
+    source: IPAddress
     source_port: int
-    destination: IPv4Address | None  # from IP_PKTINFO: the group it was sent to
-    ifindex: int | None  # from IP_PKTINFO: the interface it arrived on
-    ttl: int | None  # from IP_RECVTTL
+    destination: IPAddress | None  # from IP_PKTINFO / IPV6_PKTINFO: the group it was sent to
+    ifindex: int | None  # from IP_PKTINFO / IPV6_PKTINFO: the interface it arrived on
+    ttl: int | None  # from IP_RECVTTL, or the hop limit from IPV6_RECVHOPLIMIT
     timestamp_ns: int | None  # from SO_TIMESTAMPNS: when the kernel received it
 
 
-def _where(iface: Interface | None, address: IPv4Address | None = None) -> str:
+def _where(iface: Interface | None, address: IPAddress | None = None) -> str:
     if iface is not None:
         return iface.name
     if address is not None and address != INADDR_ANY:

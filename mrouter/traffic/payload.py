@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any, ClassVar
 
 from mrouter.errors import MrouterError
@@ -51,6 +51,8 @@ HEADER = struct.Struct("!4sBBHIQQ")
 HEADER_LEN = HEADER.size  # 28
 MAX_UDP_PAYLOAD = 65507  # 65535 - 20 (IPv4 header) - 8 (UDP header)
 REORDER_WINDOW = 1 << 16
+
+IPAddress = IPv4Address | IPv6Address
 
 
 class PayloadError(MrouterError):
@@ -97,12 +99,13 @@ class Arrival:
     """One datagram as the receiving shell saw it.
 
     ``arrival_ns`` is wall-clock time (kernel receive timestamp when available);
-    ``ttl`` is the IP TTL from IP_RECVTTL, None if the kernel did not report it;
+    ``ttl`` is the IP TTL from IP_RECVTTL (IPv6: the hop limit from IPV6_RECVHOPLIMIT),
+    None if the kernel did not report it;
     ``payload`` is None for a datagram that is not mrouter's own (it is counted as
     ``foreign``).
     """
 
-    source: IPv4Address
+    source: IPAddress
     arrival_ns: int
     ttl: int | None
     payload: Payload | None
@@ -162,9 +165,9 @@ class StreamStats:
 class GroupStats:
     """Everything ``recv`` reports for one group and port."""
 
-    group: IPv4Address
+    group: IPAddress
     port: int
-    streams: dict[tuple[IPv4Address, int], StreamStats] = field(default_factory=dict)
+    streams: dict[tuple[IPAddress, int], StreamStats] = field(default_factory=dict)
     foreign: int = 0
     bytes: int = 0
     first_ns: int | None = None
@@ -175,7 +178,7 @@ class GroupStats:
     delay_count: int = 0
     ttl_min: int | None = None
     ttl_max: int | None = None
-    sources: set[IPv4Address] = field(default_factory=set)
+    sources: set[IPAddress] = field(default_factory=set)
 
     def add(self, arrival: Arrival, size: int = 0) -> None:
         self.bytes += size
@@ -232,7 +235,8 @@ class GroupStats:
         return self.delay_sum_ns / self.delay_count if self.delay_count else None
 
     def summary(self) -> dict[str, Any]:
-        """The JSON-able summary ``recv --json`` prints (times in seconds / milliseconds)."""
+        """The JSON-able summary ``recv --json`` prints (times in seconds / milliseconds;
+        for IPv6, ``ttl_min``/``ttl_max`` are the hop limits seen)."""
 
         def ms(ns: float | None) -> float | None:
             return None if ns is None else round(ns / 1e6, 3)
@@ -242,6 +246,7 @@ class GroupStats:
 
         rate = self.rate
         return {
+            "family": "ipv6" if self.group.version == 6 else "ipv4",
             "group": str(self.group),
             "port": self.port,
             "received": self.received,
@@ -258,6 +263,6 @@ class GroupStats:
             "delay_max_ms": ms(self.delay_max_ns),
             "ttl_min": self.ttl_min,
             "ttl_max": self.ttl_max,
-            "sources": [str(a) for a in sorted(self.sources)],
+            "sources": [str(a) for a in sorted(self.sources, key=lambda a: (a.version, int(a)))],
             "streams": len(self.streams),
         }

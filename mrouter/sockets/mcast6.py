@@ -1,0 +1,645 @@
+"""The Linux IPv6 multicast socket API: options, joins, and the kernel's IPv6 table.
+
+Theory of operation
+-------------------
+:class:`Mcast6Socket` is :class:`mrouter.sockets.mcast.McastSocket` for AF_INET6, with
+the same methods, the same :class:`~mrouter.sockets.mcast.Op` names in its messages and
+the same error classes (:class:`~mrouter.errors.McastError`,
+:class:`~mrouter.sockets.mcast.McastSyscallError`); only the options and the causes
+differ (RFC 3493 §5.2, RFC 3678, Linux ``net/ipv6/ipv6_sockglue.c`` and ``mcast.c``):
+
+- ``loop`` is IPV6_MULTICAST_LOOP; ``hops`` (alias ``ttl``, so callers need not care
+  about the family) is IPV6_MULTICAST_HOPS, 0..255 or -1 for the default (1);
+  ``multicast_all`` is IPV6_MULTICAST_ALL; :meth:`~Mcast6Socket.set_interface` is
+  IPV6_MULTICAST_IF, which takes an interface *index* (IPv6 has no "interface address"
+  form) and which the kernel reports back, unlike IPv4's.
+- Any-source joins and leaves are IPV6_JOIN_GROUP / IPV6_LEAVE_GROUP (``ipv6_mreq``);
+  source-specific ones and blocks are RFC 3678's protocol-independent
+  MCAST_JOIN_SOURCE_GROUP, MCAST_LEAVE_SOURCE_GROUP, MCAST_BLOCK_SOURCE and
+  MCAST_UNBLOCK_SOURCE (``group_source_req``, by interface index).
+- Checked before the kernel is asked: a group that is not multicast; a link-scope
+  (ff02::/16) or interface-local (ff01::/16) group without an interface (the kernel
+  would pick one from the routing table, which for those scopes means "some link");
+  an unknown interface; an interface without any IPv6 address (IPv6 off there, or the
+  link not up yet), which could neither send from nor report for the group.
+- :func:`memberships6` reads ``/proc/net/igmp6`` (one line per interface and group) and
+  ``/proc/net/mcfilter6`` (per group and source, the INCLUDE and EXCLUDE counts).
+
+Kernel behaviours worth knowing, found with the probes behind :data:`_CAUSES`:
+a source-specific join on a socket's *any-source* membership without blocked sources
+is accepted and turns it into a source-specific one (Linux allows mode switches of
+empty filters); the per-socket source limit is ``net.ipv6.mld_max_msf``, a host-wide
+sysctl that a non-initial network namespace cannot even read; ``/proc/net/mcfilter6``
+lists an interface's sources only when the group most recently joined there has
+sources (its iterator starts at the first group of each interface), so an empty
+``sources`` list there is not proof of an empty filter.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno as errno_mod
+import os
+import socket
+import struct
+from collections.abc import Iterator
+from ipaddress import AddressValueError, IPv4Address, IPv6Address
+from pathlib import Path
+from typing import Any, Self
+
+from mrouter.errors import McastError
+from mrouter.linux import sysctl
+from mrouter.linux.constants import INT, SO_TIMESTAMPNS, TIMESPEC
+from mrouter.sockets.mcast import (
+    PROC_NET,
+    Datagram,
+    Family,
+    GroupMembership,
+    IfaceSpec,
+    Interface,
+    InterfaceMemberships,
+    McastSocket,
+    McastSyscallError,
+    Mode,
+    Op,
+    OutgoingInterface,
+    SocketMembership,
+    SourceFilter,
+    explain,
+    interface,
+    interfaces,
+    route_interface,
+)
+from mrouter.sockets.mcast import resolve_interface as mcast_resolve
+
+UNSPECIFIED = IPv6Address("::")
+
+
+class Ipv6Option(enum.IntEnum):
+    """IPPROTO_IPV6 socket options (include/uapi/linux/in6.h, in.h for MCAST_*)."""
+
+    IPV6_MULTICAST_IF = 17
+    IPV6_MULTICAST_HOPS = 18
+    IPV6_MULTICAST_LOOP = 19
+    IPV6_JOIN_GROUP = 20  # IPV6_ADD_MEMBERSHIP
+    IPV6_LEAVE_GROUP = 21  # IPV6_DROP_MEMBERSHIP
+    IPV6_V6ONLY = 26
+    IPV6_MULTICAST_ALL = 29
+    MCAST_JOIN_GROUP = 42
+    MCAST_BLOCK_SOURCE = 43
+    MCAST_UNBLOCK_SOURCE = 44
+    MCAST_LEAVE_GROUP = 45
+    MCAST_JOIN_SOURCE_GROUP = 46
+    MCAST_LEAVE_SOURCE_GROUP = 47
+    IPV6_RECVPKTINFO = 49
+    IPV6_PKTINFO = 50  # the control message IPV6_RECVPKTINFO asks for
+    IPV6_RECVHOPLIMIT = 51
+    IPV6_HOPLIMIT = 52  # the control message IPV6_RECVHOPLIMIT asks for
+
+
+# --- kernel structs --------------------------------------------------------------------
+
+IPV6_MREQ = struct.Struct("=16si")
+"""struct ipv6_mreq { struct in6_addr ipv6mr_multiaddr; int ipv6mr_ifindex; };"""
+
+SOCKADDR_IN6 = struct.Struct("=HHI16sI")
+"""struct sockaddr_in6 { sa_family_t sin6_family; __be16 sin6_port; __be32 sin6_flowinfo;
+struct in6_addr sin6_addr; __u32 sin6_scope_id; };  (port and flowinfo are 0 here)"""
+
+SOCKADDR_STORAGE_LEN = 128
+
+GROUP_SOURCE_REQ = struct.Struct(f"=I4x{SOCKADDR_STORAGE_LEN}s{SOCKADDR_STORAGE_LEN}s")
+"""struct group_source_req { __u32 gsr_interface; struct __kernel_sockaddr_storage
+gsr_group; struct __kernel_sockaddr_storage gsr_source; };  (264 bytes on x86-64: the
+storage is 8-aligned, so 4 bytes of padding follow the interface)"""
+
+IN6_PKTINFO = struct.Struct("=16si")
+"""struct in6_pktinfo { struct in6_addr ipi6_addr; int ipi6_ifindex; };"""
+
+
+def _sockaddr(address: IPv6Address) -> bytes:
+    raw = SOCKADDR_IN6.pack(socket.AF_INET6, 0, 0, address.packed, 0)
+    return raw + bytes(SOCKADDR_STORAGE_LEN - len(raw))
+
+
+def group_source_req(ifindex: int, group: IPv6Address, source: IPv6Address) -> bytes:
+    return GROUP_SOURCE_REQ.pack(ifindex, _sockaddr(group), _sockaddr(source))
+
+
+# --- validation --------------------------------------------------------------------------
+
+def _address(value: IPv6Address | str, what: str) -> IPv6Address:
+    if isinstance(value, IPv6Address):
+        return value
+    try:
+        return IPv6Address(str(value).strip("[]"))
+    except (AddressValueError, ValueError):
+        raise McastError(f"{what} {value!r} is not an IPv6 address; write it in the "
+                         f"usual colon form, e.g. ff15::1") from None
+
+
+def as_group(value: IPv6Address | str) -> IPv6Address:
+    """The IPv6 group address, or :class:`McastError` if it is not multicast (ff00::/8)."""
+    group = _address(value, "group")
+    if not group.is_multicast:
+        raise McastError(f"{group} is not a multicast group address: IPv6 groups are in "
+                         f"ff00::/8; use one from ff15::/16 (site scope, transient) for "
+                         f"local tests, e.g. ff15::1")
+    return group
+
+
+def is_link_scope(group: IPv6Address) -> bool:
+    """Interface-local (ff01::/16, scope 1) or link-local (ff02::/16, scope 2): a group
+    that means something only on one named interface (RFC 4291 §2.7)."""
+    return group.packed[1] & 0x0F in (1, 2)
+
+
+def as_source(value: IPv6Address | str) -> IPv6Address:
+    """A source for a source-specific operation: a unicast IPv6 sender address."""
+    source = _address(value, "source")
+    if source.is_multicast or source.is_unspecified:
+        raise McastError(f"source {source} is not a unicast address: a source is the "
+                         f"address a sender sends from, e.g. 2001:db8:1::2")
+    return source
+
+
+def check_hops(hops: int) -> int:
+    """A multicast hop limit, or :class:`McastError` if it is outside -1..255."""
+    if isinstance(hops, bool) or not isinstance(hops, int) or not -1 <= hops <= 255:
+        raise McastError(f"hop limit {hops!r} is out of range: IPV6_MULTICAST_HOPS takes "
+                         f"0..255, or -1 for the default (1: this link; each router hop "
+                         f"takes 1 off)")
+    return hops
+
+
+def _require_ipv6(what: str, iface: Interface) -> None:
+    """Refuse an interface without any IPv6 address (IPv6 off there, or link not up)."""
+    if iface.addresses6:
+        return
+    off = sysctl.read_or(sysctl_key(iface.name, "disable_ipv6"), "0") == "1"
+    why = (f"IPv6 is off there (net.ipv6.conf.{iface.name}.disable_ipv6=1); turn it on "
+           f"with sysctl -w net.ipv6.conf.{iface.name}.disable_ipv6=0"
+           if off else "not even a link-local one (is the link up?); bring it up "
+           f"(ip link set {iface.name} up) or add one (ip addr add ADDRESS/64 dev "
+           f"{iface.name})")
+    raise McastError(f"{what}: {iface.name} has no IPv6 address, {why}, or use another "
+                     f"interface")
+
+
+def sysctl_key(iface: str, name: str) -> str:
+    """``net.ipv6.conf.IFACE.NAME`` (a dot in the name written as a slash)."""
+    return f"net.ipv6.conf.{iface.replace('.', '/')}.{name}"
+
+
+# --- the kernel's IPv6 membership table ----------------------------------------------
+
+#: include/net/if_inet6.h: struct ifmcaddr6's mca_flags
+MAF_TIMER_RUNNING = 0x01
+MAF_LAST_REPORTER = 0x02
+
+
+def parse_igmp6(text: str, *, clock_ticks: int = 100) -> list[InterfaceMemberships]:
+    """Parse /proc/net/igmp6 (net/ipv6/mcast.c, igmp6_mc_seq_show): one line per group,
+    ``"%-4d %-15s %pi6 %5d %08X %ld"``: ifindex, name, the group as 32 hex digits, users,
+    the MAF_* flags, the report timer in clock ticks. No header line."""
+    by_if: dict[tuple[int, str], list[GroupMembership]] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) != 6:
+            continue
+        index, name, group, users, flags_s, ticks = parts
+        flags = int(flags_s, 16)
+        by_if.setdefault((int(index), name), []).append(GroupMembership(
+            group=IPv6Address(int(group, 16)), users=int(users),
+            report_pending=bool(flags & MAF_TIMER_RUNNING),
+            report_in=int(ticks) / clock_ticks if flags & MAF_TIMER_RUNNING else 0.0,
+            reporter=bool(flags & MAF_LAST_REPORTER)))
+    return [InterfaceMemberships(index, name, 0, tuple(groups), Family.IPV6)
+            for (index, name), groups in by_if.items()]
+
+
+def parse_mcfilter6(text: str) -> dict[tuple[int, IPv6Address], tuple[SourceFilter, ...]]:
+    """Parse /proc/net/mcfilter6 (igmp6_mcf_seq_show), after its header line:
+    ``"%3d %6.6s %pi6 %pi6 %6lu %6lu"``: ifindex, name cut to 6 characters, group,
+    source, how many sockets include and exclude it. Keyed by (ifindex, group)."""
+    result: dict[tuple[int, IPv6Address], list[SourceFilter]] = {}
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) != 6:
+            continue
+        index, _name, group, source, include, exclude = parts
+        result.setdefault((int(index), IPv6Address(int(group, 16))), []).append(
+            SourceFilter(IPv6Address(int(source, 16)), int(include), int(exclude)))
+    return {k: tuple(v) for k, v in result.items()}
+
+
+def memberships6(proc_net: Path = PROC_NET) -> list[InterfaceMemberships]:
+    """The kernel's IPv6 membership table of the calling thread's network namespace."""
+    try:
+        igmp6 = (proc_net / "igmp6").read_text()
+        mcfilter6 = (proc_net / "mcfilter6").read_text()
+    except OSError as exc:
+        raise McastError(f"cannot read the kernel's IPv6 membership table in {proc_net}: "
+                         f"{exc.strerror}; is this Linux with IPv6?") from exc
+    filters: dict[Any, tuple[SourceFilter, ...]] = parse_mcfilter6(mcfilter6)
+    out = []
+    for ifm in parse_igmp6(igmp6, clock_ticks=os.sysconf("SC_CLK_TCK")):
+        forced = sysctl.read_int(sysctl_key(ifm.name, "force_mld_version"), 0)
+        forced = forced or sysctl.read_int("net.ipv6.conf.all.force_mld_version", 0)
+        out.append(InterfaceMemberships(
+            ifm.ifindex, ifm.name, 0,
+            tuple(GroupMembership(g.group, g.users, g.report_pending, g.report_in,
+                                  g.reporter, filters.get((ifm.ifindex, g.group), ()))
+                  for g in ifm.groups),
+            Family.IPV6, forced or None))
+    return out
+
+
+# --- errors --------------------------------------------------------------------------------
+
+_SOURCE_LIMIT6 = (
+    "this socket already filters {source_count} sources of {group} on {where}, the limit "
+    "set by net.ipv6.mld_max_msf ({max_msf}); spread the sources over more sockets, or "
+    "raise it in the host's initial namespace with sysctl -w net.ipv6.mld_max_msf=N")
+_NO_DEVICE6 = "{where} does not exist (any more); see `mrouter ifaces`"
+_NO_ROUTE6 = (
+    "no interface was named and no IPv6 route leads to {group} (is IPv6 on here?); name "
+    "the interface (--iface), or add a route: ip -6 route add ff00::/8 dev IFACE table local")
+
+#: (operation, errno) -> cause and fix, for the IPv6 socket; see mcast._ERRORS.
+_CAUSES: dict[tuple[Op | None, int], str] = {
+    (Op.JOIN, errno_mod.EADDRINUSE): (
+        "this socket has already joined it ({joined}; a second IPV6_JOIN_GROUP of one "
+        "group on one interface is refused); leave it first, or join from another socket"),
+    (Op.JOIN, errno_mod.ENODEV): "{no_device}",
+    (Op.JOIN, errno_mod.EINVAL): (
+        "the kernel refused the group (EINVAL); check that {group} is a multicast address"),
+    (Op.LEAVE, errno_mod.EADDRNOTAVAIL): (
+        "this socket has not joined it ({joined}); IPV6_LEAVE_GROUP must name the group "
+        "and interface of an earlier join on the same socket"),
+    (Op.LEAVE, errno_mod.ENODEV): "{no_device}",
+    (Op.JOIN_SOURCE, errno_mod.EADDRNOTAVAIL): (
+        "this socket already receives {source} in {group} on {where}; nothing to do"),
+    (Op.JOIN_SOURCE, errno_mod.ENOBUFS): _SOURCE_LIMIT6,
+    (Op.JOIN_SOURCE, errno_mod.EINVAL): (
+        "this socket holds an any-source membership of {group} on {where} with blocked "
+        "sources; a socket's membership is either any-source (with blocks) or "
+        "source-specific: leave the group first, or use another socket"),
+    (Op.JOIN_SOURCE, errno_mod.ENODEV): "{no_device}",
+    (Op.LEAVE_SOURCE, errno_mod.EADDRNOTAVAIL): (
+        "this socket has not joined {source} in {group} on {where} ({joined})"),
+    (Op.LEAVE_SOURCE, errno_mod.EINVAL): (
+        "this socket has no source-specific membership of {group} on {where} ({joined})"),
+    (Op.LEAVE_SOURCE, errno_mod.ENODEV): "{no_device}",
+    (Op.BLOCK, errno_mod.EINVAL): (
+        "blocking a source needs an any-source membership of {group} on {where} on this "
+        "socket ({joined}); join the group without a source first"),
+    (Op.BLOCK, errno_mod.EADDRNOTAVAIL): "{source} is already blocked; nothing to do",
+    (Op.BLOCK, errno_mod.ENOBUFS): _SOURCE_LIMIT6,
+    (Op.BLOCK, errno_mod.ENODEV): "{no_device}",
+    (Op.UNBLOCK, errno_mod.EINVAL): (
+        "{source} is not blocked in {group} on {where} on this socket ({joined})"),
+    (Op.UNBLOCK, errno_mod.EADDRNOTAVAIL): (
+        "{source} is not blocked in {group} on {where} on this socket ({joined})"),
+    (Op.SET_IF, errno_mod.ENODEV): "{no_device}",
+    (Op.SET_OPTION, errno_mod.EINVAL): "the kernel refused the value {value!r} (EINVAL)",
+    (Op.BIND, errno_mod.EADDRINUSE): (
+        "another socket holds port {port} without SO_REUSEADDR; stop that program or use "
+        "another port"),
+    (Op.BIND, errno_mod.EADDRNOTAVAIL): (
+        "no interface here has that address, or duplicate address detection still holds "
+        "it (tentative, about a second after it was added); wait, or bind to ::"),
+    (Op.SEND, errno_mod.ENETUNREACH): (
+        "no IPv6 route to {group} and no outgoing interface chosen (or IPv6 is off); "
+        "name one with --iface (IPV6_MULTICAST_IF)"),
+    (Op.SEND, errno_mod.EADDRNOTAVAIL): (
+        "the outgoing interface has no usable IPv6 source address yet (tentative: "
+        "duplicate address detection takes about a second); wait and send again"),
+    (Op.SEND, errno_mod.EMSGSIZE): (
+        "the datagram is larger than the interface MTU allows (IPv6 routers do not "
+        "fragment); send smaller datagrams (--size)"),
+    (Op.SEND, errno_mod.EPERM): (
+        "not permitted: a firewall rule (nft/ip6tables OUTPUT) refused the datagram; "
+        "check the ruleset of this namespace"),
+}
+
+
+# --- the socket ----------------------------------------------------------------------------
+
+class Mcast6Socket:
+    """An IPv6 multicast UDP socket whose every failure is an McastError.
+
+    ``Mcast6Socket()`` opens ``socket(AF_INET6, SOCK_DGRAM)`` with IPV6_V6ONLY (so it
+    never sees IPv4 through mapped addresses); ``Mcast6Socket(sock)`` wraps an existing
+    AF_INET6 socket.
+    """
+
+    family = Family.IPV6
+
+    def __init__(self, sock: socket.socket | None = None) -> None:
+        if sock is None:
+            try:
+                sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+                sock.setsockopt(socket.IPPROTO_IPV6, Ipv6Option.IPV6_V6ONLY, 1)
+            except OSError as exc:
+                raise self._error(Op.OPEN, exc) from exc
+        self.sock = sock
+        self._memberships: list[SocketMembership] = []
+        self._out_name: str | None = None
+
+    # -- plumbing
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+        self._memberships.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _error(self, op: Op, exc: OSError, **fields: Any) -> McastSyscallError:
+        err = exc.errno or errno_mod.EIO
+        fields.setdefault("unprivileged_port",
+                          sysctl.read_or("net.ipv4.ip_unprivileged_port_start", "1024"))
+        return McastSyscallError(explain(op, err, _CAUSES, **fields), err)
+
+    def _setopt(self, op: Op, option: Ipv6Option, value: bytes | int, **fields: Any) -> None:
+        try:
+            self.sock.setsockopt(socket.IPPROTO_IPV6, option, value)
+        except OSError as exc:
+            raise self._error(op, exc, option=option.name, value=value, **fields) from exc
+
+    def _getint(self, option: Ipv6Option) -> int:
+        try:
+            return self.sock.getsockopt(socket.IPPROTO_IPV6, option)
+        except OSError as exc:
+            raise self._error(Op.GET_OPTION, exc, option=option.name) from exc
+
+    # -- options
+    @property
+    def loop(self) -> bool:
+        """IPV6_MULTICAST_LOOP: whether this host's own sockets get what this one sends."""
+        return bool(self._getint(Ipv6Option.IPV6_MULTICAST_LOOP))
+
+    @loop.setter
+    def loop(self, on: bool) -> None:
+        self._setopt(Op.SET_OPTION, Ipv6Option.IPV6_MULTICAST_LOOP, int(bool(on)))
+
+    @property
+    def hops(self) -> int:
+        """IPV6_MULTICAST_HOPS: the hop limit of multicast datagrams sent (default 1)."""
+        return self._getint(Ipv6Option.IPV6_MULTICAST_HOPS)
+
+    @hops.setter
+    def hops(self, hops: int) -> None:
+        self._setopt(Op.SET_OPTION, Ipv6Option.IPV6_MULTICAST_HOPS, check_hops(hops))
+
+    ttl = hops  # the family-neutral name the shells use
+
+    @property
+    def multicast_all(self) -> bool:
+        """IPV6_MULTICAST_ALL (Linux, on by default): receive every group joined here."""
+        return bool(self._getint(Ipv6Option.IPV6_MULTICAST_ALL))
+
+    @multicast_all.setter
+    def multicast_all(self, on: bool) -> None:
+        self._setopt(Op.SET_OPTION, Ipv6Option.IPV6_MULTICAST_ALL, int(bool(on)))
+
+    def set_interface(self, iface: IfaceSpec) -> OutgoingInterface:
+        """IPV6_MULTICAST_IF: send out of this interface (None: the routing table decides)."""
+        if iface is None:
+            self._setopt(Op.SET_IF, Ipv6Option.IPV6_MULTICAST_IF, 0, where="the default")
+            self._out_name = None
+            return self.interface
+        resolved = resolve_interface(iface)
+        assert resolved is not None
+        _require_ipv6(Op.SET_IF.value.format(where=resolved.name), resolved)
+        self._setopt(Op.SET_IF, Ipv6Option.IPV6_MULTICAST_IF, resolved.index,
+                     where=resolved.name, no_device=_NO_DEVICE6)
+        self._out_name = resolved.name
+        return self.interface
+
+    @property
+    def interface(self) -> OutgoingInterface:
+        """IPV6_MULTICAST_IF as the kernel has it (an index; 0 when unset)."""
+        index = self._getint(Ipv6Option.IPV6_MULTICAST_IF)
+        name = self._out_name
+        if index and name is None:
+            try:
+                name = interface(index).name
+            except McastError:
+                name = None
+        return OutgoingInterface(UNSPECIFIED, index or None, name if index else None)
+
+    # -- memberships
+    @property
+    def memberships(self) -> tuple[SocketMembership, ...]:
+        """This socket's memberships as this wrapper made them, most recent first."""
+        return tuple(self._memberships)
+
+    def _find(self, group: IPv6Address, iface: Interface | None) -> SocketMembership | None:
+        for m in self._memberships:
+            if m.group == group and (iface is None or m.ifindex == iface.index):
+                return m
+        return None
+
+    def _fields(self, group: IPv6Address, iface: Interface | None,
+                source: IPv6Address | None = None) -> dict[str, Any]:
+        mine = [m.describe() for m in self._memberships if m.group == group]
+        current = self._find(group, iface)
+        return {
+            "group": group, "where": iface.name if iface else "the interface the kernel picks",
+            "source": source,
+            "max_msf": _max_msf(),
+            "source_count": len(current.sources) if current else 0,
+            "joined": ("it holds " + "; ".join(mine)) if mine else
+                      f"it holds no membership of {group}",
+            "no_device": _NO_DEVICE6 if iface is not None else _NO_ROUTE6,
+        }
+
+    def _target(self, op: Op, group: IPv6Address | str, iface: IfaceSpec,
+                source: IPv6Address | str | None = None
+                ) -> tuple[IPv6Address, Interface | None, IPv6Address | None]:
+        """Validate a membership request: the group, the interface and the source."""
+        g = as_group(group)
+        s = as_source(source) if source is not None else None
+        resolved = resolve_interface(iface)
+        what = op.value.format(group=g, source=s, where=resolved.name if resolved else "?")
+        if resolved is None and is_link_scope(g):
+            scope = "interface-local (ff01::/16)" if g.packed[1] & 0x0F == 1 else \
+                "link-local (ff02::/16)"
+            raise McastError(f"{what.replace(' on ?', '')}: {g} is a {scope} group, which "
+                             f"exists only on one link; name the interface (--iface)")
+        if resolved is not None:
+            _require_ipv6(what, resolved)
+        return g, resolved, s
+
+    def join(self, group: IPv6Address | str, iface: IfaceSpec = None) -> SocketMembership:
+        """IPV6_JOIN_GROUP: receive ``group`` (from any source) on ``iface``."""
+        g, resolved, _ = self._target(Op.JOIN, group, iface)
+        request = IPV6_MREQ.pack(g.packed, resolved.index if resolved else 0)
+        self._setopt(Op.JOIN, Ipv6Option.IPV6_JOIN_GROUP, request, **self._fields(g, resolved))
+        chosen = resolved or route_interface(g)
+        m = SocketMembership(g, chosen.index if chosen else 0, chosen.name if chosen else "",
+                             Mode.ANY_SOURCE)
+        self._memberships.insert(0, m)
+        return m
+
+    def leave(self, group: IPv6Address | str, iface: IfaceSpec = None) -> None:
+        """IPV6_LEAVE_GROUP of ``group`` on ``iface`` (any-source or source-specific)."""
+        g = as_group(group)
+        resolved = resolve_interface(iface)
+        request = IPV6_MREQ.pack(g.packed, resolved.index if resolved else 0)
+        self._setopt(Op.LEAVE, Ipv6Option.IPV6_LEAVE_GROUP, request,
+                     **self._fields(g, resolved))
+        m = self._find(g, resolved or route_interface(g))
+        if m is not None:
+            self._memberships.remove(m)
+
+    def _source_op(self, op: Op, option: Ipv6Option, mode: Mode, add: bool,
+                   group: IPv6Address | str, source: IPv6Address | str,
+                   iface: IfaceSpec) -> None:
+        g, resolved, s = self._target(op, group, iface, source)
+        assert s is not None
+        chosen = resolved or route_interface(g)
+        request = group_source_req(resolved.index if resolved else 0, g, s)
+        self._setopt(op, option, request, **self._fields(g, resolved, s))
+        m = self._find(g, chosen)
+        if m is None and add:
+            m = SocketMembership(g, chosen.index if chosen else 0,
+                                 chosen.name if chosen else "", mode)
+            self._memberships.insert(0, m)
+        if m is None:
+            return
+        if m.mode is not mode:  # the kernel switched an empty filter to the other mode
+            m.mode, m.sources = mode, set()
+        (m.sources.add if add else m.sources.discard)(s)
+        if mode is Mode.SOURCE_SPECIFIC and not m.sources:  # INCLUDE {} = not a member
+            self._memberships.remove(m)
+
+    def join_source(self, group: IPv6Address | str, source: IPv6Address | str,
+                    iface: IfaceSpec = None) -> None:
+        """MCAST_JOIN_SOURCE_GROUP: receive ``group`` only from ``source`` (and others
+        added the same way) on ``iface``."""
+        self._source_op(Op.JOIN_SOURCE, Ipv6Option.MCAST_JOIN_SOURCE_GROUP,
+                        Mode.SOURCE_SPECIFIC, True, group, source, iface)
+
+    def leave_source(self, group: IPv6Address | str, source: IPv6Address | str,
+                     iface: IfaceSpec = None) -> None:
+        """MCAST_LEAVE_SOURCE_GROUP; dropping the last source leaves the group."""
+        self._source_op(Op.LEAVE_SOURCE, Ipv6Option.MCAST_LEAVE_SOURCE_GROUP,
+                        Mode.SOURCE_SPECIFIC, False, group, source, iface)
+
+    def block_source(self, group: IPv6Address | str, source: IPv6Address | str,
+                     iface: IfaceSpec = None) -> None:
+        """MCAST_BLOCK_SOURCE: on an any-source membership, stop receiving ``source``."""
+        self._source_op(Op.BLOCK, Ipv6Option.MCAST_BLOCK_SOURCE, Mode.ANY_SOURCE, True,
+                        group, source, iface)
+
+    def unblock_source(self, group: IPv6Address | str, source: IPv6Address | str,
+                       iface: IfaceSpec = None) -> None:
+        """MCAST_UNBLOCK_SOURCE: receive ``source`` again."""
+        self._source_op(Op.UNBLOCK, Ipv6Option.MCAST_UNBLOCK_SOURCE, Mode.ANY_SOURCE, False,
+                        group, source, iface)
+
+    # -- data
+    def bind(self, port: int, address: IPv6Address = UNSPECIFIED, *,
+             reuse: bool = True) -> None:
+        """Bind to ``[address]:port``; ``reuse`` (SO_REUSEADDR) lets receivers share it."""
+        try:
+            if reuse:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind((str(address), port))
+        except OSError as exc:
+            raise self._error(Op.BIND, exc, port=port) from exc
+
+    def enable_receive_info(self) -> None:
+        """Ask for IPV6_PKTINFO (group, ingress interface), the hop limit and SO_TIMESTAMPNS."""
+        self._setopt(Op.SET_OPTION, Ipv6Option.IPV6_RECVPKTINFO, 1)
+        self._setopt(Op.SET_OPTION, Ipv6Option.IPV6_RECVHOPLIMIT, 1)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError as exc:
+            raise self._error(Op.SET_OPTION, exc, option="SO_TIMESTAMPNS") from exc
+
+    _ANC_SIZE = (socket.CMSG_SPACE(IN6_PKTINFO.size) + socket.CMSG_SPACE(INT.size)
+                 + socket.CMSG_SPACE(TIMESPEC.size))
+
+    def recv(self, bufsize: int = 65535) -> Datagram | None:
+        """One datagram with its ancillary data (call :meth:`enable_receive_info` first);
+        None when the socket is non-blocking and nothing is waiting."""
+        try:
+            data, ancdata, _flags, addr = self.sock.recvmsg(bufsize, self._ANC_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            raise self._error(Op.RECV, exc) from exc
+        return _datagram(data, ancdata, addr)
+
+    def sendto(self, data: bytes, group: IPv6Address | str, port: int) -> int:
+        g = as_group(group)
+        if is_link_scope(g) and not self._getint(Ipv6Option.IPV6_MULTICAST_IF):
+            raise McastError(f"cannot send to [{g}]:{port}: {g} is a link-scope group, which "
+                             f"exists only on one link; name the interface (--iface, "
+                             f"IPV6_MULTICAST_IF)")
+        try:
+            return self.sock.sendto(data, (str(g), port))
+        except OSError as exc:
+            raise self._error(Op.SEND, exc, group=f"[{g}]", port=port) from exc
+
+
+def open_socket(group: IPv4Address | IPv6Address) -> McastSocket | Mcast6Socket:
+    """A multicast UDP socket of the group's family: the one place that chooses."""
+    return Mcast6Socket() if group.version == 6 else McastSocket()
+
+
+def _max_msf() -> str:
+    value = sysctl.read_or("net.ipv6.mld_max_msf", "")
+    return (f"currently {value}" if value else
+            "64 unless changed; a host-wide setting, not readable in this namespace")
+
+
+def resolve_interface(spec: IfaceSpec) -> Interface | None:
+    """An interface named by name, index, Interface or one of its addresses (IPv4 or
+    IPv6; IPV6_MULTICAST_IF and the joins take the index it has)."""
+    if isinstance(spec, str) and ":" in spec:
+        spec = _address(spec, "interface address")
+    if isinstance(spec, IPv6Address):
+        known = interfaces()
+        for iface in known:
+            if any(a.ip == spec for a in iface.addresses6):
+                return iface
+        here = ", ".join(f"{a.ip} ({i.name})" for i in known for a in i.addresses6) or "none"
+        raise McastError(f"no interface has the address {spec}: the IPv6 addresses here are "
+                         f"{here}; name an interface by one of them or by its name")
+    return mcast_resolve(spec)
+
+
+def _datagram(data: bytes, ancdata: list[tuple[int, int, bytes]], addr: Any) -> Datagram:
+    destination: IPv6Address | None = None
+    ifindex: int | None = None
+    hops: int | None = None
+    stamp: int | None = None
+    for level, kind, payload in ancdata:
+        if level == socket.IPPROTO_IPV6 and kind == Ipv6Option.IPV6_PKTINFO:
+            dst, ifindex = IN6_PKTINFO.unpack_from(payload)
+            destination = IPv6Address(dst)
+        elif level == socket.IPPROTO_IPV6 and kind == Ipv6Option.IPV6_HOPLIMIT:
+            (hops,) = INT.unpack_from(payload)
+        elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            sec, nsec = TIMESPEC.unpack_from(payload)
+            stamp = sec * 1_000_000_000 + nsec
+    source = IPv6Address(str(addr[0]).split("%", 1)[0])  # a link-local one has "%scope"
+    return Datagram(data, source, int(addr[1]), destination, ifindex, hops, stamp)
+
+
+def iter_memberships(table: list[InterfaceMemberships]) -> Iterator[
+        tuple[InterfaceMemberships, GroupMembership]]:
+    for ifm in table:
+        for g in ifm.groups:
+            yield ifm, g
+
