@@ -65,8 +65,9 @@ class LabRecord:
     owner_pid: int | None  # the process that tears it down; None: until `lab down`
     created: float = field(default_factory=time.time)
     pids: list[int] = field(default_factory=list)  # commands started by `lab up`
-    kinds: dict[str, str] = field(default_factory=dict)  # node -> "host"/"router"
+    kinds: dict[str, str] = field(default_factory=dict)  # node -> "host"/"router"/"frr"
     ready: bool = False
+    frr: dict[str, list[str]] = field(default_factory=dict)  # FRR node -> its daemons
 
     @property
     def path(self) -> Path:
@@ -172,8 +173,18 @@ def remove_namespaces(names: list[str]) -> list[str]:
     return [n for n in names if netns.remove(n)]
 
 
+def remove_frr(record: LabRecord) -> None:
+    """Stop the FRR daemons of the lab's FRR nodes and delete their run directories."""
+    from mrouter.lab import frr
+
+    for node, daemons in record.frr.items():
+        frr.remove(record.namespaces[node], daemons)
+
+
 def down(record: LabRecord) -> list[str]:
-    """Take a lab down from its record: processes, namespaces, log files, record."""
+    """Take a lab down from its record: FRR daemons, processes, namespaces, log files,
+    record."""
+    remove_frr(record)
     end_processes([p for p in record.pids if _exists(p)])
     removed = remove_namespaces(list(record.namespaces.values()))
     remove_logs(record)
