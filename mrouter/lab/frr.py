@@ -156,21 +156,23 @@ def prepare(netns_name: str, spec: FrrSpec) -> Path:
     return d
 
 
-def _tail(path: Path, lines: int = QUOTED_LINES) -> list[str]:
+def _lines(path: Path) -> list[str]:
     try:
         text = path.read_text(errors="replace")
     except OSError:
         return []
-    return [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def complaint(netns_name: str, daemon: str) -> str:
-    """The end of a daemon's own output and log, for a message."""
+    """What a daemon said, for a message: the first lines of its output (a daemon that
+    stops at start says why first, then perhaps its usage) and the last of its log."""
     d = run_dir(netns_name)
-    said = _tail(d / f"{daemon}.out") + [
-        line for line in _tail(d / f"{daemon}.log") if line not in _tail(d / f"{daemon}.out")
-    ]
-    return " | ".join(said[-QUOTED_LINES:]) if said else "(it wrote nothing)"
+    half = QUOTED_LINES // 2
+    out = _lines(d / f"{daemon}.out")
+    said = out[:half] + [line for line in _lines(d / f"{daemon}.log")[-half:]
+                         if line not in out]
+    return " | ".join(said) if said else "(it wrote nothing)"
 
 
 Runner = Callable[[list[str]], subprocess.CompletedProcess[str]]

@@ -285,6 +285,9 @@ class Lab:
         """
         if self._running:
             raise LabError(f"lab {self.name} is already started")
+        for spec in self.topology.nodes:  # before anything is made
+            if spec.frr is not None:
+                frr.check_installed(spec.frr)
         record = self._claim(None if detached else os.getpid())
         self.record, self.name = record, record.name
         with _live_lock:
