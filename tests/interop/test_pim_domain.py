@@ -364,6 +364,23 @@ def last_packet(lan: Sniffer, group: str, quiet: float, limit: float) -> float |
     return last
 
 
+def test_explain_at_the_edge_says_what_it_sees_and_points_at_frr(domain: Lab,
+                                                               edge: Edge) -> None:
+    group = "239.1.2.6"
+    assert edge.daemon is not None
+    with stream(domain, group), member(domain, "h1", group) as rx:
+        assert first_packet(rx, 8.0)
+        out = domain.node("edge").run([sys.executable, "-m", "mrouter", "explain", group,
+                                       "--socket", str(edge.daemon.sock), "--listen", "2.5"])
+    said = out.stdout
+    assert f"note: upstream up0: this proxy is a member of {group} there (EXCLUDE {{}})" \
+        in said, said
+    assert f"note: traffic to {group} arrives upstream on up0 (from {SOURCE}: " in said
+    assert ("note: the router above (203.0.113.1) speaks PIM: the rest of the path is in "
+            "the PIM domain; on it (FRR) run: vtysh -c 'show ip igmp groups' -c "
+            f"'show ip mroute {group}'") in said
+
+
 def measure(domain: Lab, group: str, rounds: int) -> tuple[list[float], list[float]]:
     """Join-to-first-packet at h1 and leave-to-last-packet on lan0, ``rounds`` times."""
     joins, leaves = [], []
