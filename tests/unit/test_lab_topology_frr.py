@@ -121,3 +121,26 @@ def test_unknown_kind_lists_frr() -> None:
     text = '[nodes.r]\nkind = "pim"\n' + LINK
     assert error(text) == ('t.toml: line 2: nodes.r.kind: unknown kind \'pim\'; use "host", '
                            '"router" or "frr"')
+
+
+def test_pim_domain_is_as_documented() -> None:
+    from ipaddress import IPv4Network
+
+    from mrouter.lab.topology import default_netns_dir
+
+    topo = load_topology(default_netns_dir() / "pim-domain.toml")
+    kinds = {n.name: n.kind.value for n in topo.nodes}
+    assert {n for n, k in kinds.items() if k == "frr"} == {"fhr", "rp", "lhr", "br"}
+    assert kinds["edge"] == kinds["edge2"] == "router"
+    assert {n for n, k in kinds.items() if k == "host"} == {"sender", "h1", "h2", "h3", "h4"}
+    lans = {lan.name: {m.node for m in lan.members} for lan in topo.lans}
+    assert lans == {"lan0": {"edge", "h1", "h2"}, "lan1": {"edge2", "br", "h3"}}
+    docs = [IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
+    for e in topo.endpoints():
+        assert e.address is not None and any(e.address.ip in d for d in docs), e
+    lhr = topo.node("lhr").frr
+    assert lhr is not None and "interface edge0\n ip pim\n ip pim hello 2 7\n ip igmp" \
+        in lhr.config
+    for name in ("fhr", "rp", "lhr", "br"):
+        spec = topo.node(name).frr
+        assert spec is not None and "ip pim rp 198.51.100.254 239.0.0.0/8" in spec.config
