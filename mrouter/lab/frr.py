@@ -38,6 +38,7 @@ Debian puts them), for an FRR built from source.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pwd
 import re
@@ -51,6 +52,8 @@ from pathlib import Path
 
 from mrouter.errors import LabError
 from mrouter.lab.topology import FrrSpec
+
+log = logging.getLogger(__name__)
 
 #: The root of every FRR node's run directory.
 RUN_ROOT = Path("/run/mrouter/frr")
@@ -229,6 +232,9 @@ def apply_config(node_name: str, netns_name: str, spec: FrrSpec, run: Runner) ->
     """Give the node's frr.conf to its daemons through vtysh; LabError if FRR rejects it."""
     done = run([*vtysh_argv(netns_name), "-f", str(run_dir(netns_name) / "frr.conf")])
     if done.returncode == 0:
+        if done.stdout.strip():  # accepted, with a warning (e.g. an RP not reachable yet)
+            log.warning("node %s: FRR accepted its config but said: %s", node_name,
+                        " | ".join(done.stdout.split("\n")).strip(" |"))
         return
     said = (done.stderr + done.stdout).strip()
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -170,7 +171,13 @@ def remove_namespaces(names: list[str]) -> list[str]:
     inside = netns.pids_in(names)
     if inside:
         end_processes(sorted(inside))
-    return [n for n in names if netns.remove(n)]
+    removed = [n for n in names if netns.remove(n)]
+    from mrouter.lab import frr
+
+    for n in names:  # an FRR node's run directory (a stray namespace's too)
+        if frr.run_dir(n).exists() and not netns.exists(n):
+            shutil.rmtree(frr.run_dir(n), ignore_errors=True)
+    return removed
 
 
 def remove_frr(record: LabRecord) -> None:
