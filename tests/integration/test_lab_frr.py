@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -72,6 +73,19 @@ def frr_processes(prefix: str) -> list[str]:
             continue
         if f"{RUN_ROOT}/{prefix}".encode() in cmdline and b") Z" not in stat:
             found.append(cmdline.replace(b"\0", b" ").decode())
+    return found
+
+
+def running_pids() -> set[int]:
+    """PIDs of processes that are alive (not zombies)."""
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+        except OSError:
+            continue
+        if b") Z" not in stat:
+            found.add(int(pid))
     return found
 
 
@@ -159,6 +173,14 @@ def test_up_exec_vtysh_status_down(cli: Cli, workdir: Path, prefix: str) -> None
     human = cli("status", "frr")
     assert "FRR on r1: zebra (answers), staticd (answers), pimd (answers)" in human.stdout
     assert len(frr_processes(prefix)) == 5
+    # a daemon that dies shows in status (its PID is the one the lab started)
+    (pimd,) = [d for d in nodes["r2"]["frr"]["daemons"] if d["name"] == "pimd"]
+    os.kill(pimd["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while pimd["pid"] in running_pids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    human = cli("status", "frr")
+    assert "FRR on r2: zebra (answers), pimd (NOT running)" in human.stdout, human.stdout
 
     down = cli("down", "frr")
     assert down.returncode == 0 and "lab frr down (2 namespaces removed)" in down.stdout
