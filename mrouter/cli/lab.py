@@ -250,6 +250,8 @@ def run_status(args: argparse.Namespace) -> int:
                 "netns": ns, "exists": os.path.exists(f"/run/netns/{ns}"),
                 "interfaces": [i for i in _interfaces(ns) if i["name"] != "lo"],
             })
+            if n in r.frr:
+                nodes[-1]["frr"] = _frr_status(ns, r.frr[n])
         labs.append({
             "name": r.name, "topology": r.topology, "created": r.created,
             "owner_pid": r.owner_pid, "owner_alive": state.owner_alive(r),
@@ -288,11 +290,34 @@ def run_status(args: argparse.Namespace) -> int:
                     st = f"UP ({iface['operstate']})"
                 rows.append((*head, iface["name"], st, " ".join(iface["addresses"])))
         print(table(("NODE", "KIND", "NETNS", "IFACE", "STATE", "ADDRESSES"), rows))
+        for node in lab["nodes"]:
+            if "frr" in node:
+                said = ", ".join(f"{d['name']} ({_daemon_word(d)})"
+                                 for d in node["frr"]["daemons"])
+                print(f"FRR on {node['name']}: {said}; try: mrouter lab exec {lab['name']} "
+                      f"{node['name']} -- vtysh -c 'show ip pim neighbor'")
         print()
     if stray:
         print(f"stray namespaces (no lab record): {' '.join(stray)}; remove them with "
               f"'mrouter lab down --all'")
     return 0
+
+
+def _daemon_word(daemon: dict[str, Any]) -> str:
+    if daemon["answers"]:
+        return "answers"
+    return "NOT answering" if daemon["running"] else "NOT running"
+
+
+def _frr_status(ns: str, daemons: list[str]) -> dict[str, Any]:
+    """An FRR node's daemons: PID, running, answering vtysh."""
+    from mrouter.lab import frr
+
+    found = frr.status(ns, daemons, frr.runner_in(ns)) if os.path.exists(
+        f"/run/netns/{ns}") else [frr.DaemonStatus(d, None, False, False) for d in daemons]
+    return {"run_dir": str(frr.run_dir(ns)),
+            "daemons": [{"name": d.name, "pid": d.pid, "running": d.running,
+                         "answers": d.answers} for d in found]}
 
 
 def _age(seconds: float) -> str:
@@ -326,6 +351,10 @@ def run_exec(args: argparse.Namespace) -> int:
     from mrouter.lab.command import same_mrouter
 
     cmd, env = same_mrouter(cmd)  # the mrouter the user ran, venv activated or not
+    if args.node in record.frr:  # plain `vtysh` reaches this node's FRR daemons
+        from mrouter.lab import frr
+
+        env = frr.env_for(record.namespaces[args.node], env)
     fd = netns.open_fd(record.namespaces[args.node])
     netns.setns(fd)  # this process becomes the command: exec, like `ip netns exec`
     os.close(fd)

@@ -476,6 +476,7 @@ def gather(group: IPv4Address, source: IPv4Address | None = None, *,
     multicast routing table ``table`` (default: the one that has VIFs)."""
     notes: list[str] = []
     # sniff first, so the counters read below include the packets seen
+    pim = watch_pim() if listen > 0 else None  # PIM hellos above a proxy: edge_view
     flows = sniff(group, source, listen) if listen > 0 else []
     links = netlink.query(netlink.links)
     index_name = {lk.index: lk.name for lk in links}
@@ -542,6 +543,9 @@ def gather(group: IPv4Address, source: IPv4Address | None = None, *,
                      + ": treating the table as owned by another process")
     if listen > 0 and not flows:
         notes.append(f"no packet to {group} arrived in {listen:g} s of listening")
+    edge = edge_view(group, daemon, routes, pim)
+    if edge is not None:
+        notes.extend(edge_notes(group, edge, listen))
     return Facts(group, source, interfaces, mc_forwarding, owner, routes, route_back,
                  source is not None, arrival, flows, members, notes, table)
 
@@ -564,3 +568,112 @@ def filter_iface(verdicts: Sequence[Verdict], iface: str | None) -> list[Verdict
                            + ", ".join(v.iface for v in verdicts))
     return chosen
 
+
+
+# --- at the edge of a PIM domain --------------------------------------------------------------
+#
+# A proxy (RFC 4605) sees only its side of the upstream link: its own membership there
+# and the traffic that comes in. When the router above runs PIM (FRR's pimd), the rest of
+# the path (the router's IGMP state, its (*,G)/(S,G) joins toward the RP or the source)
+# is in that router; explain says what it saw here and which FRR command shows the rest.
+
+#: IANA protocol number of PIM (RFC 7761 §4.9), and ALL-PIM-ROUTERS, where hellos go.
+PIM_PROTOCOL = 103
+ALL_PIM_ROUTERS = IPv4Address("224.0.0.13")
+_IPV4_PROTOCOL_OFFSET = 9
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeView:
+    """What a proxy sees locally of the network above its upstream interface."""
+
+    upstream: str
+    membership: str | None  # the kernel's membership of the group there; None: not joined
+    arriving: tuple[tuple[str, int], ...]  # (source, packets) of kernel routes in on it
+    pim_neighbours: tuple[str, ...] | None  # PIM hello senders heard there; None: not heard
+
+
+def edge_notes(group: IPv4Address, view: EdgeView, listened: float = 0.0) -> list[str]:
+    """The notes explain prints for a proxy's upstream side (pure)."""
+    up = view.upstream
+    if view.membership is None:
+        notes = [f"upstream {up}: this proxy is not a member of {group} there, so the "
+                 f"router above has no reason to send it (no host joined downstream?)"]
+    else:
+        notes = [f"upstream {up}: this proxy is a member of {group} there "
+                 f"({view.membership}); the router above learns it from its IGMP reports"]
+    if view.arriving:
+        flows = ", ".join(f"from {s}: {n} packets" for s, n in view.arriving)
+        notes.append(f"traffic to {group} arrives upstream on {up} ({flows})")
+    else:
+        notes.append(f"no traffic to {group} has arrived upstream on {up} (no kernel "
+                     f"route comes in on it)")
+    rest = (f"vtysh -c 'show ip igmp groups' -c 'show ip mroute {group}' "
+            f"-c 'show ip pim upstream' (and 'show ip rpf SOURCE')")
+    if view.pim_neighbours:
+        notes.append(f"the router above ({', '.join(view.pim_neighbours)}) speaks PIM: the "
+                     f"rest of the path is in the PIM domain; on it (FRR) run: {rest}")
+    elif listened > 0:
+        notes.append(f"no PIM hello was heard on {up} in {listened:g} s; if the router "
+                     f"above runs PIM (FRR), see the rest there: {rest}")
+    else:
+        notes.append(f"if the router above runs PIM (FRR), the rest of the path is there: "
+                     f"{rest} (--listen also tells whether it speaks PIM)")
+    return notes
+
+
+def watch_pim() -> socket.socket | None:
+    """A packet socket that collects what arrives from now on (for :func:`pim_hellos`)."""
+    try:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+    except PermissionError:
+        return None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sock.setblocking(False)
+    return sock
+
+
+def pim_hellos(sock: socket.socket, iface: str) -> tuple[str, ...]:
+    """The sources of PIM packets to ALL-PIM-ROUTERS that ``sock`` collected on ``iface``."""
+    found: list[str] = []
+    with sock:
+        while True:
+            try:
+                data, addr = sock.recvfrom(65535)
+            except BlockingIOError:
+                break
+            if addr[0] != iface or addr[2] == PACKET_OUTGOING or len(data) < MIN_HEADER_LEN:
+                continue
+            dst = IPv4Address(data[IPV4_DST_OFFSET:IPV4_DST_OFFSET + 4])
+            if data[_IPV4_PROTOCOL_OFFSET] == PIM_PROTOCOL and dst == ALL_PIM_ROUTERS:
+                src = str(IPv4Address(data[IPV4_SRC_OFFSET:IPV4_SRC_OFFSET + 4]))
+                if src not in found:
+                    found.append(src)
+    return tuple(found)
+
+
+def edge_view(group: IPv4Address, daemon: Mapping[str, Any] | None,
+              routes: Sequence[Route], pim: socket.socket | None) -> EdgeView | None:
+    """The upstream side of a proxy daemon, from the kernel; None if it is no proxy."""
+    if daemon is None:
+        upstream = None
+    else:
+        upstream = next((row["name"] for row in daemon["interfaces"]
+                         if row.get("role") == "upstream"), None)
+    if upstream is None:
+        if pim is not None:
+            pim.close()
+        return None
+    from mrouter.sockets import mcast
+
+    membership = None
+    for ifm in mcast.memberships():
+        g = ifm.group(group) if ifm.name == upstream else None
+        if g is not None:
+            included = [str(s.source) for s in g.sources if s.include > 0]
+            excluded = [str(s.source) for s in g.sources if s.exclude > 0 and not s.include]
+            membership = (f"INCLUDE {{{', '.join(included)}}}" if included
+                          else f"EXCLUDE {{{', '.join(excluded)}}}")
+    arriving = tuple((str(r.source), r.packets) for r in routes if r.iif == upstream)
+    hellos = pim_hellos(pim, upstream) if pim is not None else ()
+    return EdgeView(upstream, membership, arriving, hellos or None)

@@ -9,6 +9,7 @@
 Modules: :mod:`~mrouter.lab.topology` (the file format; pure),
 :mod:`~mrouter.lab.netns` (named namespaces), :mod:`~mrouter.lab.build` (pyroute2 work),
 :mod:`~mrouter.lab.state` (records of running labs, ``down``),
+:mod:`~mrouter.lab.frr` (FRR daemons in nodes of kind "frr"),
 :mod:`~mrouter.lab.lab` (:class:`Lab`, :class:`Node`), :mod:`~mrouter.lab.fixtures`
 (the ``lab_factory`` pytest fixture).
 """

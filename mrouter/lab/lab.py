@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import json
 import logging
 import os
 import socket
@@ -31,11 +32,12 @@ from types import TracebackType
 from typing import Any
 
 from mrouter.errors import LabError
-from mrouter.lab import netns, state
+from mrouter.lab import frr, netns, state
 from mrouter.lab.build import build, write_sysctl
 from mrouter.lab.command import same_mrouter
 from mrouter.lab.topology import (
     SYSCTL_RE,
+    FrrSpec,
     NodeKind,
     NodeSpec,
     Topology,
@@ -84,6 +86,8 @@ class Node:
                 break
         else:
             popen_kwargs["text"] = True
+        if self.spec.frr is not None:  # plain `vtysh` reaches this node's FRR daemons
+            popen_kwargs.setdefault("env", frr.env_for(self.netns))
         # A child inherits the namespace of the thread that forks it, so no preexec_fn:
         # subprocess keeps its fast, thread-safe vfork path.
         argv, popen_kwargs["env"] = same_mrouter(argv, popen_kwargs.get("env"))
@@ -114,6 +118,7 @@ class Node:
                 proc = subprocess.Popen(
                     argv, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                    env=frr.env_for(self.netns) if self.spec.frr is not None else None,
                 )
             except FileNotFoundError:
                 raise LabError(f"{self.name}: cannot run {argv[0]!r}: no such program "
@@ -152,6 +157,51 @@ class Node:
         if not found:
             raise LabError(f"interface {ifname} of node {self.name} has no IPv4 address")
         return found[0].address.ip
+
+    # -- FRR nodes ------------------------------------------------------------------
+
+    def _frr_spec(self) -> FrrSpec:
+        if self.spec.frr is None:
+            raise LabError(f"node {self.name} is a {self.kind.value}, not an FRR node "
+                           f"(kind = \"frr\")")
+        return self.spec.frr
+
+    def vtysh(self, *commands: str, check: bool = True) -> str:
+        """Run FRR commands on this node's daemons (``vtysh -c CMD ...``); their output.
+
+        ``check``: a failing command raises LabError quoting vtysh.
+        """
+        self._frr_spec()
+        argv = frr.vtysh_argv(self.netns)
+        for command in commands:
+            argv += ["-c", command]
+        done = self.run(argv)
+        if check and done.returncode != 0:
+            raise LabError(f"node {self.name}: vtysh {' '.join(commands)!r} failed: "
+                           f"{(done.stderr + done.stdout).strip()}")
+        return done.stdout
+
+    def vtysh_json(self, command: str) -> Any:
+        """One FRR ``show ... json`` command's answer, parsed."""
+        out = self.vtysh(command)
+        try:
+            return json.loads(out)
+        except ValueError:
+            raise LabError(f"node {self.name}: {command!r} did not answer JSON: "
+                           f"{out[:200]!r}") from None
+
+    def frr_status(self) -> list[frr.DaemonStatus]:
+        """Each FRR daemon of this node: its PID, whether it runs and answers vtysh."""
+        return frr.status(self.netns, self._frr_spec().daemons, self.run)
+
+    def frr_stop(self) -> None:
+        """Stop this node's FRR daemons (as a crash or `systemctl stop frr` would)."""
+        frr.stop(self.netns, self._frr_spec().daemons)
+
+    def frr_start(self) -> None:
+        """(Re)start this node's FRR daemons from its config; returns once they answer."""
+        self.lab._check_running()
+        self.lab._start_frr_node(self, detached=self.lab._detached)
 
     def sysctl(self, key: str, value: str | int | None = None) -> str:
         """Set a net.* sysctl in this node (and return the value), or get it."""
@@ -215,6 +265,8 @@ class Lab:
                 nodes=[n.name for n in self.topology.nodes],
                 lans=[lan.name for lan in self.topology.lans], owner_pid=owner_pid,
                 kinds={n.name: n.kind.value for n in self.topology.nodes},
+                frr={n.name: list(n.frr.daemons) for n in self.topology.nodes
+                     if n.frr is not None},
             )
             if state.claim(record):
                 return record
@@ -236,6 +288,9 @@ class Lab:
         """
         if self._running:
             raise LabError(f"lab {self.name} is already started")
+        for spec in self.topology.nodes:  # before anything is made
+            if spec.frr is not None:
+                frr.check_installed(spec.frr)
         record = self._claim(None if detached else os.getpid())
         self.record, self.name = record, record.name
         with _live_lock:
@@ -253,11 +308,15 @@ class Lab:
                 for spec in self.topology.nodes
             }
             self._running = True
+            for node in self._nodes.values():
+                if node.spec.frr is not None:
+                    self._start_frr_node(node, detached)
             self._start_commands(record, detached)
             record.ready = True
             record.save()
         except BaseException:
             self._running = False
+            state.remove_frr(record)
             self._end_processes()
             state.end_processes(record.pids)
             state.remove_namespaces(created)
@@ -286,6 +345,23 @@ class Lab:
                                       stderr=subprocess.STDOUT, start_new_session=True)
                 record.pids.append(proc.pid)
                 record.save()
+
+    def _start_frr_node(self, node: Node, detached: bool) -> None:
+        """Start one FRR node's daemons; their PIDs go to the record when detached."""
+        assert node.spec.frr is not None and self.record is not None
+        record = self.record
+
+        def spawn(argv: list[str], out_path: Path) -> subprocess.Popen[str]:
+            with open(out_path, "w") as out:
+                return node.spawn(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+
+        def started(pid: int) -> None:
+            if detached:
+                record.pids.append(pid)
+                record.save()
+
+        frr.start(node.name, node.netns, node.spec.frr, node.run, spawn, started)
 
     def detach(self) -> None:
         """Leave the lab up when this object goes away (``mrouter lab up``)."""

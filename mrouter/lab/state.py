@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -67,8 +68,9 @@ class LabRecord:
     owner_pid: int | None  # the process that tears it down; None: until `lab down`
     created: float = field(default_factory=time.time)
     pids: list[int] = field(default_factory=list)  # commands started by `lab up`
-    kinds: dict[str, str] = field(default_factory=dict)  # node -> "host"/"router"
+    kinds: dict[str, str] = field(default_factory=dict)  # node -> "host"/"router"/"frr"
     ready: bool = False
+    frr: dict[str, list[str]] = field(default_factory=dict)  # FRR node -> its daemons
 
     @property
     def path(self) -> Path:
@@ -181,11 +183,27 @@ def remove_namespaces(names: list[str]) -> list[str]:
     inside = netns.pids_in(names)
     if inside:
         end_processes(sorted(inside))
-    return [n for n in names if netns.remove(n)]
+    removed = [n for n in names if netns.remove(n)]
+    from mrouter.lab import frr
+
+    for n in names:  # an FRR node's run directory (a stray namespace's too)
+        if frr.run_dir(n).exists() and not netns.exists(n):
+            shutil.rmtree(frr.run_dir(n), ignore_errors=True)
+    return removed
+
+
+def remove_frr(record: LabRecord) -> None:
+    """Stop the FRR daemons of the lab's FRR nodes and delete their run directories."""
+    from mrouter.lab import frr
+
+    for node, daemons in record.frr.items():
+        frr.remove(record.namespaces[node], daemons)
 
 
 def down(record: LabRecord) -> list[str]:
-    """Take a lab down from its record: processes, namespaces, log files, record."""
+    """Take a lab down from its record: FRR daemons, processes, namespaces, log files,
+    record."""
+    remove_frr(record)
     end_processes([p for p in record.pids if _exists(p)])
     removed = remove_namespaces(list(record.namespaces.values()))
     remove_logs(record)

@@ -6,6 +6,7 @@ A topology file is TOML (format and an annotated example in ``netns/README.md``)
 
     [nodes.r1]                 # a node is one network namespace
     kind = "router"            # "router": ip_forward=1, rp_filter=0; "host": kernel defaults
+                               # "frr": a router whose FRR daemons the lab runs (below)
     [[links]]                  # a point-to-point link: one veth pair
     endpoints = [{ node = "sender", iface = "eth0", address = "198.51.100.2/24",
                    address6 = "2001:db8:1::2/64" }, ...]   # address6: one or a list
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from mrouter.errors import TopologyError
-from mrouter.tomlpos import TomlLines
+from mrouter.tomlpos import TomlLines, key_line
 
 #: Linux IFNAMSIZ is 16 bytes including the terminating NUL.
 IFNAMSIZ = 16
@@ -55,6 +56,8 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 IFNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 #: Only per-namespace sysctls may be set: anything outside net.* would change the host.
 SYSCTL_RE = re.compile(r"net(\.[A-Za-z0-9_-]+)+")
+#: A key whose value is a multi-line string that starts on the next line.
+_MULTILINE_OPEN = re.compile(r"""=\s*("{3}|'{3})\s*$""")
 
 
 class NodeKind(StrEnum):
@@ -62,6 +65,18 @@ class NodeKind(StrEnum):
 
     HOST = "host"
     ROUTER = "router"
+    FRR = "frr"  # a router whose FRR daemons (zebra, pimd, ...) the lab runs
+
+
+#: The FRR daemons a node of kind "frr" runs when its ``daemons`` key is not given.
+FRR_DEFAULT_DAEMONS: tuple[str, ...] = ("zebra", "staticd", "pimd")
+#: The FRR daemons a topology may name (FRR 8.x's; Debian's build lacks pim6d). zebra
+#: is always one of them: the others reach the kernel only through it.
+FRR_DAEMONS: frozenset[str] = frozenset({
+    "zebra", "staticd", "pimd", "pim6d", "ospfd", "ospf6d", "bgpd", "ripd", "ripngd",
+    "isisd", "fabricd", "ldpd", "eigrpd", "babeld", "nhrpd", "pbrd", "bfdd", "vrrpd",
+    "pathd",
+})
 
 
 #: Sysctls every router gets before its own ``sysctls`` (which may override them).
@@ -130,12 +145,26 @@ class Route:
 
 
 @dataclass(frozen=True)
+class FrrSpec:
+    """What the lab runs on a node of kind "frr": FRR daemons and their config."""
+
+    daemons: tuple[str, ...] = FRR_DEFAULT_DAEMONS  # zebra first
+    config: str = ""  # FRR's integrated config (frr.conf syntax), applied with vtysh
+    #: where the config came from, for messages: "<topology file>: line N: nodes.X.
+    #: frr_config" (inline: FRR's line 1 is the topology's ``config_line``) or a file
+    config_source: str = ""
+    config_line: int = 1  # the line of the topology file (or of the config file) that
+    #                       holds FRR's line 1
+
+
+@dataclass(frozen=True)
 class NodeSpec:
     name: str
     kind: NodeKind
     routes: tuple[Route, ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()
     commands: tuple[tuple[str, ...], ...] = ()
+    frr: FrrSpec | None = None  # set for kind "frr" only
 
 
 @dataclass(frozen=True)
@@ -187,7 +216,7 @@ def namespace_sysctls(topology: Topology, *, bridge: bool) -> tuple[tuple[str, s
 def router_sysctls(topology: Topology, node: NodeSpec) -> list[tuple[str, str]]:
     """The sysctls the builder sets on a node after its interfaces exist, in order."""
     out: list[tuple[str, str]] = []
-    if node.kind is NodeKind.ROUTER:
+    if node.kind in (NodeKind.ROUTER, NodeKind.FRR):
         out.extend(ROUTER_SYSCTLS)
         out.extend(
             (f"net.ipv4.conf.{e.iface}.rp_filter", "0") for e in topology.interfaces(node.name)
@@ -206,6 +235,7 @@ class _Where:
     """Builds error messages that name the file, the line (if found) and the key path."""
 
     def __init__(self, text: str, source: str) -> None:
+        self.text = text
         self.lines = TomlLines(text)
         self.source = source
 
@@ -249,7 +279,9 @@ def parse_topology(text: str, source: str = "<string>") -> Topology:
 
 _TOP_KEYS = {"description": "a one-line description", "nodes": "the namespaces",
              "links": "point-to-point links", "lans": "LAN segments (bridges)"}
-_NODE_KEYS = {"kind", "default_route", "default_route6", "routes", "sysctls", "commands"}
+_NODE_KEYS = {"kind", "default_route", "default_route6", "routes", "sysctls", "commands",
+              "daemons", "frr_config", "frr_config_file"}
+_FRR_KEYS = ("daemons", "frr_config", "frr_config_file")
 _LINK_KEYS = {"endpoints"}
 _LAN_KEYS = {"members", "igmp_snooping"}
 _ENDPOINT_KEYS = {"node", "iface", "address", "address6"}
@@ -327,14 +359,14 @@ class _Parser:
         self._name(name, key, "node")
         self._keys(t, _NODE_KEYS, key)
         if "kind" not in t:
-            raise self.w.error(f"{key}.kind", "missing", 'add kind = "host" or kind = "router"',
-                               name=name)
+            raise self.w.error(f"{key}.kind", "missing",
+                               'add kind = "host", kind = "router" or kind = "frr"', name=name)
         kind_s = self._str(t["kind"], f"{key}.kind")
         try:
             kind = NodeKind(kind_s)
         except ValueError:
             raise self.w.error(f"{key}.kind", f"unknown kind {kind_s!r}",
-                               'use "host" or "router"', value=kind_s) from None
+                               'use "host", "router" or "frr"', value=kind_s) from None
         routes: list[Route] = []
         if "default_route" in t:
             routes.append(Route(IPv4Network("0.0.0.0/0"),
@@ -405,8 +437,67 @@ class _Parser:
                 raise self.w.error(ckey, "empty command", "remove it or give a program to run",
                                    name="commands")
             commands.append(argv)
+        frr = self.frr(name, t) if kind is NodeKind.FRR else None
+        if frr is None:
+            for k in _FRR_KEYS:
+                if k in t:
+                    raise self.w.error(f"{key}.{k}", f"{k} belongs to FRR nodes and this "
+                                       f"one is a {kind.value}",
+                                       'set kind = "frr" or remove the key',
+                                       line=key_line(self.w.text, key, k))
         return NodeSpec(name=name, kind=kind, routes=tuple(routes), sysctls=tuple(sysctls),
-                        commands=tuple(commands))
+                        commands=tuple(commands), frr=frr)
+
+    def frr(self, name: str, t: Mapping[str, Any]) -> FrrSpec:
+        """``daemons`` and ``frr_config`` or ``frr_config_file`` of an FRR node."""
+        key = f"nodes.{name}"
+
+        def line(k: str) -> int | None:
+            return key_line(self.w.text, key, k)
+
+        daemons: tuple[str, ...] = FRR_DEFAULT_DAEMONS
+        if "daemons" in t:
+            names = self._list(t["daemons"], f"{key}.daemons")
+            for d in names:
+                if not isinstance(d, str) or d not in FRR_DAEMONS:
+                    shown = repr(d) if isinstance(d, str) else _kind(d)
+                    raise self.w.error(f"{key}.daemons", f"{shown} is not an FRR daemon",
+                                       f"use some of: {', '.join(sorted(FRR_DAEMONS))}",
+                                       line=line("daemons"))
+            if len(set(names)) != len(names):
+                raise self.w.error(f"{key}.daemons", "a daemon is named twice",
+                                   "name each daemon once", line=line("daemons"))
+            if "zebra" not in names:
+                raise self.w.error(f"{key}.daemons", "zebra is missing (the other FRR "
+                                   "daemons reach the kernel only through it)",
+                                   'add it: daemons = ["zebra", ...]', line=line("daemons"))
+            daemons = ("zebra", *(d for d in names if d != "zebra"))
+        if "frr_config" in t and "frr_config_file" in t:
+            raise self.w.error(f"{key}.frr_config_file", "both frr_config and "
+                               "frr_config_file are given", "keep one of them",
+                               line=line("frr_config_file"))
+        if "frr_config" in t:
+            config = self._str(t["frr_config"], f"{key}.frr_config")
+            at = line("frr_config") or 1
+            # TOML drops the newline right after an opening """: FRR's line 1 is then
+            # the next line of the topology file.
+            raw = self.w.lines.lines[at - 1] if at <= len(self.w.lines.lines) else ""
+            if _MULTILINE_OPEN.search(raw):
+                at += 1
+            return FrrSpec(daemons, config, f"{self.w.source}: nodes.{name}.frr_config", at)
+        if "frr_config_file" in t:
+            rel = self._str(t["frr_config_file"], f"{key}.frr_config_file")
+            base = Path(self.w.source).parent if self.w.source != "<string>" else Path(".")
+            path = base / rel
+            try:
+                config = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = "no such file" if isinstance(exc, FileNotFoundError) else str(exc)
+                raise self.w.error(f"{key}.frr_config_file", f"cannot read {path}: {reason}",
+                                   "give a path relative to the topology file's folder",
+                                   line=line("frr_config_file")) from None
+            return FrrSpec(daemons, config, str(path), 1)
+        return FrrSpec(daemons, "", f"{self.w.source}: nodes.{name}", 1)
 
     def _address(self, value: object, key: str) -> IPv4Address:
         s = self._str(value, key)
@@ -629,11 +720,14 @@ def default_netns_dir() -> Path:
 
 
 __all__ = [
+    "FRR_DAEMONS",
+    "FRR_DEFAULT_DAEMONS",
     "IFNAMSIZ",
     "NAMESPACE_SYSCTLS",
     "ROUTER_SYSCTLS",
     "ROUTER_SYSCTLS6",
     "Endpoint",
+    "FrrSpec",
     "Lan",
     "Link",
     "NodeKind",
