@@ -14,11 +14,18 @@ ways, one per shape of file, and both live here:
   has no header to follow: lab topologies (:mod:`mrouter.lab.topology`).
 
 Either way the answer is a 1-based line number, or ``None`` when nothing fits.
+
+Reading the text is here too (:func:`loads`): tomllib raises ``TOMLDecodeError`` for bad
+syntax, but a value nested a few hundred levels deep reaches Python's recursion limit and
+a number of more than 4,300 digits Python's integer-conversion limit, and those arrive as
+``RecursionError`` and ``ValueError``. Both file formats want one error for all three.
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
+from typing import Any
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
 _KEY = re.compile(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+)\s*=")
@@ -89,3 +96,42 @@ class TomlLines:
         """The first line where ``name`` (maybe quoted) is a key (``name =``) or ends a
         table name (``[nodes.name]``)."""
         return self.first(re.compile(rf'(^|[\s{{,.\[])"?{re.escape(name)}"?\s*(=|\])'))
+
+
+class TomlError(ValueError):
+    """TOML text that cannot be read; the message says why (and where, when tomllib knows)."""
+
+
+def loads(text: str) -> dict[str, Any]:
+    """``tomllib.loads`` with one error type for every way the text can be unreadable."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TomlError(str(exc)) from None
+    except RecursionError:
+        raise TomlError("a value is nested too deeply (arrays or tables inside each other "
+                        "hundreds of levels deep)") from None
+    except ValueError as exc:  # int_max_str_digits: "Exceeds the limit (4300 digits) ..."
+        raise TomlError(f"a value cannot be read: {exc}") from None
+    _check_integers(data)
+    return data
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _check_integers(data: dict[str, Any]) -> None:
+    """TOML integers are 64-bit (TOML 1.0, "Integer"); tomllib takes any size. A larger one
+    is refused here, before a message that quotes it fails to print it (Python will not
+    turn an integer of more than 4,300 digits into text). Iterative: the nesting is
+    deep enough to have been parsed, not necessarily to be recursed over."""
+    stack: list[Any] = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool) and item not in _INT64:
+            raise TomlError("an integer is outside TOML's 64-bit range "
+                            "(-9223372036854775808 to 9223372036854775807)")

@@ -9,7 +9,8 @@ exception at all from the control-request parser, which must answer every line):
 
     igmp         mrouter.igmp.codec.decode            CodecError
     igmp-packet  mrouter.igmp.codec.decode_packet     CodecError
-    mld          mrouter.mld.codec.decode             CodecError (skipped until it exists)
+    mld          mrouter.mld.codec.decode             CodecError
+    mld-packet   mrouter.mld.codec.decode_packet      CodecError
     control      ControlServer.answer + json.dumps    nothing: a reply for every line
     config       mrouter.router.config.load_config    ConfigError
     topology     mrouter.lab.topology.load_topology   TopologyError
@@ -33,7 +34,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import heapq
-import importlib
 import json
 import random
 import re
@@ -42,7 +42,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ from mrouter.igmp.messages import (  # noqa: E402
     V2Report,
     V3Report,
 )
+from mrouter.mld import codec as mld_codec  # noqa: E402
 
 IGMP_AT = 24  # encode_packet's IPv4 header with the Router Alert option is 24 bytes
 INTERESTING_BYTES = (0x00, 0x01, 0x7F, 0x80, 0xFE, 0xFF)
@@ -149,6 +150,42 @@ def igmp_seeds(packet: bool) -> list[Seed]:
             fields = [(0, 1), (2, 2), (21, 1), (9, 1), *_igmp_fields(msg, IGMP_AT)]
         else:
             data, fields = encode(msg), _igmp_fields(msg, 0)
+        seeds.append(Seed(data, tuple(fields)))
+    return seeds
+
+
+MLD_SRC = IPv6Address("fe80::11")
+MLD_DST = IPv6Address("ff02::16")
+
+
+def _mld_messages() -> list[Any]:
+    from mrouter.mld import messages as m
+
+    group, source = IPv6Address("ff15::1"), IPv6Address("2001:db8:1::2")
+    return [
+        m.Query(version=1, max_resp_code=10000),
+        m.Query(version=2, group=group, max_resp_code=40000, s_flag=True, qrv=2, qqic=125,
+                sources=(source,)),
+        m.V1Report(group=group), m.V1Done(group=group),
+        m.V2Report(records=(m.AddressRecord(RecordType.MODE_IS_EXCLUDE, group),
+                            m.AddressRecord(RecordType.ALLOW_NEW_SOURCES, group,
+                                            (source, IPv6Address("2001:db8:1::3")),
+                                            b"\0\0\0\1"))),
+    ]
+
+
+def mld_seeds(packet: bool) -> list[Seed]:
+    """Encoded MLD messages (or whole IPv6 packets with the Hop-by-Hop Router Alert); their
+    "fields" are the ICMPv6 header and, in a packet, the IPv6 payload length, next header
+    and the Hop-by-Hop header's length byte."""
+    seeds = []
+    for msg in _mld_messages():
+        if packet:
+            data = mld_codec.encode_packet(msg, MLD_SRC, MLD_DST)
+            fields = [(4, 2), (6, 1), (41, 1), (48, 1), (50, 2)]
+        else:
+            data = mld_codec.encode(msg, MLD_SRC, MLD_DST)
+            fields = [(0, 1), (2, 2), (4, 2), (6, 2)]
         seeds.append(Seed(data, tuple(fields)))
     return seeds
 
@@ -253,14 +290,14 @@ def targets(workdir: Path) -> list[Target]:
         Target("igmp-packet", lambda b: decode_packet(b, verify_checksum=len(b) % 2 == 0),
                (CodecError,), igmp_seeds(packet=True), text=False, max_len=2048),
     ]
-    try:  # MLD's codec, once it exists, with the same shape as IGMP's
-        mld = importlib.import_module("mrouter.mld.codec")
-    except ImportError:
-        mld = None
-    if mld is not None and hasattr(mld, "decode"):
-        seeds = [Seed(b) for b in getattr(mld, "FUZZ_SEEDS", ())] or igmp_seeds(packet=False)
-        found.append(Target("mld", mld.decode, (CodecError,), seeds, text=False,
-                            max_len=2048))
+    found += [
+        Target("mld", lambda b: mld_codec.decode(b, MLD_SRC, MLD_DST,
+                                                 verify_checksum=len(b) % 2 == 0),
+               (CodecError,), mld_seeds(packet=False), text=False, max_len=2048),
+        Target("mld-packet", lambda b: mld_codec.decode_packet(
+            b, verify_checksum=len(b) % 2 == 0), (CodecError,), mld_seeds(packet=True),
+            text=False, max_len=2048),
+    ]
     found += [
         Target("control", control_adapter(), (), control_seeds(), text=True),
         Target("config", _via_file(load_config, workdir, "fuzz.toml"), (ConfigError,),
@@ -419,7 +456,7 @@ def _slowest(call: Callable[[bytes], object],
 
 def share(total: int, names: Sequence[str]) -> dict[str, int]:
     """Split ``total`` inputs: the cheap binary decoders get the most."""
-    weights = {"igmp": 4.0, "igmp-packet": 4.0, "mld": 4.0, "control": 2.0}
+    weights = {"igmp": 4.0, "igmp-packet": 4.0, "mld": 4.0, "mld-packet": 4.0, "control": 2.0}
     sizes = {n: weights.get(n, 1.0) for n in names}
     scale = total / sum(sizes.values())
     counts = {n: int(w * scale) for n, w in sizes.items()}
@@ -444,7 +481,7 @@ def render(results: Sequence[Result], skipped: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-SKIP_REASONS = {"mld": "no MLD decoder yet (mrouter.mld.codec.decode)"}
+SKIP_REASONS: dict[str, str] = {}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

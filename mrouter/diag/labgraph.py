@@ -26,13 +26,13 @@ MARGIN = 40.0
 BOX_W, BOX_H = 110.0, 44.0
 LAN_W, LAN_H = 130.0, 26.0
 
-COLOURS = {"router": "#3b6fd8", "host": "#777777", "lan": "#2e9e4f"}
+COLOURS = {"router": "#3b6fd8", "frr": "#8a4fd0", "host": "#777777", "lan": "#2e9e4f"}
 
 
 @dataclass(frozen=True, slots=True)
 class Place:
     name: str
-    kind: str  # "router", "host" or "lan"
+    kind: str  # "router", "frr", "host" or "lan"
     x: float  # centre
     y: float
 
@@ -140,9 +140,9 @@ def render_svg(topo: Topology, title: str | None = None,
                      f'width="{LAN_W}" height="{LAN_H}" rx="13" fill="{colour}"/>')
             text = f"LAN {p.name}"
         else:
+            corner = 8 if p.kind in ("router", "frr") else 2
             shape = (f'<rect x="{p.x - BOX_W / 2:.1f}" y="{p.y - BOX_H / 2:.1f}" '
-                     f'width="{BOX_W}" height="{BOX_H}" rx="{8 if p.kind == "router" else 2}" '
-                     f'fill="{colour}"/>')
+                     f'width="{BOX_W}" height="{BOX_H}" rx="{corner}" fill="{colour}"/>')
             text = p.name
         note = (notes or {}).get(p.name, p.kind if p.kind != "lan" else "")
         boxes.append(

@@ -113,12 +113,13 @@ class Node:
         status; a timeout kills it and raises TimeoutExpired.
         """
         argv, env = same_mrouter(argv)
+        if self.spec.frr is not None:  # plain `vtysh` reaches this node's FRR daemons
+            env = frr.env_for(self.netns, env)
         with self.enter():
             try:
                 proc = subprocess.Popen(
                     argv, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                    env=frr.env_for(self.netns) if self.spec.frr is not None else None,
                 )
             except FileNotFoundError:
                 raise LabError(f"{self.name}: cannot run {argv[0]!r}: no such program "

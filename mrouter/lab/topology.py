@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -43,6 +42,7 @@ from ipaddress import (
 from pathlib import Path
 from typing import Any
 
+from mrouter import tomlpos
 from mrouter.errors import TopologyError
 from mrouter.tomlpos import TomlLines, key_line
 
@@ -271,8 +271,8 @@ def parse_topology(text: str, source: str = "<string>") -> Topology:
     """Parse and validate topology TOML text; raises TopologyError naming ``source``."""
     where = _Where(text, source)
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        doc = tomlpos.loads(text)
+    except tomlpos.TomlError as exc:
         raise TopologyError(f"{source}: not valid TOML: {exc}; fix the syntax there") from None
     return _Parser(where).topology(doc)
 
@@ -522,7 +522,7 @@ class _Parser:
             raise self.w.error(key, f"address {a!r} has no prefix length",
                                f'write it with one, e.g. "{a}/64"', value=a)
         addr_s, prefix_s = a.split("/", 1)
-        if not prefix_s.isdigit() or not 1 <= int(prefix_s) <= 128:
+        if not prefix_s.isdigit() or len(prefix_s) > 3 or not 1 <= int(prefix_s) <= 128:
             raise self.w.error(key, f"bad prefix length /{prefix_s} in {a!r}",
                                "use a number from 1 to 128, e.g. /64", value=a)
         try:
@@ -588,7 +588,7 @@ class _Parser:
             raise self.w.error(key, f"address {a!r} has no prefix length",
                                f'write it with one, e.g. "{a}/24"', value=a)
         addr_s, prefix_s = a.split("/", 1)
-        if not prefix_s.isdigit() or not 1 <= int(prefix_s) <= 32:
+        if not prefix_s.isdigit() or len(prefix_s) > 3 or not 1 <= int(prefix_s) <= 32:
             raise self.w.error(key, f"bad prefix length /{prefix_s} in {a!r}",
                                "use a number from 1 to 32, e.g. /24", value=a)
         try:

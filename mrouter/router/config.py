@@ -43,7 +43,6 @@ setting. IGMP with an IP TTL other than 1 is always dropped and counted.)
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -51,6 +50,7 @@ from ipaddress import AddressValueError, IPv4Address, IPv4Network, NetmaskValueE
 from pathlib import Path
 from typing import Any
 
+from mrouter import tomlpos
 from mrouter.errors import ConfigError
 from mrouter.igmp.family import IPV4
 from mrouter.igmp.settings import DEFAULTS, LIMITS, InterfaceSettings, SettingError
@@ -387,8 +387,8 @@ def _parse_membership(ctx: _Context, number: int, data: Mapping[str, Any],
 def parse_config(text: str, path: str = "<config>") -> Config:
     """Parse and check a config given as text; ``path`` is used in messages."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = tomlpos.loads(text)
+    except tomlpos.TomlError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     ctx = _Context(path, text)
     _check_keys(ctx, "", data, _TOP_KEYS)

@@ -43,7 +43,8 @@ def test_bash_completes_every_subcommand(bash_script: str) -> None:
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_bash_completes_actions_and_options(bash_script: str) -> None:
-    assert complete(bash_script, "mrouter lab ") == ["down", "exec", "graph", "list", "status", "up", "web"]
+    assert complete(bash_script, "mrouter lab ") == [
+        "down", "exec", "graph", "list", "status", "up", "web"]
     assert complete(bash_script, "mrouter config ") == ["check", "example"]
     assert complete(bash_script, "mrouter config example ") == ["proxy", "router"]
     assert "--config" in complete(bash_script, "mrouter run --")

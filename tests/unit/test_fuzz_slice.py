@@ -38,28 +38,21 @@ def test_igmp_packet_decoder_raises_only_codec_error(targets: dict[str, fuzz.Tar
     run(targets, "igmp-packet", 8000)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 fix: the control server answers deep and "
-                   "huge-number JSON (RecursionError, ValueError escape answer() today), "
-                   "landing on another branch")
 def test_control_server_answers_every_request_line(targets: dict[str, fuzz.Target]) -> None:
     run(targets, "control", 2000)
 
 
-@pytest.mark.xfail(strict=True, reason="found by scripts/fuzz.py: a value nested 500 deep "
-                   "(x = [[[...]]]) or a 5000-digit number makes tomllib raise RecursionError "
-                   "or ValueError through load_config; reported to the lead, not fixed yet")
 def test_config_loader_raises_only_config_error(targets: dict[str, fuzz.Target]) -> None:
     run(targets, "config", 1000)
 
 
-@pytest.mark.xfail(strict=True, reason="found by scripts/fuzz.py: a deeply nested value "
-                   "or a 5000-digit number makes tomllib raise RecursionError or ValueError "
-                   "through load_topology; reported to the lead, not fixed yet")
 def test_topology_loader_raises_only_topology_error(targets: dict[str, fuzz.Target]) -> None:
     run(targets, "topology", 1000)
 
 
 def test_mld_decoder_raises_only_codec_error(targets: dict[str, fuzz.Target]) -> None:
-    if "mld" not in targets:
-        pytest.skip(fuzz.SKIP_REASONS["mld"])
     run(targets, "mld", 2000)
+
+
+def test_mld_packet_decoder_raises_only_codec_error(targets: dict[str, fuzz.Target]) -> None:
+    run(targets, "mld-packet", 2000)

@@ -24,7 +24,7 @@ def test_every_node_lan_and_interface_is_drawn(path: Path) -> None:
     topo = load_topology(path)
     root = ET.fromstring(render_svg(topo))
     boxes = {g.get("data-node"): g.get("class") for g in root.iter(f"{SVG}g")
-             if g.get("class") in ("router", "host", "lan")}
+             if g.get("class") in ("router", "frr", "host", "lan")}
     assert boxes == {**{n.name: n.kind.value for n in topo.nodes},
                      **{lan.name: "lan" for lan in topo.lans}}
     labels = {(g.get("data-node"), g.get("data-iface")): [t.text for t in g.iter(f"{SVG}text")]
