@@ -54,6 +54,7 @@ from mrouter.igmp.messages import (  # noqa: E402
     V3Report,
     value_to_code,
 )
+from mrouter.igmp.settings import DEFAULTS  # noqa: E402
 from mrouter.lab import Lab  # noqa: E402
 from mrouter.router.control import request  # noqa: E402
 from mrouter.traffic import payload  # noqa: E402
@@ -97,13 +98,16 @@ members = [
 
 
 def config(*, query_interval: float = 4.0, query_response_interval: float = 2.0,
-           max_groups: int = 2000, extra_interfaces: int = 0) -> str:
+           max_groups: int = 2000, extra_interfaces: int = 0,
+           max_query_interval: float | None = None) -> str:
     """Router mode, up0 and the LAN's dn0 (IGMPv3); a restarted daemon hears the member
     within query_response_interval of its first (startup) query."""
     lines = ['mode = "router"', "[interfaces.up0]", "[interfaces.dn0]", "igmp_version = 3",
              f"query_interval = {query_interval}",
              f"query_response_interval = {query_response_interval}",
              f"max_groups = {max_groups}"]
+    if max_query_interval is not None:
+        lines.append(f"max_query_interval = {max_query_interval}")
     lines += [f"[interfaces.x{n}]" for n in range(1, extra_interfaces + 1)]
     return "\n".join(lines) + "\n"
 
@@ -812,7 +816,10 @@ def igmp_flood(workdir: Path, rate: int = 20000, seconds: float = 10.0,
 
 
 def _flood_verdict(b: Bed, fault: str, prober: Prober, t0: float, t1: float, rss0: int,
-                   cap: int, sent: str, *, sources_cap: int | None = None) -> Row:
+                   cap: int, sent: str, *, sources_cap: int | None = None,
+                   show_limit: float = 0.1) -> Row:
+    """The verdict on a flood: the member lost nothing, the tables stayed within their
+    bounds, RSS grew by less than 50 MB and `show` answered within ``show_limit`` s."""
     assert b.flow is not None
     health = b.health()
     if health is not None:
@@ -826,7 +833,7 @@ def _flood_verdict(b: Bed, fault: str, prober: Prober, t0: float, t1: float, rss
     sources = max((len(r["sources"]) for r in rows), default=0)
     lost = b.flow.lost(t0, t1)
     ok = (lost == 0 and groups <= cap + 1 and (rss1 - rss0) < 50 * 1024
-          and prober.worst < 0.1 and not prober.failures
+          and prober.worst < show_limit and not prober.failures
           and (sources_cap is None or sources <= sources_cap))
     detail = (f"{sent}; member lost {lost}; {groups} groups on dn0 (cap {cap}), most sources "
               f"in one {sources}; RSS {rss0 // 1024}->{rss1 // 1024} MB; {prober.summary()}")
@@ -862,7 +869,8 @@ while (now := time.monotonic()) < start + seconds:
 print(sent)
 """
 
-SOURCES_CAP = 8192  # what a bounded engine may keep per group; set to the engine's limit
+#: what the engine may keep for one group by default (the interface bound is larger)
+SOURCES_CAP = DEFAULTS.max_group_sources
 
 
 def source_flood(workdir: Path, rate: int = 2000, seconds: float = 10.0,
@@ -888,7 +896,10 @@ def source_flood(workdir: Path, rate: int = 2000, seconds: float = 10.0,
         sent = int(out.strip() or 0)
         return _flood_verdict(b, fault, prober, t0, t1, rss0, 2000,
                               f"{sent * per_report} sources offered",
-                              sources_cap=SOURCES_CAP)
+                              sources_cap=SOURCES_CAP,
+                              # every report names 64 sources on a full group: the loop
+                              # is busy, `show` waits its turn, but must still answer
+                              show_limit=0.5)
 
 
 # --- a rogue querier ------------------------------------------------------------------
@@ -904,8 +915,9 @@ def rogue_querier(workdir: Path, seconds: float = 6.0, interval: float = 1.0,
     qrv, qi, qri = 2, 4.0, 2.0  # the rogue's QRV; r1's query and response intervals
     own_oqpi = 2 * qi + qri / 2  # r1's own Other Querier Present Interval (robustness 2)
     code = value_to_code(round(interval)) if qqic is None else qqic
-    with bed(workdir, daemon_config=config(query_interval=qi,
-                                           query_response_interval=qri)) as b:
+    with bed(workdir, daemon_config=config(
+            query_interval=qi, query_response_interval=qri,
+            max_query_interval=qi if forged else None)) as b:
         assert b.flow is not None
         if (row := _ready_or_row(b, fault)) is not None:
             return row
@@ -926,7 +938,7 @@ def rogue_querier(workdir: Path, seconds: float = 6.0, interval: float = 1.0,
                     if yielded_at is None and _is_querier(b) is False:
                         yielded_at = time.monotonic()
                     time.sleep(0.02)
-        # a forged QQIC must not keep r1 quiet longer than its own settings would
+        # a forged QQIC is adopted only up to max_query_interval (= qi here)
         expected = own_oqpi if forged else qrv * interval + qri / 2
         back = None
         wait_until = last_query + expected + 3.0

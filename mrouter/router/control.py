@@ -26,8 +26,11 @@ it, whatever a client sends or fails to read:
 The limits (module constants):
 
 ==================== ============ ==================================================
-:data:`MAX_CLIENTS`  32           connections at once; the next one gets an error line
-                                  and is closed
+:data:`MAX_CLIENTS`  512          connections at once; when full, the connection idle
+                                  longest (no request, no reply waiting) is closed to
+                                  make room, so hoarded idle connections cannot lock
+                                  out `mrouter show`; if none is idle the newcomer gets
+                                  an error line and is closed
 :data:`MAX_REQUEST`  64 KiB       a request line longer than this is refused and the
                                   connection closed
 :data:`MAX_DEPTH`    16           nesting of arrays and objects in a request
@@ -65,7 +68,7 @@ from mrouter.errors import ControlError, MrouterError
 log = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "/run/mrouter/mrouter.sock"
-MAX_CLIENTS = 32
+MAX_CLIENTS = 512
 MAX_REQUEST = 64 * 1024  # a request line longer than this is refused
 MAX_DEPTH = 16
 IDLE_TIMEOUT = 30.0
@@ -296,7 +299,7 @@ class ControlServer:
             return False
         self._exhausted_logged = False
         client.setblocking(False)
-        if len(self.connections) >= MAX_CLIENTS:
+        if len(self.connections) >= MAX_CLIENTS and not self._evict_idlest():
             with contextlib.suppress(OSError):
                 client.send(json.dumps({
                     "ok": False, "error": f"the daemon already has {MAX_CLIENTS} control "
@@ -304,6 +307,18 @@ class ControlServer:
             client.close()
             return True
         self.connections[client.fileno()] = _Connection(client, self.clock())
+        return True
+
+    def _evict_idlest(self) -> bool:
+        """Close the connection that has been idle longest (nothing half-read, nothing to
+        send) to make room for a new client; False if every connection is mid-request."""
+        idle = [c for c in self.connections.values() if not c.busy and not c.inbuf]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda c: c.last_progress)
+        log.info("control socket: %d clients; closed the one idle longest to make room",
+                 len(self.connections))
+        self._drop(oldest)
         return True
 
     def _read(self, conn: _Connection) -> None:

@@ -5,8 +5,9 @@ packets again and, where the fault should not touch it, loses none; `show` from 
 well-behaved client stays answered. The faults live in scripts/chaoslib.py (one copy for
 the script and the tests); each row's detail is the assertion message.
 
-The xfail(strict) ones fail on today's code and are fixed on other branches (issue 11):
-the lead removes the marker when the fix is merged (a strict xfail that passes fails).
+Each of issue 11's failures has its row here: deep and huge-number requests, running out
+of descriptors, clients that never read, connect/close churn, a source flood, a forged
+QQIC, 32 interfaces and a SIGHUP with a hostile config all failed before the fixes.
 """
 
 from __future__ import annotations
@@ -26,11 +27,6 @@ pytestmark = [pytest.mark.netns, pytest.mark.timeout(60)]
 def check(row: chaoslib.Row) -> None:
     print(f"{row.fault}: {row.detail}")
     assert row.ok, f"{row.fault}: {row.detail}"
-
-
-def fixed_elsewhere(fix: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"issue 11 fix: {fix}, landing on another "
-                             "branch")
 
 
 def test_kill_9_leaves_kernel_tables_empty_and_a_restart_serves_the_member(
@@ -54,9 +50,6 @@ def test_sighup_storm_with_broken_configs_leaves_no_sequence_gap(tmp_path: Path)
     check(row)
 
 
-@pytest.mark.xfail(strict=True, reason="found by scripts/fuzz.py: load_config lets "
-                   "tomllib's RecursionError and int()'s ValueError out, so a SIGHUP with such "
-                   "a file kills the daemon; reported to the lead, not fixed yet")
 def test_sighup_with_a_nested_or_huge_number_config_keeps_the_daemon(tmp_path: Path) -> None:
     check(chaoslib.sighup_hostile_config(tmp_path))
 
@@ -73,29 +66,22 @@ def test_invalid_json_and_utf8_requests_are_answered(tmp_path: Path) -> None:
     check(chaoslib.bad_requests(tmp_path))
 
 
-@pytest.mark.xfail(strict=True, reason="found by this test: under connect/close churn the "
-                   "control socket's listen backlog (8) fills and a well-behaved `mrouter "
-                   "show` gets EAGAIN (no retry); reported to the lead, not fixed yet")
 def test_connect_close_churn_leaves_show_answered(tmp_path: Path) -> None:
     check(chaoslib.churn(tmp_path, connections=20000))
 
 
-@fixed_elsewhere("a request nested 20000 deep kills the daemon (RecursionError)")
 def test_deeply_nested_request_is_answered(tmp_path: Path) -> None:
     check(chaoslib.deep_request(tmp_path, depth=20000))
 
 
-@fixed_elsewhere("a 5000-digit JSON number kills the daemon (ValueError)")
 def test_huge_number_request_is_answered(tmp_path: Path) -> None:
     check(chaoslib.huge_number_request(tmp_path))
 
 
-@fixed_elsewhere("EMFILE on accept() kills the daemon")
 def test_descriptor_exhaustion_leaves_the_daemon_running(tmp_path: Path) -> None:
     check(chaoslib.fd_exhaustion(tmp_path))
 
 
-@fixed_elsewhere("clients that never read their replies stall the daemon")
 def test_non_reading_clients_do_not_stall_show(tmp_path: Path) -> None:
     check(chaoslib.non_reading_clients(tmp_path, clients=3))
 
@@ -104,7 +90,6 @@ def test_igmp_flood_is_capped_and_the_member_loses_nothing(tmp_path: Path) -> No
     check(chaoslib.igmp_flood(tmp_path, rate=20000, seconds=3.0))
 
 
-@fixed_elsewhere("the engine keeps every source a report names (unbounded)")
 def test_source_flood_is_bounded(tmp_path: Path) -> None:
     check(chaoslib.source_flood(tmp_path, rate=2000, seconds=3.0))
 
@@ -113,12 +98,10 @@ def test_rogue_querier_takes_the_role_and_gives_it_back_on_time(tmp_path: Path) 
     check(chaoslib.rogue_querier(tmp_path, seconds=3.0))
 
 
-@fixed_elsewhere("a forged QQIC (255: 31744 s) keeps the router from querying for hours")
 def test_rogue_querier_with_forged_qqic_cannot_silence_the_router(tmp_path: Path) -> None:
     check(chaoslib.rogue_querier(tmp_path, seconds=2.0, qqic=255))
 
 
-@fixed_elsewhere("more than 10 interfaces fail to start (224.0.0.22 joins on one socket)")
 def test_32_interfaces_start_and_forward(tmp_path: Path) -> None:
     check(chaoslib.many_interfaces(tmp_path, total=32))
 

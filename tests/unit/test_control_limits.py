@@ -139,14 +139,33 @@ def test_a_reply_that_is_not_json_able_is_an_internal_error(tmp_path: Path) -> N
 
 # --- 2. clients and file descriptors ---------------------------------------------------------
 
-def test_too_many_clients_get_an_error_line_and_the_rest_are_served(
-        server: ControlServer) -> None:
-    held = [connect(server) for _ in range(control.MAX_CLIENTS)]
+def test_a_full_server_closes_its_idlest_client_to_serve_a_new_one(
+        server: ControlServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(control, "MAX_CLIENTS", 8)
+    held = [connect(server) for _ in range(8)]
     for _ in range(5):
         turn(server, 0.01)
     extra = connect(server)
-    assert "already has 32 control clients" in read_reply(server, extra)["error"]
-    held[0].sendall(b'{"command": "ping"}\n')
+    extra.sendall(b'{"command": "ping"}\n')
+    assert read_reply(server, extra)["ok"] is True  # the newcomer is served ...
+    assert held[0].recv(10) == b""  # ... and the client idle longest was closed
+    held[1].sendall(b'{"command": "ping"}\n')
+    assert read_reply(server, held[1])["ok"] is True  # the others keep working
+    for sock in [*held, extra]:
+        sock.close()
+
+
+def test_too_many_clients_mid_request_get_an_error_line_and_the_rest_are_served(
+        server: ControlServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(control, "MAX_CLIENTS", 8)
+    held = [connect(server) for _ in range(8)]
+    for sock in held:
+        sock.sendall(b'{"command": ')  # half a request: none of them is idle
+    for _ in range(5):
+        turn(server, 0.01)
+    extra = connect(server)
+    assert "already has 8 control clients" in read_reply(server, extra)["error"]
+    held[0].sendall(b'"ping"}\n')
     assert read_reply(server, held[0])["ok"] is True
     for sock in [*held, extra]:
         sock.close()
