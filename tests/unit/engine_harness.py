@@ -23,12 +23,12 @@ from mrouter.igmp.engine import (
     QuerierChanged,
     SendQuery,
 )
+from mrouter.igmp.family import IPV4, IPV6, AddressFamily
 from mrouter.igmp.messages import (
     ALL_IGMPV3_ROUTERS,
     ALL_ROUTERS,
     ALL_SYSTEMS,
     GroupRecord,
-    IgmpMessage,
     Query,
     RecordType,
     V1Report,
@@ -36,7 +36,6 @@ from mrouter.igmp.messages import (
     V2Report,
     V3Report,
 )
-from mrouter.igmp.family import IPV4, IPV6, AddressFamily
 from mrouter.igmp.settings import MLD_DEFAULTS
 from mrouter.igmp.snapshot import GroupView, InterfaceSnapshot
 from mrouter.mld import messages as mld
@@ -74,9 +73,12 @@ class Link:
         return self.name
 
 
-def _v6_twin(address: IPv4Address) -> IPv6Address:
-    """H1 192.0.2.11 -> fe80::11; G 239.1.1.1 -> ff15::239:1:1:1; S 198.51.100.x ->
-    2001:db8:100::x (documentation and link-local addresses, ff15::/16 groups)."""
+def _v6_twin(address: IPv4Address | IPv6Address) -> IPv6Address:
+    """H1 192.0.2.11 -> fe80::b; G 239.1.1.1 -> ff15::239:1:1:1; S 198.51.100.x ->
+    2001:db8:100::x (documentation and link-local addresses, ff15::/16 groups); an
+    IPv6 address is its own twin."""
+    if isinstance(address, IPv6Address):
+        return address
     if address in NET:
         return IPv6Address(f"fe80::{int(address) & 0xFF:x}")
     if address.is_multicast:

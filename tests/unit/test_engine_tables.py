@@ -16,7 +16,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 import pytest
-from engine_harness import LINKS, H1, G, Lan, Link, S, specific, srcs
+from engine_harness import H1, LINKS, G, Lan, Link, S, specific, srcs
 
 from mrouter.igmp.engine import FilterMode, SendQuery
 from mrouter.igmp.messages import RecordType
