@@ -45,7 +45,7 @@ from mrouter.sockets.igmp_socket import Received
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MLD_TYPES", "MldSocket", "MldTap", "Received", "link_local"]
+__all__ = ["MLD_TYPES", "MldSocket", "MldTap", "RawIpv6Sender", "Received", "link_local"]
 
 # Linux constants Python's socket module may lack (include/uapi/linux/in6.h, icmpv6.h).
 ICMP6_FILTER = 1  # level IPPROTO_ICMPV6
@@ -272,6 +272,38 @@ class MldTap:
             # addr = (ifname, proto, pkttype, hatype, hwaddr)
             if addr[2] != PACKET_OUTGOING:
                 return Received(data, socket.if_nametoindex(addr[0]))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class RawIpv6Sender:
+    """Sends whole IPv6 packets as they are (``mrouter mld send``): a raw IPv6 socket of
+    protocol IPPROTO_RAW, which on Linux takes the IPv6 header from the caller
+    (``IPV6_HDRINCL`` is implied), so the hop limit, the Hop-by-Hop options and the
+    checksum are exactly what was built, wrong ones included."""
+
+    def __init__(self) -> None:
+        try:
+            self.sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        except PermissionError as exc:
+            raise McastError("cannot open a raw IPv6 socket: permission denied; run as "
+                             "root or with CAP_NET_RAW") from exc
+        except OSError as exc:
+            raise McastError(f"cannot open a raw IPv6 socket: {exc.strerror}") from exc
+
+    def send(self, ip_packet: bytes, ifindex: int) -> None:
+        """Send ``ip_packet`` (header included) out of ``ifindex``, to its destination."""
+        if len(ip_packet) < HEADER_LEN or ip_packet[0] >> 4 != 6:
+            raise McastError(f"cannot send {len(ip_packet)} bytes: not an IPv6 packet")
+        target = str(IPv6Address(ip_packet[24:40]))
+        try:
+            self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+            self.sock.sendto(ip_packet, (target, 0, 0, ifindex))
+        except OSError as exc:
+            raise McastError(
+                f"sending {len(ip_packet)} bytes to {target} on interface index {ifindex} "
+                f"failed: {exc.strerror}; check that the interface is up and has IPv6") from exc
 
     def close(self) -> None:
         self.sock.close()
