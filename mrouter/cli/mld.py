@@ -259,7 +259,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
             "decode`) are skipped."
         ),
         epilog="examples:\n  mrouter mld decode mld.pcap\n  tcpdump -i any -w x.pcap "
-               "'icmp6 or igmp'; mrouter mld decode x.pcap --json",
+               "'ip6 or igmp'; mrouter mld decode x.pcap --json\n"
+               "(libpcap's 'icmp6' misses MLD: it does not look past the Hop-by-Hop "
+               "header)",
     )
     decode_options(d)
     d.set_defaults(func=run_decode)
