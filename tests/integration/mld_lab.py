@@ -75,3 +75,12 @@ def link_local_of(node: Node, iface: str) -> str:
         if parts[5] == iface and parts[0].startswith("fe80"):
             return str(IPv6Address(int(parts[0], 16)))
     raise AssertionError(f"{node.name} {iface} has no link-local address")
+
+
+def set_link_local(node: Node, iface: str, address: str) -> None:
+    """IPv6 on ``iface`` with only ``address`` as its link-local address (no generated
+    one, no DAD), so that a test knows who wins an election."""
+    node.sysctl(f"net.ipv6.conf.{iface}.addr_gen_mode", 1)  # none
+    node.sysctl(f"net.ipv6.conf.{iface}.accept_dad", 0)
+    node.sysctl(f"net.ipv6.conf.{iface}.disable_ipv6", 0)
+    node.run(["ip", "-6", "addr", "add", f"{address}/64", "dev", iface, "nodad"], check=True)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from mld_lab import Listener, enable_ipv6, link_local_of
+from mld_lab import Listener, enable_ipv6, link_local_of, set_link_local
 from querier_lab import Querier
 
 from mrouter.lab.lab import Lab
@@ -116,3 +116,26 @@ def test_hosts_answer_the_queriers_queries(lan: Lab) -> None:
     assert answered is not None and answered["filter_mode"] == "EXCLUDE"
     group = next(g for g in querier.groups()["groups"] if g["group"] == G2)
     assert [h["host"] for h in group["hosts"]] == [link_local_of(h2, "eth0")]
+
+
+def test_the_lowest_link_local_address_wins_and_the_other_takes_over(
+        lab_factory: Callable[..., Lab]) -> None:
+    """querier-election.toml: r1 fe80::1 and r2 fe80::2. r2 queries until it hears r1;
+    when r1 stops, r2 resumes after the Other Querier Present Interval (RV x QI + QRI/2
+    = 2 x 2 s + 0.5 s here)."""
+    lab = lab_factory("querier-election.toml")
+    set_link_local(lab.node("r1"), "eth0", "fe80::1")
+    set_link_local(lab.node("r2"), "eth0", "fe80::2")
+    timers = ("--query-interval", "2", "--query-response-interval", "1")
+    r2 = Querier(lab.node("r2"), "eth0", "--mld", *timers)
+    r1 = Querier(lab.node("r1"), "eth0", "--mld", *timers)
+    lost = r2.events.get(lambda e: e["event"] == "querier" and not e["is_self"], 5.0)
+    assert lost is not None and lost["querier"] == "fe80::1"
+    assert r1.events.get(lambda e: e["event"] == "querier" and not e["is_self"], 3.0) is None
+
+    stopped_at = time.time()
+    r1.stop_output()
+    back = r2.events.get(lambda e: e["event"] == "querier" and e["is_self"], 10.0)
+    assert back is not None and back["querier"] == "fe80::2"
+    # OQPI counted from r1's last query, which came up to one QI (2 s) before it stopped
+    assert 4.5 - 2.0 - 0.2 <= back["time"] - stopped_at <= 4.5 + 0.5
