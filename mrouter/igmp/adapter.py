@@ -67,6 +67,7 @@ class Citations:
     compat: str  # group compatibility mode
     v1_router: str  # IGMPv1 router present (IGMP only)
     non_querier_leave: str  # non-queriers ignore leaves
+    router_alert: str  # a router checks for the Router Alert ("" if it need not)
 
 
 class MessageAdapter(Protocol):
@@ -76,6 +77,8 @@ class MessageAdapter(Protocol):
     level_offset: int  # level = the protocol's version + level_offset
     versions: tuple[int, ...]  # the versions a router may be configured for
     hop_limit_name: str  # what the IP header calls its TTL
+    router_alert_name: str  # where its Router Alert is
+    leave_name: str  # what the protocol calls a leave
     max_sources_per_query: int  # so that a query fits a 1500-byte MTU
     #: kinds dropped without a Router Alert whatever the settings say
     router_alert_required: frozenset[MessageKind]
@@ -113,6 +116,8 @@ class IgmpAdapter:
     level_offset = 0
     versions: tuple[int, ...] = (1, 2, 3)
     hop_limit_name = "IP TTL"
+    router_alert_name = "IP Router Alert"
+    leave_name = "leave"
     #: (1500 - 24 IPv4 header with Router Alert - 12 query header) / 4
     max_sources_per_query = 366
     # RFC 3376 §9.1 makes the Router Alert check a host's; require_router_alert turns
@@ -124,6 +129,7 @@ class IgmpAdapter:
         compat="RFC 3376 §7.3.2",
         v1_router="RFC 3376 §7.3.1",
         non_querier_leave="RFC 2236 §3",
+        router_alert="",
     )
 
     def kind(self, msg: Any) -> MessageKind:

@@ -178,7 +178,7 @@ class Engine:
         self.family = family
         self._proto = family.adapter
         self._name = family.adapter.protocol
-        self._leave = "done" if self._name == "MLD" else "leave"  # RFC 2710's name
+        self._leave = family.adapter.leave_name
         self._ifaces: dict[str, InterfaceState] = {}
         self._timers = DeadlineHeap()
         self._now = 0.0
@@ -286,12 +286,11 @@ class Engine:
         if not router_alert and (st.settings.require_router_alert
                                  or kind in self._proto.router_alert_required):
             if kind in self._proto.router_alert_required:
-                why = "which a router checks for (RFC 3810 §7)"
+                why = f"which a router checks for ({self._proto.cite.router_alert})"
             else:
                 why = "(require_router_alert is on)"
-            option = "Hop-by-Hop Router Alert" if self._name == "MLD" else "IP Router Alert"
-            return (DropReason.NO_ROUTER_ALERT,
-                    f"{what} from {src} without the {option} option {why}")
+            return (DropReason.NO_ROUTER_ALERT, f"{what} from {src} without the "
+                    f"{self._proto.router_alert_name} option {why}")
         if dst not in self._destinations(st, msg, kind):
             return (DropReason.WRONG_DESTINATION, f"{what} from {src} sent to {dst}, "
                     "which that message is never sent to "

@@ -55,6 +55,8 @@ class MldAdapter:
     level_offset = 1
     versions: tuple[int, ...] = (1, 2)
     hop_limit_name = "hop limit"
+    router_alert_name = "Hop-by-Hop Router Alert"
+    leave_name = "done"  # RFC 2710's name
     #: (1500 - 40 IPv6 header - 8 Hop-by-Hop Router Alert - 28 query header) / 16
     max_sources_per_query = 89
     router_alert_required = frozenset(
@@ -65,6 +67,7 @@ class MldAdapter:
         compat="RFC 3810 §8.3.2",
         v1_router="RFC 3810 §8.3.1",
         non_querier_leave="RFC 2710 §4",
+        router_alert="RFC 3810 §7",
     )
 
     def kind(self, msg: Any) -> MessageKind:
