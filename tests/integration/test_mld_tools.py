@@ -178,3 +178,25 @@ def test_a_pcapng_of_both_protocols_decodes_under_either_command(
     assert {rec["group"] for r in igmp for rec in r["records"]} == {"239.7.7.7"}
     assert not {r["frame"] for r in mld} & {r["frame"] for r in igmp}
     assert all(r["checksum_ok"] for r in mld + igmp)
+
+
+def test_the_queriers_queries_on_the_wire(lab_factory: LabFactory) -> None:
+    """What `querier --mld` puts on the link, seen by `mld watch` on the receiver:
+    MLDv2 general queries to ff02::1 from r1's link-local address, hop limit 1, Hop-by-Hop
+    Router Alert, a good checksum and the Maximum Response Code in ms."""
+    lab = mld_lab(lab_factory)
+    proc = lab.node("receiver").spawn(
+        [sys.executable, "-m", "mrouter", "mld", "watch", "--iface", "eth0", "--json",
+         "--timeout", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    assert proc.stderr is not None and "listening on" in proc.stderr.readline()
+    lab.node("r1").spawn([sys.executable, "-m", "mrouter", "querier", "--iface", "dn0",
+                          "--mld", "--startup-query-interval", "1"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    rows = [r for r in finish(proc) if r["type"] == "query"]
+    assert len(rows) >= 2  # startup queries, 1 s apart
+    router = link_local_of(lab.node("r1"), "dn0")
+    for q in rows:
+        assert (q["direction"], q["src"], q["dst"], q["ttl"], q["router_alert"]) == (
+            "in", router, "ff02::1", 1, True)
+        assert (q["version"], q["query"], q["max_resp"], q["max_resp_code"], q["qrv"],
+                q["qqi"], q["checksum_ok"]) == (2, "general", 10.0, 10000, 2, 125, True)
