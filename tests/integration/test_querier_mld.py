@@ -138,7 +138,8 @@ def test_the_lowest_link_local_address_wins_and_the_other_takes_over(
     assert r1.events.get(lambda e: e["event"] == "querier" and not e["is_self"], 3.0) is None
 
     stopped_at = time.time()
-    r1.stop_output()
+    r1.proc.terminate()  # its reader thread sees the end of its output and stops
+    r1.proc.wait(timeout=10)
     back = r2.events.get(lambda e: e["event"] == "querier" and e["is_self"], 10.0)
     assert back is not None and back["querier"] == "fe80::2"
     # OQPI counted from r1's last query, which came up to one QI (2 s) before it stopped
