@@ -71,7 +71,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "address, the source of the queries (with --mld: an IPv6 "
                              "link-local address)")
     d = DEFAULTS
-    parser.add_argument("--version", type=int, choices=(1, 2, 3), default=d.version,
+    parser.add_argument("--version", type=int, choices=(1, 2, 3),
                         help=f"IGMP version to speak (default {d.version})")
     parser.add_argument("--mld", action="store_true",
                         help="speak MLD (IPv6) instead of IGMP")
@@ -162,11 +162,15 @@ class QuerierUsageError(MrouterError):
 def settings_from(args: argparse.Namespace) -> InterfaceSettings:
     common = {name: getattr(args, name) for name in _SETTINGS}
     if getattr(args, "mld", False):
+        if args.version is not None:
+            raise QuerierUsageError("--version is the IGMP version; for MLD give "
+                                    "--mld-version 1 or 2")
         version = args.mld_version or MLD_DEFAULTS.version
         return InterfaceSettings(protocol="MLD", version=version, **common)
     if getattr(args, "mld_version", None) is not None:
         raise QuerierUsageError("--mld-version is for an MLD querier: add --mld")
-    return InterfaceSettings(version=args.version, **common)
+    version = DEFAULTS.version if args.version is None else args.version
+    return InterfaceSettings(version=version, **common)
 
 
 def human(event: dict[str, Any]) -> str:

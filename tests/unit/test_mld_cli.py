@@ -186,10 +186,14 @@ def test_querier_mld_options_become_mld_settings() -> None:
     assert (s.protocol, s.version, s.query_interval) == ("MLD", 1, 20.0)
 
 
-def test_querier_mld_version_without_mld_is_one_line(capsys: pytest.CaptureFixture[str]
-                                                     ) -> None:
-    status, _, err = run(["querier", "--iface", "dn0", "--mld-version", "1"], capsys)
-    assert status == 2 and "--mld-version is for an MLD querier: add --mld" in err
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--mld-version", "1"], "--mld-version is for an MLD querier: add --mld"),
+    (["--mld", "--version", "2"], "--version is the IGMP version; for MLD give --mld-version"),
+])
+def test_querier_version_options_of_the_other_protocol_are_one_line(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(["querier", "--iface", "dn0", *argv], capsys)
+    assert status == 2 and message in err
     assert "Traceback" not in err
 
 
