@@ -8,6 +8,11 @@ Three subcommands, all reading and writing IGMP with mrouter's own codec
   all-multicast on, so reports to 224.0.0.22 are seen without joining anything);
 - ``decode`` reads a pcap/pcapng capture;
 - ``send`` builds a message and sends it through a raw IGMP socket (``IP_HDRINCL``).
+
+The machinery (output, the watch socket and loop, the capture reader, the send loop)
+is protocol-neutral: a :class:`Tool` says what is the protocol's (its BPF filter and
+ethertype, which packets are its own, how to describe them, how to build and send one),
+and ``mrouter mld`` (:mod:`mrouter.cli.mld`) runs the same functions with MLD's tool.
 """
 
 from __future__ import annotations
@@ -21,14 +26,22 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import IO, Any
 
 from mrouter.cli.sockets import ipv4_address
 from mrouter.errors import CodecError, McastError, MrouterError
 from mrouter.igmp.codec import decode_packet, encode_packet
-from mrouter.igmp.describe import Fields, error_fields, header_line, line, packet_fields
+from mrouter.igmp.describe import (
+    COLUMNS,
+    Fields,
+    error_fields,
+    header_line,
+    line,
+    packet_fields,
+)
 from mrouter.igmp.ipv4 import (
     MIN_HEADER_LEN,
     ROUTER_ALERT_OPTION,
@@ -86,19 +99,21 @@ class Output:
     """Prints described packets as JSON lines or aligned text, flushed per line so a
     pipe (or a test) sees each message as it arrives."""
 
-    def __init__(self, as_json: bool, stream: IO[str] | None = None) -> None:
+    def __init__(self, as_json: bool, stream: IO[str] | None = None,
+                 columns: tuple[tuple[str, int], ...] = COLUMNS) -> None:
         self.as_json = as_json
         self.stream = stream or sys.stdout
         self.header_done = False
+        self.columns = columns
 
     def show(self, fields: Fields) -> None:
         if self.as_json:
             text = json.dumps(fields)
         else:
             if not self.header_done:
-                print(header_line(), file=self.stream)
+                print(header_line(self.columns), file=self.stream)
                 self.header_done = True
-            text = line(fields)
+            text = line(fields, self.columns)
         print(text, file=self.stream, flush=True)
 
 
@@ -122,10 +137,11 @@ def describe(
 # --- watch --------------------------------------------------------------------------
 
 
-def open_watch_socket(iface: str) -> socket.socket:
-    """An AF_PACKET socket on ``iface`` that receives IPv4 packets of protocol 2, in and
-    out (only ETH_P_ALL taps see outgoing packets, so a BPF filter does the choosing),
-    with kernel timestamps and all-multicast on while it is open."""
+def open_watch_socket(iface: str, program: bpf.Program = IGMP_FILTER) -> socket.socket:
+    """An AF_PACKET socket on ``iface`` that receives IPv4 packets of protocol 2 (or
+    what ``program`` keeps), in and out (only ETH_P_ALL taps see outgoing packets, so a
+    BPF filter does the choosing), with kernel timestamps and all-multicast on while it
+    is open."""
     try:
         ifindex = socket.if_nametoindex(iface)
     except OSError:
@@ -139,7 +155,7 @@ def open_watch_socket(iface: str) -> socket.socket:
         raise McastError("watching needs a packet socket: run as root or with CAP_NET_RAW") \
             from None
     try:
-        bpf.attach_filter(sock, IGMP_FILTER)
+        bpf.attach_filter(sock, program)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.bind((iface, ETH_P_ALL))
         # Real NICs drop multicast nobody joined (224.0.0.22!): take all of it while we
@@ -181,9 +197,34 @@ def packets(sock: socket.socket,
         yield receive(sock)
 
 
+@dataclass(frozen=True)
+class Tool:
+    """What ``watch``, ``decode`` and ``send`` need of one protocol (see the module
+    docstring): IGMP's is :data:`IGMP_TOOL`, MLD's is in :mod:`mrouter.cli.mld`."""
+
+    command: str  # "igmp", "mld": the subcommand, for messages
+    protocol: str  # "IGMP", "MLD"
+    watch_filter: bpf.Program  # for an ETH_P_ALL SOCK_DGRAM packet socket
+    ethertype: int
+    ours: Callable[[bytes], bool]  # an IP packet of the protocol (as the filter keeps)
+    from_frame: Callable[[pcap.Frame], bytes | None]  # the IP packet of a capture frame
+    describe: Callable[..., Fields]  # (data, time=, iface=, direction=) -> fields
+    columns: tuple[tuple[str, int], ...]
+    build_packet: Callable[[argparse.Namespace], bytes]
+    open_sender: Callable[[], Any]  # an object with send(packet, ifindex) and close()
+
+
+def _is_igmp(data: bytes) -> bool:
+    return len(data) >= MIN_HEADER_LEN and data[IPV4_PROTOCOL_OFFSET] == IPPROTO_IGMP
+
+
 def run_watch(args: argparse.Namespace) -> int:
-    output = Output(args.json)
-    sock = open_watch_socket(args.iface)
+    return watch(args, IGMP_TOOL)
+
+
+def watch(args: argparse.Namespace, tool: Tool) -> int:
+    output = Output(args.json, columns=tool.columns)
+    sock = open_watch_socket(args.iface, tool.watch_filter)
     writer: pcap.Writer | None = None
     seen = 0
     with contextlib.ExitStack() as stack:
@@ -194,14 +235,14 @@ def run_watch(args: argparse.Namespace) -> int:
             except OSError as exc:
                 raise McastError(f"cannot write {args.pcap}: {exc.strerror}") from exc
             writer = pcap.Writer(stream, pcap.LinkType.RAW)
-        print(f"mrouter igmp watch: listening on {args.iface} (IGMP in and out); "
-              "Ctrl-C to stop", file=sys.stderr, flush=True)
+        print(f"mrouter {tool.command} watch: listening on {args.iface} ({tool.protocol} in "
+              "and out); Ctrl-C to stop", file=sys.stderr, flush=True)
         for data, stamp, protocol, pkttype in packets(sock, args.timeout):
-            if (protocol != ETH_P_IP or len(data) < MIN_HEADER_LEN
-                    or data[IPV4_PROTOCOL_OFFSET] != IPPROTO_IGMP):  # as the filter does
+            if protocol != tool.ethertype or not tool.ours(data):  # as the filter does
                 continue
             direction = "out" if pkttype == pcap.Direction.OUTGOING else "in"
-            output.show(describe(data, time=stamp, iface=args.iface, direction=direction))
+            output.show(tool.describe(data, time=stamp, iface=args.iface,
+                                      direction=direction))
             if writer is not None:
                 writer.write(data, stamp)
                 writer.flush()
@@ -209,8 +250,8 @@ def run_watch(args: argparse.Namespace) -> int:
             if args.count is not None and seen >= args.count:
                 return 0
     if args.count is not None:
-        print(f"mrouter igmp watch: timed out after {args.timeout:g} s with {seen} of "
-              f"{args.count} messages", file=sys.stderr)
+        print(f"mrouter {tool.command} watch: timed out after {args.timeout:g} s with {seen} "
+              f"of {args.count} messages", file=sys.stderr)
         return 1
     return 0
 
@@ -219,7 +260,11 @@ def run_watch(args: argparse.Namespace) -> int:
 
 
 def run_decode(args: argparse.Namespace) -> int:
-    output = Output(args.json)
+    return decode_capture(args, IGMP_TOOL)
+
+
+def decode_capture(args: argparse.Namespace, tool: Tool) -> int:
+    output = Output(args.json, columns=tool.columns)
     try:
         stream = open(args.file, "rb")  # noqa: SIM115
     except OSError as exc:
@@ -234,16 +279,16 @@ def run_decode(args: argparse.Namespace) -> int:
                                       iface=record.interface)
                 output.show({"frame": record.number, **fields})
                 continue
-            if (frame.ipv4 is None or len(frame.ipv4) < MIN_HEADER_LEN
-                    or frame.ipv4[IPV4_PROTOCOL_OFFSET] != IPPROTO_IGMP):
+            ip = tool.from_frame(frame)
+            if ip is None or not tool.ours(ip):
                 skipped += 1
                 continue
             direction = frame.direction.text if frame.direction is not None else None
-            fields = describe(frame.ipv4, time=record.time, iface=record.interface,
-                              direction=direction)
+            fields = tool.describe(ip, time=record.time, iface=record.interface,
+                                   direction=direction)
             output.show({"frame": record.number, **fields})
             shown += 1
-    log.info("%d IGMP packets shown, %d other frames skipped", shown, skipped)
+    log.info("%d %s packets shown, %d other frames skipped", shown, tool.protocol, skipped)
     return 0
 
 
@@ -366,34 +411,50 @@ def build_packet(args: argparse.Namespace) -> bytes:
     return encode_packet(msg, src, dst, ttl=args.ttl, router_alert=not args.no_router_alert)
 
 
+def _open_igmp_socket() -> Any:
+    from mrouter.sockets.igmp_socket import IgmpSocket
+
+    return IgmpSocket()
+
+
 def run_send(args: argparse.Namespace) -> int:
-    packet = build_packet(args)
-    output = Output(args.json)
-    igmp_socket: Any = None
+    return send(args, IGMP_TOOL)
+
+
+def send(args: argparse.Namespace, tool: Tool) -> int:
+    packet = tool.build_packet(args)
+    output = Output(args.json, columns=tool.columns)
+    sender: Any = None
     ifindex = 0
     if not args.dry_run:
-        from mrouter.sockets.igmp_socket import IgmpSocket
-
         try:
             ifindex = socket.if_nametoindex(args.iface)
         except OSError:
             raise McastError(f"no interface named {args.iface!r}; see `mrouter ifaces`") \
                 from None
-        igmp_socket = IgmpSocket()
+        sender = tool.open_sender()
     try:
         for number in range(args.count):
             if number:
                 time.sleep(args.interval)
-            if igmp_socket is not None:
-                igmp_socket.send(packet, ifindex)
-            fields = describe(packet, time=time.time(), iface=args.iface, direction="out")
+            if sender is not None:
+                sender.send(packet, ifindex)
+            fields = tool.describe(packet, time=time.time(), iface=args.iface,
+                                   direction="out")
             if args.dry_run:
                 fields["hex"] = packet.hex()
             output.show(fields)
     finally:
-        if igmp_socket is not None:
-            igmp_socket.close()
+        if sender is not None:
+            sender.close()
     return 0
+
+
+IGMP_TOOL = Tool(
+    command="igmp", protocol="IGMP", watch_filter=IGMP_FILTER, ethertype=ETH_P_IP,
+    ours=_is_igmp, from_frame=lambda frame: frame.ipv4, describe=describe, columns=COLUMNS,
+    build_packet=build_packet, open_sender=_open_igmp_socket,
+)
 
 
 # --- parsers ------------------------------------------------------------------------
@@ -435,13 +496,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
             "  mrouter igmp watch --iface dn0 --json --count 4 --timeout 30 --pcap igmp.pcap"
         ),
     )
-    watch.add_argument("--iface", required=True, help="interface to listen on")
-    watch.add_argument("--json", action="store_true", help="one JSON object per line")
-    watch.add_argument("--pcap", metavar="FILE", help="also write the packets to a pcap file")
-    watch.add_argument("--count", type=_positive_int, metavar="N",
-                       help="stop after N IGMP messages")
-    watch.add_argument("--timeout", type=_seconds, metavar="S",
-                       help="stop after S seconds")
+    watch_options(watch, "IGMP")
     watch.set_defaults(func=run_watch)
 
     decode = sub.add_parser(
@@ -456,8 +511,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         epilog="examples:\n  mrouter igmp decode igmp.pcap\n  tcpdump -i any -w x.pcap igmp; "
                "mrouter igmp decode x.pcap --json",
     )
-    decode.add_argument("file", metavar="FILE.pcap", help="capture file")
-    decode.add_argument("--json", action="store_true", help="one JSON object per line")
+    decode_options(decode)
     decode.set_defaults(func=run_decode)
 
     send = sub.add_parser(
@@ -521,6 +575,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       "first address)")
     send.add_argument("--dst", type=ipv4_address, help="IP destination (default: per KIND)")
     send.add_argument("--ttl", type=int, default=1, help="IP TTL (default 1)")
+    send_options(send)
+    send.set_defaults(func=run_send)
+
+
+def watch_options(watch: argparse.ArgumentParser, protocol: str) -> None:
+    """The options of ``igmp watch`` (and ``mld watch``)."""
+    watch.add_argument("--iface", required=True, help="interface to listen on")
+    watch.add_argument("--json", action="store_true", help="one JSON object per line")
+    watch.add_argument("--pcap", metavar="FILE", help="also write the packets to a pcap file")
+    watch.add_argument("--count", type=_positive_int, metavar="N",
+                       help=f"stop after N {protocol} messages")
+    watch.add_argument("--timeout", type=_seconds, metavar="S",
+                       help="stop after S seconds")
+
+
+def decode_options(decode: argparse.ArgumentParser) -> None:
+    """The options of ``igmp decode`` (and ``mld decode``)."""
+    decode.add_argument("file", metavar="FILE.pcap", help="capture file")
+    decode.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def send_options(send: argparse.ArgumentParser) -> None:
+    """The options ``igmp send`` and ``mld send`` share after their own."""
     send.add_argument("--no-router-alert", action="store_true",
                       help="leave out the Router Alert option")
     send.add_argument("--count", type=_positive_int, default=1, help="send N times")
@@ -529,5 +606,4 @@ def configure(parser: argparse.ArgumentParser) -> None:
     send.add_argument("--dry-run", action="store_true",
                       help="print what would be sent, with its bytes, and send nothing")
     send.add_argument("--json", action="store_true", help="one JSON object per line")
-    send.set_defaults(func=run_send)
 

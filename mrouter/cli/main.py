@@ -54,8 +54,12 @@ COMMANDS: tuple[Command, ...] = (
     Command("igmp", "mrouter.cli.igmp:configure",
             "watch, decode and craft IGMP messages",
             "mrouter igmp watch --iface eth0 --json"),
+    Command("mld", "mrouter.cli.mld:configure",
+            "watch, decode and craft MLD messages (IPv6)",
+            "mrouter mld watch --iface eth0 --json"),
     Command("querier", "mrouter.cli.querier:configure",
-            "run a standalone IGMP querier on one interface and print membership",
+            "run a standalone IGMP (or, with --mld, MLD) querier on one interface and "
+            "print membership",
             "mrouter querier --iface eth0 --json"),
     Command("run", "mrouter.cli.daemon:configure_run",
             "run the multicast routing daemon in the foreground",

@@ -1,9 +1,11 @@
-"""``mrouter querier``: a standalone IGMP querier (like querierd) on one or more interfaces.
+"""``mrouter querier``: a standalone IGMP querier (like querierd) on one or more interfaces;
+with ``--mld``, an MLD querier (IPv6), through the same engine and shell.
 
 It sends the general and last-member queries, takes part in querier election, and
 prints membership and querier changes as they happen (one JSON object per line with
 ``--json``). SIGUSR1 prints the group table (filter mode, timers, sources, hosts); so
-does the end of the run (SIGTERM or Ctrl-C).
+does the end of the run (SIGTERM or Ctrl-C). MLD events have the same kinds and keys as
+IGMP's, with ``"family": "ipv6"`` added.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from mrouter.diag.events import action_event
+from mrouter.errors import MrouterError
 from mrouter.igmp.engine import (
     Action,
     Dropped,
@@ -28,7 +31,8 @@ from mrouter.igmp.engine import (
     SendQuery,
     TimerName,
 )
-from mrouter.igmp.settings import DEFAULTS, LIMITS
+from mrouter.igmp.family import IPV4, IPV6
+from mrouter.igmp.settings import DEFAULTS, LIMITS, MLD_DEFAULTS
 from mrouter.igmp.snapshot import render_snapshot
 
 _D = DEFAULTS
@@ -37,6 +41,8 @@ examples:
   mrouter querier --iface eth0
   mrouter querier --iface eth0 --json --fast-leave
   mrouter querier --iface eth0 --version 2 --query-interval 20 --query-response-interval 5
+  mrouter querier --iface eth0 --mld --json          # MLDv2 (IPv6)
+  mrouter querier --iface eth0 --mld --mld-version 1
   kill -USR1 <pid>     # print the group table
 
 Timers default to RFC 3376 §8: query interval {_D.query_interval:g} s, response interval \
@@ -49,6 +55,11 @@ querier election; this one then listens and resumes querying when that router fa
 silent for robustness x QI + QRI/2 (its QRV and QQIC are adopted up to --max-robustness
 and --max-query-interval, so a forged query cannot hold groups for days). IGMP with an
 IP TTL other than 1 is dropped (and shown with --show-queries).
+
+With --mld it speaks MLD (RFC 3810, RFC 2710) instead, with the same timers (RFC 3810
+§9 has the same defaults): queries go from the interface's link-local address with hop
+limit 1 and a Router Alert, the lowest IPv6 address wins the election, and MLD from
+anything but a link-local address (the unspecified address :: included) is dropped.
 """
 
 
@@ -57,10 +68,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--iface", "-i", action="append", required=True, metavar="IF",
                         help="interface to run on (repeat for several); it needs an IPv4 "
-                             "address, the source of the queries")
+                             "address, the source of the queries (with --mld: an IPv6 "
+                             "link-local address)")
     d = DEFAULTS
-    parser.add_argument("--version", type=int, choices=(1, 2, 3), default=d.version,
+    parser.add_argument("--version", type=int, choices=(1, 2, 3),
                         help=f"IGMP version to speak (default {d.version})")
+    parser.add_argument("--mld", action="store_true",
+                        help="speak MLD (IPv6) instead of IGMP")
+    parser.add_argument("--mld-version", type=int, choices=(1, 2), metavar="{1,2}",
+                        help=f"MLD version to speak, with --mld (default "
+                             f"{MLD_DEFAULTS.version})")
     parser.add_argument("--robustness", type=_number("robustness"), default=d.robustness,
                         help="robustness variable: how many lost packets are tolerated "
                              f"(default {d.robustness})")
@@ -138,9 +155,22 @@ _SETTINGS = ("robustness", "query_interval", "query_response_interval",
              "querier")
 
 
+class QuerierUsageError(MrouterError):
+    """Options that do not go together (one line, exit status 2)."""
+
+
 def settings_from(args: argparse.Namespace) -> InterfaceSettings:
-    return InterfaceSettings(version=args.version,
-                             **{name: getattr(args, name) for name in _SETTINGS})
+    common = {name: getattr(args, name) for name in _SETTINGS}
+    if getattr(args, "mld", False):
+        if args.version is not None:
+            raise QuerierUsageError("--version is the IGMP version; for MLD give "
+                                    "--mld-version 1 or 2")
+        version = args.mld_version or MLD_DEFAULTS.version
+        return InterfaceSettings(protocol="MLD", version=version, **common)
+    if getattr(args, "mld_version", None) is not None:
+        raise QuerierUsageError("--mld-version is for an MLD querier: add --mld")
+    version = DEFAULTS.version if args.version is None else args.version
+    return InterfaceSettings(version=version, **common)
 
 
 def human(event: dict[str, Any]) -> str:
@@ -158,9 +188,10 @@ def human(event: dict[str, Any]) -> str:
         detail = (f"querier {event['querier'] or 'none'}"
                   + (" (this router)" if event["is_self"] else ""))
     elif kind == "query":
-        target = "general" if event["group"] == "0.0.0.0" else event["group"]
+        target = "general" if event["group"] in ("0.0.0.0", "::") else event["group"]
         sources = f" sources {{{', '.join(event['sources'])}}}" if event["sources"] else ""
-        detail = (f"sent IGMPv{event['version']} query {target}{sources}"
+        protocol = "MLD" if event.get("family") == "ipv6" else "IGMP"
+        detail = (f"sent {protocol}v{event['version']} query {target}{sources}"
                   + (" S" if event["s_flag"] else ""))
     elif kind == "timer":
         what = {TimerName.GROUP: "group timer expired",
@@ -179,8 +210,12 @@ def human(event: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     from mrouter.router.querier import IgmpTap, QuerierShell
     from mrouter.sockets.igmp_socket import IgmpSocket
+    from mrouter.sockets.mld_socket import MldSocket, MldTap
 
     settings = settings_from(args)
+    family = IPV6 if settings.protocol == "MLD" else IPV4
+    # MLD events say their family; IGMP's keep the shape they always had.
+    tag = {} if family is IPV4 else {"family": family.key}
 
     def emit(event: dict[str, Any]) -> None:
         event = {"time": round(time.time(), 6), **event}
@@ -189,13 +224,13 @@ def run(args: argparse.Namespace) -> int:
     def on_action(action: Action) -> None:
         if isinstance(action, SendQuery | Dropped) and not args.show_queries:
             return
-        emit(action_event(action))
+        emit({**action_event(action), **tag})
 
     def print_groups() -> None:
         for name in shell.engine.interfaces():
             snap = shell.engine.snapshot(name, time.monotonic())
             if args.json:
-                emit({"event": "groups", "iface": name, "snapshot": snap.to_json()})
+                emit({"event": "groups", "iface": name, "snapshot": snap.to_json(), **tag})
             else:
                 print(render_snapshot(snap), flush=True)
 
@@ -217,9 +252,14 @@ def run(args: argparse.Namespace) -> int:
     old_wakeup = signal.set_wakeup_fd(write_fd)
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGUSR1, signal.SIGTERM,
                                                     signal.SIGINT)}
-    sock = IgmpSocket()
-    tap = IgmpTap()
-    shell = QuerierShell(Engine(random.Random()), sock, time.monotonic, on_action, tap=tap)
+    sock: IgmpSocket | MldSocket
+    tap: IgmpTap | MldTap
+    if family is IPV6:
+        sock, tap = MldSocket(), MldTap()
+    else:
+        sock, tap = IgmpSocket(), IgmpTap()
+    shell = QuerierShell(Engine(random.Random(), family), sock, time.monotonic, on_action,
+                         tap=tap)
     try:
         for name in args.iface:
             shell.add_interface(name, settings)

@@ -75,6 +75,7 @@ from mrouter.igmp.messages import (
     V2Report,
     V3Report,
 )
+from mrouter.mld.messages import Query as MldQuery
 
 
 class EventsError(MrouterError):
@@ -198,11 +199,11 @@ def make(kind: EventKind | str, time: float, iface: str | None = None, *,
 # --- from the daemon's own values --------------------------------------------------------------
 
 
-def igmp_fields(msg: IgmpMessage) -> dict[str, Any]:
+def igmp_fields(msg: IgmpMessage | MldQuery) -> dict[str, Any]:
     """``type``, ``group``, ``version`` (and ``records`` for v3) of an IGMP message, as
     igmp_in/igmp_out want them. A v3 report whose every record is TO_IN {} or BLOCK is a
     ``leave``; a general query has group None."""
-    if isinstance(msg, Query):
+    if isinstance(msg, Query | MldQuery):
         group = None if msg.group.is_unspecified else str(msg.group)
         return {"type": "query", "group": group, "version": msg.version,
                 "sources": [str(s) for s in msg.sources]}
@@ -261,9 +262,10 @@ def action_event(action: Action) -> dict[str, Any]:
                 "is_self": action.is_self}
     if isinstance(action, SendQuery):
         q = action.query
+        max_resp = q.max_resp_tenths / 10 if isinstance(q, Query) else q.max_resp_ms / 1000
         return {"event": "query", "iface": action.iface, "dst": str(action.dst),
                 "version": q.version, "group": str(q.group), "s_flag": q.s_flag,
-                "max_resp": q.max_resp_tenths / 10, "sources": [str(s) for s in q.sources]}
+                "max_resp": max_resp, "sources": [str(s) for s in q.sources]}
     if isinstance(action, TimerExpired):
         return {"event": "timer", "iface": action.iface, "timer": action.timer,
                 "group": None if action.group is None else str(action.group),

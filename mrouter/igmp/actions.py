@@ -14,10 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any, Generic, TypeVar
 
 from mrouter.igmp.messages import Query
 from mrouter.igmp.tables import FilterMode
+from mrouter.mld.messages import Query as MldQuery
+
+Address = IPv4Address | IPv6Address
+#: The family's address type: the actions of an IPv4 (IGMP) interface carry
+#: IPv4Address, those of an IPv6 (MLD) one IPv6Address.
+A = TypeVar("A", bound=Address)
 
 __all__ = [
     "Action",
@@ -58,16 +65,17 @@ class TimerName(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class SendQuery:
-    """Send ``query`` on interface ``iface`` to ``dst`` (all-hosts or the group)."""
+class SendQuery(Generic[A]):
+    """Send ``query`` on interface ``iface`` to ``dst`` (all-hosts or the group): an
+    IGMP query on an IPv4 interface, an MLD query on an IPv6 one."""
 
     iface: str
-    dst: IPv4Address
-    query: Query
+    dst: A
+    query: Query | MldQuery
 
 
 @dataclass(frozen=True, slots=True)
-class MembershipChanged:
+class MembershipChanged(Generic[A]):
     """New forwarding state of ``group`` on ``iface``.
 
     INCLUDE + sources: forward only those sources (INCLUDE with no sources: no members,
@@ -75,30 +83,30 @@ class MembershipChanged:
     """
 
     iface: str
-    group: IPv4Address
+    group: A
     filter_mode: FilterMode
-    sources: frozenset[IPv4Address]
+    sources: frozenset[A]
 
 
 @dataclass(frozen=True, slots=True)
-class QuerierChanged:
+class QuerierChanged(Generic[A]):
     """The querier of ``iface`` is now ``querier`` (None: nobody known)."""
 
     iface: str
-    querier: IPv4Address | None
+    querier: A | None
     is_self: bool
 
 
 @dataclass(frozen=True, slots=True)
-class TimerExpired:
+class TimerExpired(Generic[A]):
     """A timer that changes state ran out (see :class:`TimerName`). ``group`` and
     ``source`` are None where they do not apply. It comes before the
     MembershipChanged or QuerierChanged it causes (if any)."""
 
     iface: str
     timer: TimerName
-    group: IPv4Address | None = None
-    source: IPv4Address | None = None
+    group: A | None = None
+    source: A | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,4 +118,6 @@ class Dropped:
     detail: str
 
 
-Action = SendQuery | MembershipChanged | QuerierChanged | TimerExpired | Dropped
+Action = (SendQuery[Any] | MembershipChanged[Any] | QuerierChanged[Any] | TimerExpired[Any]
+          | Dropped)
+"""What the engine returns; the address type is the interface's family's."""

@@ -13,6 +13,9 @@ type), ``type`` (query, v1_report, v2_report, v2_leave, v3_report or unknown),
 queries) and ``records`` (v3 report group records, else empty); plus per-type extras
 (a query's ``query`` kind, ``max_resp_code``, and in v3 ``s_flag``, ``qrv``, ``qqic``,
 ``qqi``, ``sources``; an unknown message's ``name``, ``code`` and ``body``).
+
+:func:`line` and :func:`header_line` render MLD's dicts too (:mod:`mrouter.mld.describe`,
+same keys plus ``"family": "ipv6"``), with wider address columns.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from mrouter.igmp.messages import (
     V2Report,
     V3Report,
 )
+from mrouter.mld.messages import AddressRecord
 
 Fields = dict[str, Any]
 
@@ -57,7 +61,8 @@ def _record_type_name(record_type: RecordType | int) -> str:
     return f"type-{record_type}"
 
 
-def record_fields(record: GroupRecord) -> Fields:
+def record_fields(record: GroupRecord | AddressRecord) -> Fields:
+    """An IGMPv3 group record or an MLDv2 address record (the same fields)."""
     fields: Fields = {
         "type": _record_type_name(record.record_type),
         "record_type": int(record.record_type),
@@ -183,7 +188,8 @@ COLUMNS: tuple[tuple[str, int], ...] = (
 )
 
 _TYPE_TEXT = {"query": "query", "v1_report": "report", "v2_report": "report",
-              "v2_leave": "leave", "v3_report": "report", "unknown": "unknown"}
+              "v2_leave": "leave", "v3_report": "report", "unknown": "unknown",
+              "v1_done": "done"}  # MLDv1's leave
 
 
 def format_time(time: float | None) -> str:
@@ -200,7 +206,8 @@ def _details(fields: Fields) -> str:
     if "error" in fields:
         return f"error: {fields['error']} (at byte offset {fields['offset']})"
     kind = fields["type"]
-    if kind == "v3_report":
+    # IGMPv3 reports and MLDv2 reports (MLD's "v2_report") carry records
+    if kind == "v3_report" or (kind == "v2_report" and fields.get("family") == "ipv6"):
         return "; ".join(
             f"{r['type']} {r['group']} {_sources_text(r['sources'])}"
             + (f" aux {r['aux_data']}" if "aux_data" in r else "")
@@ -208,7 +215,7 @@ def _details(fields: Fields) -> str:
         ) or "no records"
     if kind == "query":
         text = str(fields["query"])
-        if fields["version"] == 3:
+        if "s_flag" in fields:  # IGMPv3 and MLDv2 queries
             text += (f" S={int(fields['s_flag'])} QRV={fields['qrv']} QQI={fields['qqi']}s")
             if fields["sources"]:
                 text += f" sources {_sources_text(fields['sources'])}"
@@ -224,12 +231,13 @@ def _yes_no(value: object, yes: str, no: str) -> str:
     return yes if value else no
 
 
-def line(fields: Fields) -> str:
-    """One line of aligned columns (:data:`COLUMNS`) for a dict from
-    :func:`packet_fields` or :func:`error_fields`."""
+def line(fields: Fields, columns: tuple[tuple[str, int], ...] = COLUMNS) -> str:
+    """One line of aligned columns (:data:`COLUMNS`, or MLD's wider ones) for a dict from
+    :func:`packet_fields` or :func:`error_fields` (or their MLD twins)."""
     version = fields.get("version")
     max_resp = fields.get("max_resp")
-    checks = (fields.get("checksum_ok"), fields.get("ip_checksum_ok"))
+    # IPv6 has no header checksum: an MLD dict has no ip_checksum_ok
+    checks = (fields.get("checksum_ok"), fields.get("ip_checksum_ok", True))
     if "error" in fields:
         cksum = "-"
     else:
@@ -246,10 +254,10 @@ def line(fields: Fields) -> str:
         _yes_no(fields.get("router_alert"), "RA", "-"),
         cksum,
     )
-    cells = [f"{value:<{width}}" for value, (_, width) in zip(values, COLUMNS, strict=True)]
+    cells = [f"{value:<{width}}" for value, (_, width) in zip(values, columns, strict=True)]
     return (" ".join(cells) + " " + _details(fields)).rstrip()
 
 
-def header_line() -> str:
+def header_line(columns: tuple[tuple[str, int], ...] = COLUMNS) -> str:
     """The column titles, aligned like :func:`line`."""
-    return " ".join(f"{title:<{width}}" for title, width in COLUMNS) + " DETAILS"
+    return " ".join(f"{title:<{width}}" for title, width in columns) + " DETAILS"

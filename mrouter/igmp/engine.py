@@ -1,4 +1,4 @@
-"""Router-side IGMP (RFC 1112, RFC 2236, RFC 3376), sans-I/O.
+"""Router-side IGMP (RFC 1112, RFC 2236, RFC 3376) and MLD (RFC 2710, RFC 3810), sans-I/O.
 
 Theory of operation
 -------------------
@@ -21,12 +21,20 @@ actions (with :class:`~mrouter.igmp.actions.DropReason` and
 :mod:`mrouter.igmp.state`, the snapshot and its text in :mod:`mrouter.igmp.snapshot`.
 Every address fact (all-hosts, all-routers, the report destination, the unspecified
 address, the election order) comes from the :class:`~mrouter.igmp.family.AddressFamily`
-given to the constructor (:data:`~mrouter.igmp.family.IPV4`), so that MLD can be a
-second family and codec rather than a second engine.
+given to the constructor (:data:`~mrouter.igmp.family.IPV4`, or
+:data:`~mrouter.igmp.family.IPV6` for MLD), and so does the family's message adapter
+(:mod:`mrouter.igmp.adapter`): MLD is a second family and codec, not a second engine.
+RFC 3810 §7 is RFC 3376 §6 with other names: an MLDv1 report is an IGMPv2 report, a
+Done a leave, an MLDv2 report a report of the same six record types; the engine works
+in IGMP's version numbers (*levels*: MLDv1 is 2, MLDv2 is 3) and the adapter reads and
+writes each protocol's units (Max Resp Code in tenths for IGMP, milliseconds for MLD).
+Snapshots give versions in the protocol's own numbers.
 
-What is learnt at all: a message must come from the interface's subnet, with IP TTL 1,
-to a destination its type is sent to (RFC 3376 §4.1.12, §4.2.14), and with a Router
-Alert if the interface requires one; the group and source tables are bounded
+What is learnt at all: a message must come from the interface's subnet (MLD: from a
+link-local address, never ``::``, RFC 3810 §5.1.14, §5.2.13), with IP TTL (hop
+limit) 1, to a destination its type is sent to (RFC 3376 §4.1.12, §4.2.14), and with a
+Router Alert if the interface requires one (MLD reports and dones always do, RFC 3810
+§7); the group and source tables are bounded
 (``max_groups``, ``max_sources``, ``max_group_sources``), and so is what a querier's
 QRV and QQIC may impose (``max_robustness``, ``max_query_interval``). Everything left
 out is a :class:`Dropped` and is counted per interface in the snapshot.
@@ -72,8 +80,8 @@ quiet, as IGMPv1/v2 hosts do when they hear another host's report, answer at onc
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import TYPE_CHECKING, Any
 
 from mrouter.errors import EngineError
 from mrouter.igmp.actions import (
@@ -86,20 +94,15 @@ from mrouter.igmp.actions import (
     TimerExpired,
     TimerName,
 )
+from mrouter.igmp.adapter import MessageKind
 from mrouter.igmp.family import IPV4, AddressFamily
 from mrouter.igmp.messages import (
     GroupRecord,
     IgmpMessage,
-    Query,
     RecordType,
     UnknownMessage,
-    V1Report,
-    V2Leave,
-    V2Report,
-    V3Report,
-    value_to_code,
 )
-from mrouter.igmp.settings import MAX_V2_TENTHS, InterfaceSettings
+from mrouter.igmp.settings import InterfaceSettings
 from mrouter.igmp.snapshot import (
     ForwardingView,
     GroupView,
@@ -120,6 +123,8 @@ from mrouter.igmp.state import (
 )
 from mrouter.igmp.tables import TABLE, FilterMode, TimerValue, Transition
 from mrouter.igmp.timers import DeadlineHeap
+from mrouter.mld.messages import AddressRecord, MldMessage
+from mrouter.mld.messages import UnknownMessage as MldUnknown
 
 if TYPE_CHECKING:
     import random  # noqa: TID251 (only the rng's type: the shell passes the instance in)
@@ -147,25 +152,33 @@ V1_ROUTER_PRESENT_TIMEOUT = 400.0
 #: and the Other Querier Present Interval stay valid); it keeps routers that started
 #: together from querying in lock-step.
 QUERY_JITTER = 0.02
-#: Sources per group-and-source-specific query so that it fits a 1500-byte MTU:
-#: (1500 - 24 IPv4 header with Router Alert - 12 query header) / 4.
-MAX_SOURCES_PER_QUERY = 366
+#: Sources per group-and-source-specific query so that it fits a 1500-byte MTU: IGMP's
+#: (the adapter holds each protocol's: MLD's are 16 bytes each).
+MAX_SOURCES_PER_QUERY = IPV4.adapter.max_sources_per_query
+
+Address = IPv4Address | IPv6Address
+Network = IPv4Network | IPv6Network
+Message = IgmpMessage | MldMessage
+Record = GroupRecord | AddressRecord
+_K = MessageKind
 
 
 # --------------------------------------------------------------------------- engine
 
 
 class Engine:
-    """Router-side IGMP for any number of interfaces. See the module docstring."""
+    """Router-side IGMP (or MLD, with ``family=IPV6``) for any number of interfaces.
+    See the module docstring."""
 
-    def __init__(
-        self, rng: random.Random,
-        family: AddressFamily[IPv4Address, IPv4Network] = IPV4,
-    ) -> None:
+    def __init__(self, rng: random.Random, family: AddressFamily[Any, Any] = IPV4) -> None:
         self._rng = rng
         # Every address fact (all-hosts, all-routers, the report destination, the
-        # unspecified address, the election order) comes from here, not from constants.
+        # unspecified address, the election order) comes from here, not from constants,
+        # and every protocol fact (message classes, units, names) from its adapter.
         self.family = family
+        self._proto = family.adapter
+        self._name = family.adapter.protocol
+        self._leave = family.adapter.leave_name
         self._ifaces: dict[str, InterfaceState] = {}
         self._timers = DeadlineHeap()
         self._now = 0.0
@@ -173,18 +186,26 @@ class Engine:
     # ----------------------------------------------------------------- public API
 
     def add_interface(
-        self, name: str, address: IPv4Address, network: IPv4Network,
+        self, name: str, address: Address, network: Network,
         settings: InterfaceSettings, now: float,
     ) -> list[Action]:
-        """Start IGMP on an interface; as querier, the first startup query goes out now."""
+        """Start IGMP (MLD) on an interface; as querier, the first startup query goes out
+        now. MLD's ``address`` is the interface's link-local one, ``network`` its
+        fe80::/64."""
         if name in self._ifaces:
-            raise EngineError(f"interface {name} is already running IGMP; remove it first")
+            raise EngineError(
+                f"interface {name} is already running {self._name}; remove it first")
+        if settings.protocol != self._name:
+            raise EngineError(
+                f"interface {name}: {settings.protocol} settings given to an engine that "
+                f"speaks {self._name}; build the settings with protocol={self._name!r}")
         if address not in network:
             raise EngineError(
                 f"interface {name}: address {address} is not in its network {network}")
         self._now = now
         actions = self._run_timers(now)
-        st = InterfaceState(name, address, network, settings)
+        st = InterfaceState(name, address, network, settings,
+                            level_offset=self._proto.level_offset)
         self._ifaces[name] = st
         if settings.querier:
             # RFC 3376 §6.6.2: every router starts as querier and sends startup queries.
@@ -207,32 +228,35 @@ class Engine:
         return actions
 
     def receive(
-        self, name: str, src: IPv4Address, dst: IPv4Address, msg: IgmpMessage, now: float,
+        self, name: str, src: Address, dst: Address, msg: Message, now: float,
         *, ttl: int = 1, router_alert: bool = True,
     ) -> list[Action]:
-        """Handle one decoded IGMP message that arrived on interface ``name``.
+        """Handle one decoded IGMP (MLD) message that arrived on interface ``name``.
 
-        ``src``, ``dst``, ``ttl`` and ``router_alert`` are from its IPv4 header (the
-        defaults are what every IGMP message should carry: TTL 1 and a Router Alert).
+        ``src``, ``dst``, ``ttl`` (the hop limit) and ``router_alert`` are from its IP
+        header (the defaults are what every IGMP and MLD message should carry: TTL 1 and
+        a Router Alert).
         """
         st = self._iface(name)
         self._now = now
         actions = self._run_timers(now)
         if src == st.address:
             return actions  # our own query, looped back
-        problem = self._header_problem(st, src, dst, msg, ttl, router_alert)
+        kind = self._proto.kind(msg)
+        problem = self._header_problem(st, src, dst, msg, kind, ttl, router_alert)
         if problem is not None:
             actions.append(self._drop(st, *problem))
             return actions
-        if isinstance(msg, UnknownMessage):
+        if kind is _K.UNKNOWN:
+            assert isinstance(msg, UnknownMessage | MldUnknown)
             actions.append(self._drop(
                 st, DropReason.UNKNOWN_TYPE,
-                f"IGMP type {msg.type:#04x} from {src} is not handled"))
-        elif isinstance(msg, Query):
+                f"{self._proto.type_name(msg.type)} from {src} is not handled"))
+        elif kind is _K.QUERY:
             self._on_query(st, src, msg, now, actions)
-        elif isinstance(msg, V1Report | V2Report):
-            self._on_old_report(st, src, msg, now, actions)
-        elif isinstance(msg, V2Leave):
+        elif kind is _K.REPORT_V1 or kind is _K.REPORT_V2:
+            self._on_old_report(st, src, msg, kind, now, actions)
+        elif kind is _K.LEAVE:
             self._on_leave(st, src, msg, now, actions)
         else:
             self._on_v3_report(st, src, msg, now, actions)
@@ -240,44 +264,52 @@ class Engine:
         return actions
 
     def _header_problem(
-        self, st: InterfaceState, src: IPv4Address, dst: IPv4Address, msg: IgmpMessage,
-        ttl: int, router_alert: bool,
+        self, st: InterfaceState, src: Address, dst: Address, msg: Message,
+        kind: MessageKind, ttl: int, router_alert: bool,
     ) -> tuple[DropReason, str] | None:
-        """Why the IPv4 header rules the message out (None: it does not)."""
-        kind = _kind(msg)
-        # The subnet check (RFC 3376 §4.2.13 allows the unspecified address for v3
-        # reports only).
-        if src not in st.network and not (
-                src == self.family.unspecified and isinstance(msg, V3Report)):
-            return (DropReason.FOREIGN_SOURCE,
-                    f"{kind} from {src}, which is not on {st.network}")
-        if isinstance(msg, UnknownMessage):
+        """Why the IP header rules the message out (None: it does not)."""
+        what = self._proto.describe(msg)
+        # IGMP: the subnet check (RFC 3376 §4.2.13 allows the unspecified address for
+        # v3 reports only). MLD: link-local sources only (RFC 3810 §5.1.14, §5.2.13).
+        wrong_source = self._proto.source_problem(src, st.network, kind)
+        if wrong_source is not None:
+            return (DropReason.FOREIGN_SOURCE, f"{what} from {src}, {wrong_source}")
+        if kind is _K.UNKNOWN:
             return None  # mtrace and friends use other TTLs and destinations
-        # RFC 2236 §2, RFC 3376 §4: IGMP is sent with TTL 1, so anything else came
-        # through a router (or was forged off the link).
+        # RFC 2236 §2, RFC 3376 §4 (RFC 2710 §3, RFC 3810 §5): sent with TTL (hop
+        # limit) 1, so anything else came through a router (or was forged off the link).
         if ttl != 1:
-            return (DropReason.BAD_TTL, f"{kind} from {src} with IP TTL {ttl}; IGMP is sent "
-                    "with TTL 1, so this one was routed or forged")
-        if st.settings.require_router_alert and not router_alert:
-            return (DropReason.NO_ROUTER_ALERT, f"{kind} from {src} without the IP Router "
-                    "Alert option (require_router_alert is on)")
-        if dst not in self._destinations(st, msg):
-            return (DropReason.WRONG_DESTINATION, f"{kind} from {src} sent to {dst}, "
-                    "which that message is never sent to (RFC 3376 §4.1.12, §4.2.14)")
+            hop = self._proto.hop_limit_name
+            return (DropReason.BAD_TTL, f"{what} from {src} with {hop} {ttl}; "
+                    f"{self._name} is sent with {hop.removeprefix('IP ')} 1, so this one "
+                    "was routed or forged")
+        if not router_alert and (st.settings.require_router_alert
+                                 or kind in self._proto.router_alert_required):
+            if kind in self._proto.router_alert_required:
+                why = f"which a router checks for ({self._proto.cite.router_alert})"
+            else:
+                why = "(require_router_alert is on)"
+            return (DropReason.NO_ROUTER_ALERT, f"{what} from {src} without the "
+                    f"{self._proto.router_alert_name} option {why}")
+        if dst not in self._destinations(st, msg, kind):
+            return (DropReason.WRONG_DESTINATION, f"{what} from {src} sent to {dst}, "
+                    "which that message is never sent to "
+                    f"({self._proto.cite.destinations})")
         return None
 
-    def _destinations(self, st: InterfaceState, msg: IgmpMessage) -> tuple[IPv4Address, ...]:
+    def _destinations(self, st: InterfaceState, msg: Any, kind: MessageKind,
+                      ) -> tuple[Address, ...]:
         """Where ``msg`` may be sent. Queries: all-hosts, or the group for specific ones
         (RFC 3376 §4.1.12). Reports and leaves: the group they name, or any address this
         router listens on (§4.2.14 makes accepting v1/v2 reports there a MUST): all-hosts,
         all-routers (RFC 2236 §3's leaves), the report destination (v3 reports). The
         interface's own address (a unicast query or report) is accepted for all."""
         f = self.family
-        if isinstance(msg, Query):
+        if kind is _K.QUERY:
             return (f.all_hosts, st.address) if msg.is_general else (
                 f.all_hosts, msg.group, st.address)
         router = (f.all_hosts, f.all_routers, f.report_destination, st.address)
-        if isinstance(msg, V1Report | V2Report | V2Leave):
+        if kind is not _K.REPORT:
             return (msg.group, *router)
         return router
 
@@ -309,7 +341,7 @@ class Engine:
             address=st.address,
             network=st.network,
             version=s.version,
-            querier_version=st.version(t),
+            querier_version=st.version(t) - st.level_offset,
             querier=st.querier,
             is_querier=st.is_querier,
             next_general_query=_remaining(gq, t),
@@ -329,7 +361,9 @@ class Engine:
             ),
             dropped=dict(sorted(st.dropped.items())),
             groups=tuple(self._group_view(st, g, t) for g in
-                         sorted(st.groups.values(), key=lambda g: g.group)),
+                         sorted(st.groups.values(), key=lambda g: int(g.group))),
+            protocol=self._name,
+            family=self.family.key,
         )
 
     def group_snapshot(self, name: str, group: IPv4Address,
@@ -344,10 +378,11 @@ class Engine:
     # ----------------------------------------------------------------- queries in
 
     def _on_query(
-        self, st: InterfaceState, src: IPv4Address, q: Query, now: float,
+        self, st: InterfaceState, src: Address, q: Any, now: float,
         actions: list[Action],
     ) -> None:
-        if q.version == 1:
+        level = self._proto.query_level(q)
+        if level == 1:
             # RFC 2236 §4 / RFC 3376 §7.3.1: an IGMPv1 router is present; speak IGMPv1.
             if st.v1_router_until <= now and st.settings.version > 1:
                 actions.append(self._drop(
@@ -355,12 +390,14 @@ class Engine:
                     f"IGMPv1 query from {src}: querying in IGMPv1 mode for "
                     f"{V1_ROUTER_PRESENT_TIMEOUT:.0f} s (RFC 3376 §7.3.1)"))
             st.v1_router_until = now + V1_ROUTER_PRESENT_TIMEOUT
-        elif q.version < st.settings.version and st.warned_until.get(src, EXPIRED) <= now:
-            # RFC 3376 §7.3.1: warn (rate-limited) about an older querier on the link.
+        elif level < st.level and st.warned_until.get(src, EXPIRED) <= now:
+            # RFC 3376 §7.3.1 (RFC 3810 §8.3.1): warn (rate-limited) about an older
+            # querier on the link.
             st.warned_until[src] = now + st.oqpi
+            v = self._proto.version_name
             actions.append(self._drop(
                 st, DropReason.OLDER_QUERIER,
-                f"IGMPv{q.version} query from {src} on an IGMPv{st.settings.version} "
+                f"{v(level)} query from {src} on an {v(st.level)} "
                 "interface: configure every router on the link for the lowest version"))
         # Querier election (RFC 3376 §6.6.2, RFC 2236 §3): the lowest address wins.
         if self.family.wins_election(src, st.querier):
@@ -370,22 +407,22 @@ class Engine:
             actions.append(QuerierChanged(st.name, src, False))
         if st.querier != src:
             return  # a query from a router that lost the election: nothing to learn
-        if q.version == 3:
-            # §4.1.6/§4.1.7: adopt the querier's robustness and query interval, up to
-            # max_robustness / max_query_interval (or our own, if larger), so that one
-            # forged query cannot make every timer last for days.
+        if level == 3:
+            # §4.1.6/§4.1.7 (RFC 3810 §5.1.8, §5.1.9): adopt the querier's robustness and
+            # query interval, up to max_robustness / max_query_interval (or our own, if
+            # larger), so that one forged query cannot make every timer last for days.
             st.adopted_robustness = st.settings.adopted_robustness(q.qrv)
             st.adopted_query_interval = st.settings.adopted_query_interval(float(q.qqi))
         st.other_querier_until = now + st.oqpi
         self._timers.schedule(TimerKey(TimerKind.OTHER_QUERIER, st.name), st.other_querier_until)
-        if q.is_general or q.s_flag or q.version == 1:
+        if q.is_general or q.s_flag or level == 1:
             return
         # §6.6.1 (and RFC 2236 §6 for non-queriers): lower timers to LMQT, here
         # [robustness] x the query's Max Resp time.
         g = st.groups.get(q.group)
         if g is None:
             return
-        lowered = now + st.robustness * q.max_resp_tenths / 10
+        lowered = now + st.robustness * self._proto.max_resp(q)
         if not q.sources:
             if g.filter_mode is FilterMode.EXCLUDE and g.group_timer is not None:
                 self._set_group_timer(st, g, min(g.group_timer, lowered))
@@ -398,26 +435,27 @@ class Engine:
     # ----------------------------------------------------------------- reports in
 
     def _on_old_report(
-        self, st: InterfaceState, src: IPv4Address, msg: V1Report | V2Report, now: float,
+        self, st: InterfaceState, src: Address, msg: Any, kind: MessageKind, now: float,
         actions: list[Action],
     ) -> None:
         if not msg.group.is_multicast:
             actions.append(self._drop(
-                st, DropReason.BAD_GROUP, f"{_kind(msg)} from {src} for {msg.group}"))
+                st, DropReason.BAD_GROUP, f"{self._proto.describe(msg)} from {src} "
+                f"for {msg.group}"))
             return
         g = self._group(st, msg.group, src, actions)
         if g is None:
             return
-        # §7.3.2: a v1/v2 report starts that version's Older Version Host Present timer
-        # and is handled as IS_EX({}).
-        if isinstance(msg, V1Report):
+        # §7.3.2 (RFC 3810 §8.3.2): a v1/v2 (MLDv1) report starts that version's Older
+        # Version Host Present timer and is handled as IS_EX({}).
+        if kind is _K.REPORT_V1:
             g.v1_host_until = now + st.gmi
-        elif st.settings.version > 2:
+        elif st.level > 2:
             g.v2_host_until = now + st.gmi
         self._apply(st, g, RecordType.MODE_IS_EXCLUDE, frozenset(), src, now, actions)
 
     def _on_leave(
-        self, st: InterfaceState, src: IPv4Address, msg: V2Leave, now: float,
+        self, st: InterfaceState, src: Address, msg: Any, now: float,
         actions: list[Action],
     ) -> None:
         g = st.groups.get(msg.group)
@@ -428,8 +466,8 @@ class Engine:
             return
         if not st.is_querier:
             actions.append(self._drop(
-                st, DropReason.LEAVE_IGNORED, f"leave for {msg.group} from {src}: "
-                "non-queriers ignore leaves (RFC 2236 §3)"))
+                st, DropReason.LEAVE_IGNORED, f"{self._leave} for {msg.group} from {src}: "
+                f"non-queriers ignore {self._leave}s ({self._proto.cite.non_querier_leave})"))
             return
         if g is None:
             return  # no members: nothing to leave
@@ -438,24 +476,25 @@ class Engine:
                 st, DropReason.LEAVE_IGNORED, f"leave for {msg.group} from {src}: the group is in "
                 "IGMPv1 compatibility mode (RFC 3376 §7.3.2)"))
             return
-        # §7.3.2: a v2 leave is TO_IN({}).
+        # §7.3.2 (RFC 3810 §8.3.2): a v2 leave (MLDv1 done) is TO_IN({}).
         self._apply(st, g, RecordType.CHANGE_TO_INCLUDE_MODE, frozenset(), src, now, actions)
 
     def _on_v3_report(
-        self, st: InterfaceState, src: IPv4Address, msg: V3Report, now: float,
+        self, st: InterfaceState, src: Address, msg: Any, now: float,
         actions: list[Action],
     ) -> None:
-        if st.settings.version < 3:
+        if st.level < 3:
+            v = self._proto.version_name
             actions.append(self._drop(
                 st, DropReason.VERSION,
-                f"IGMPv3 report from {src} on an IGMPv{st.settings.version} interface "
+                f"{v(3)} report from {src} on an {v(st.level)} interface "
                 "(hosts fall back to the querier's version)"))
             return
         for record in msg.records:
             self._on_record(st, src, record, now, actions)
 
     def _on_record(
-        self, st: InterfaceState, src: IPv4Address, record: GroupRecord, now: float,
+        self, st: InterfaceState, src: Address, record: Record, now: float,
         actions: list[Action],
     ) -> None:
         if not isinstance(record.record_type, RecordType):
@@ -468,7 +507,7 @@ class Engine:
             actions.append(self._drop(
                 st, DropReason.BAD_GROUP, f"{rtype.short} record from {src} for {record.group}"))
             return
-        sources = frozenset(record.sources)
+        sources: frozenset[Address] = frozenset(record.sources)
         existing = st.groups.get(record.group)
         compat = (existing.compat_mode(st.version(now), now) if existing is not None
                   else st.version(now))
@@ -479,7 +518,8 @@ class Engine:
                     compat == 1 and rtype is RecordType.CHANGE_TO_INCLUDE_MODE):
                 actions.append(self._drop(
                     st, DropReason.COMPAT_IGNORED, f"{rtype.short} for {record.group} from {src}: "
-                    f"the group is in IGMPv{compat} compatibility mode (RFC 3376 §7.3.2)"))
+                    f"the group is in {self._proto.version_name(compat)} compatibility mode "
+                    f"({self._proto.cite.compat})"))
                 return
             if rtype is RecordType.CHANGE_TO_EXCLUDE_MODE:
                 sources = frozenset()
@@ -492,7 +532,7 @@ class Engine:
 
     def _apply(
         self, st: InterfaceState, g: GroupState, rtype: RecordType,
-        record_sources: frozenset[IPv4Address], host: IPv4Address, now: float,
+        record_sources: frozenset[Address], host: Address, now: float,
         actions: list[Action],
     ) -> None:
         """Apply one (possibly translated) group record: RFC 3376 §6.4.1/§6.4.2."""
@@ -546,8 +586,8 @@ class Engine:
         self._settle(st, g, now, actions)
 
     def _over_source_bounds(
-        self, st: InterfaceState, g: GroupState, new: frozenset[IPv4Address],
-    ) -> frozenset[IPv4Address]:
+        self, st: InterfaceState, g: GroupState, new: frozenset[Address],
+    ) -> frozenset[Address]:
         """Those of ``new`` (sources a record would add) past the source bounds.
 
         New sources fit while both bounds leave room, lowest addresses first (so the
@@ -561,8 +601,8 @@ class Engine:
         return frozenset(sorted(new)[max(0, room):])
 
     def _track_host(
-        self, st: InterfaceState, g: GroupState, host: IPv4Address, rtype: RecordType,
-        sources: frozenset[IPv4Address], now: float,
+        self, st: InterfaceState, g: GroupState, host: Address, rtype: RecordType,
+        sources: frozenset[Address], now: float,
     ) -> None:
         """Remember what ``host`` wants (the hosts' own filter state, RFC 3376 §3)."""
         expires = now + st.gmi
@@ -598,7 +638,7 @@ class Engine:
             g.hosts[host] = h
 
     def _fast_leave(
-        self, st: InterfaceState, g: GroupState, queried: frozenset[IPv4Address],
+        self, st: InterfaceState, g: GroupState, queried: frozenset[Address],
         query_group: bool, now: float,
     ) -> None:
         """Expire at once what was just queried if no other known host still wants it."""
@@ -646,24 +686,16 @@ class Engine:
         return [SendQuery(st.name, self.family.all_hosts, query)]
 
     def _make_query(
-        self, st: InterfaceState, group: IPv4Address, max_resp: float, s_flag: bool,
-        sources: tuple[IPv4Address, ...], now: float,
-    ) -> Query:
+        self, st: InterfaceState, group: Address, max_resp: float, s_flag: bool,
+        sources: tuple[Address, ...], now: float,
+    ) -> Any:
+        """The query for this level, in the protocol's own form and units."""
         s = st.settings
-        version = st.version(now)
-        tenths = round(max_resp * 10)
-        if version == 1:
-            return Query(version=1)
-        if version == 2:
-            return Query(version=2, group=group, max_resp_code=min(tenths, MAX_V2_TENTHS))
-        return Query(
-            version=3, group=group, max_resp_code=value_to_code(tenths), s_flag=s_flag,
-            qrv=s.robustness if s.robustness <= 7 else 0,  # §4.1.6: 0 when above 7
-            qqic=value_to_code(round(s.query_interval)), sources=sources,
-        )
+        return self._proto.make_query(st.version(now), group, max_resp, s_flag,
+                                      s.robustness, s.query_interval, sources)
 
     def _schedule_specific(
-        self, st: InterfaceState, g: GroupState, sources: frozenset[IPv4Address],
+        self, st: InterfaceState, g: GroupState, sources: frozenset[Address],
         query_group: bool, now: float,
     ) -> bool:
         """§6.6.3: lower the queried timers to LMQT and arm LMQC transmissions.
@@ -719,8 +751,9 @@ class Engine:
             high = [s for s in pending if g.sources[s].timer > lmqt_deadline]
             low = [s for s in pending if g.sources[s].timer <= lmqt_deadline]
             for s_flag, group_sources in ((True, high), (False, low)):
-                for i in range(0, len(group_sources), MAX_SOURCES_PER_QUERY):
-                    chunk = tuple(group_sources[i:i + MAX_SOURCES_PER_QUERY])
+                per_query = self._proto.max_sources_per_query
+                for i in range(0, len(group_sources), per_query):
+                    chunk = tuple(group_sources[i:i + per_query])
                     actions.append(SendQuery(st.name, g.group, self._make_query(
                         st, g.group, lmqi, s_flag, chunk, now)))
         for source in pending:
@@ -798,7 +831,7 @@ class Engine:
             self._timers.schedule(key, deadline)
 
     def _set_source_timer(
-        self, st: InterfaceState, g: GroupState, source: IPv4Address, deadline: float,
+        self, st: InterfaceState, g: GroupState, source: Address, deadline: float,
     ) -> None:
         g.sources[source].timer = deadline
         key = TimerKey(TimerKind.SOURCE, st.name, g.group, source)
@@ -815,10 +848,10 @@ class Engine:
         except KeyError:
             known = ", ".join(self._ifaces) or "none"
             raise EngineError(
-                f"interface {name} is not running IGMP (known: {known}); "
+                f"interface {name} is not running {self._name} (known: {known}); "
                 "add it with add_interface first") from None
 
-    def _group(self, st: InterfaceState, group: IPv4Address, src: IPv4Address,
+    def _group(self, st: InterfaceState, group: Address, src: Address,
                actions: list[Action]) -> GroupState | None:
         """The group's state, made if new; None (and a Dropped) when the table is full."""
         g = st.groups.get(group)
@@ -833,13 +866,13 @@ class Engine:
             g = st.groups[group] = GroupState(group)
         return g
 
-    def _add_source(self, st: InterfaceState, g: GroupState, source: IPv4Address
+    def _add_source(self, st: InterfaceState, g: GroupState, source: Address
                     ) -> SourceState:
         s = g.sources[source] = SourceState(EXPIRED)
         st.source_count += 1
         return s
 
-    def _delete_source(self, st: InterfaceState, g: GroupState, source: IPv4Address) -> None:
+    def _delete_source(self, st: InterfaceState, g: GroupState, source: Address) -> None:
         del g.sources[source]
         st.source_count -= 1
         self._timers.cancel(TimerKey(TimerKind.SOURCE, st.name, g.group, source))
@@ -871,13 +904,17 @@ class Engine:
 
     def _group_view(self, st: InterfaceState, g: GroupState, now: float) -> GroupView:
         mode, forwarded = g.forwarding_state(now)
+        # The Older Version Host Present timers in the protocol's own numbers: MLD's
+        # only one is MLDv1's (the engine's level 2).
+        older = (g.v1_host_until, g.v2_host_until) if st.level_offset == 0 else (
+            g.v2_host_until, EXPIRED)
         return GroupView(
             group=g.group,
             filter_mode=g.filter_mode,
-            compat_mode=g.compat_mode(st.version(now), now),
+            compat_mode=g.compat_mode(st.version(now), now) - st.level_offset,
             group_timer=_remaining(g.group_timer, now),
-            v1_host_present=_remaining(g.v1_host_until, now),
-            v2_host_present=_remaining(g.v2_host_until, now),
+            v1_host_present=_remaining(older[0], now),
+            v2_host_present=_remaining(older[1], now),
             query_retransmissions=g.retransmissions,
             forwarding=ForwardingView(mode, tuple(sorted(forwarded))),
             sources=tuple(
@@ -892,8 +929,8 @@ class Engine:
         )
 
 
-def _letters(g: GroupState, record_sources: frozenset[IPv4Address], now: float,
-             ) -> dict[str, frozenset[IPv4Address]]:
+def _letters(g: GroupState, record_sources: frozenset[Address], now: float,
+             ) -> dict[str, frozenset[Address]]:
     """The RFC's letters for a table row: A, B in INCLUDE mode; X, Y, A in EXCLUDE."""
     if g.filter_mode is FilterMode.INCLUDE:
         return {"A": frozenset(g.sources), "B": record_sources}
@@ -904,12 +941,3 @@ def _remaining(deadline: float | None, now: float) -> float | None:
     if deadline is None or deadline == EXPIRED:
         return None
     return round(max(0.0, deadline - now), 3)
-
-
-def _kind(msg: IgmpMessage) -> str:
-    if isinstance(msg, Query):
-        return f"IGMPv{msg.version} query"
-    if isinstance(msg, UnknownMessage):
-        return f"IGMP type {msg.type:#04x}"
-    return {V1Report: "IGMPv1 report", V2Report: "IGMPv2 report", V2Leave: "IGMPv2 leave",
-            V3Report: "IGMPv3 report"}[type(msg)]

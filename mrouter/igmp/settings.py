@@ -1,13 +1,20 @@
-"""IGMP settings of one interface: every default and every bound, written once.
+"""IGMP and MLD settings of one interface: every default and every bound, written once.
 
 Theory of operation: :class:`InterfaceSettings` is what the engine is given for an
-interface. Its field defaults are the RFC's (RFC 3376 §8, RFC 2236 §8) plus mrouter's
+interface. Its field defaults are the RFC's (RFC 3376 §8, RFC 2236 §8; RFC 3810 §9 has
+the same values) plus mrouter's
 bounds on state and on what a querier may impose; :data:`LIMITS` is the range of every
 numeric field. Both are used everywhere a setting is read: the engine checks them in
 ``__post_init__``, the daemon's config parser (:mod:`mrouter.router.config`) takes its
 key ranges from :data:`LIMITS` and builds an ``InterfaceSettings``, and the
 ``querier`` command takes its option defaults from :data:`DEFAULTS`. A bad value raises
 :class:`SettingError`, which names the field so that a shell can point at its key.
+
+``protocol`` says whose settings they are, and so how ``version`` counts: IGMP 1 to 3,
+MLD 1 or 2 (:data:`MLD_DEFAULTS`); the Maximum Response limits follow the version's
+field (IGMPv2: a byte of tenths; IGMPv3: the 8-bit float; MLDv1: 16 bits of ms; MLDv2:
+the 16-bit float, above the common bound). Times are seconds for both; the engine
+writes them in each protocol's units.
 
 The module is pure: no sockets, no clock.
 """
@@ -18,11 +25,22 @@ from dataclasses import dataclass, fields
 
 from mrouter.errors import EngineError
 
-__all__ = ["DEFAULTS", "LIMITS", "InterfaceSettings", "Limit", "SettingError"]
+__all__ = ["DEFAULTS", "LIMITS", "MLD_DEFAULTS", "InterfaceSettings", "Limit", "SettingError"]
 
 MAX_V2_TENTHS = 255  # IGMPv2 Max Resp Time is one byte of tenths (25.5 s)
 MAX_V3_TENTHS = 31744  # IGMPv3 Max Resp Code's largest value (3174.4 s)
 MAX_CODE_SECONDS = 31744  # QQIC's largest value (RFC 3376 §4.1.7)
+MAX_MLDV1_DELAY_MS = 0xFFFF  # MLDv1 Maximum Response Delay: 16 bits of ms (RFC 2710 §3.4)
+
+#: Versions per protocol, and the largest Maximum Response time each can say, as
+#: (largest value, units per second, field name); None: no bound tighter than LIMITS.
+_MAX_RESPONSE: dict[tuple[str, int], tuple[int, int, str] | None] = {
+    ("IGMP", 1): None,
+    ("IGMP", 2): (MAX_V2_TENTHS, 10, "Max Resp Code"),
+    ("IGMP", 3): (MAX_V3_TENTHS, 10, "Max Resp Code"),
+    ("MLD", 1): (MAX_MLDV1_DELAY_MS, 1000, "Maximum Response Delay"),
+    ("MLD", 2): None,  # the 16-bit float goes to 8387 s, past LIMITS' 3174.4 s
+}
 
 
 class SettingError(EngineError):
@@ -30,10 +48,12 @@ class SettingError(EngineError):
     (worded to follow the field's name, as a config file's key); the message itself says
     ``detail`` when given, else ``problem``."""
 
-    def __init__(self, field: str, problem: str, detail: str | None = None) -> None:
-        super().__init__(f"IGMP setting {detail or problem}; fix the interface's settings")
+    def __init__(self, field: str, problem: str, detail: str | None = None,
+                 protocol: str = "IGMP") -> None:
+        super().__init__(f"{protocol} setting {detail or problem}; fix the interface's settings")
         self.field = field
         self.problem = problem
+        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +106,8 @@ LIMITS: dict[str, Limit] = {
 
 @dataclass(frozen=True)
 class InterfaceSettings:
-    """IGMP settings of one interface. Defaults are RFC 3376 §8 / RFC 2236 §8.
+    """IGMP (or MLD) settings of one interface. Defaults are RFC 3376 §8 / RFC 2236 §8
+    (RFC 3810 §9 for MLD: the same values).
 
     ``startup_query_interval`` (default QI/4), ``startup_query_count`` and
     ``last_member_query_count`` (default: robustness) are filled in when left as None.
@@ -123,6 +144,8 @@ class InterfaceSettings:
     # FRR's `ip igmp require-router-alert`: drop (and count) IGMP without the IP Router
     # Alert option (RFC 2113). Off by default: RFC 3376 §9.1 makes it a host's check.
     require_router_alert: bool = False
+    # Whose settings these are: "IGMP" (version 1-3) or "MLD" (version 1-2).
+    protocol: str = "IGMP"
 
     def __post_init__(self) -> None:
         if self.startup_query_interval is None:
@@ -131,7 +154,12 @@ class InterfaceSettings:
             object.__setattr__(self, "startup_query_count", self.robustness)
         if self.last_member_query_count is None:
             object.__setattr__(self, "last_member_query_count", self.robustness)
-        self._validate()
+        try:
+            self._validate()
+        except SettingError as exc:
+            if self.protocol == "IGMP":
+                raise
+            raise SettingError(exc.field, exc.problem, exc.detail, self.protocol) from None
 
     def _validate(self) -> None:
         for f in fields(self):
@@ -150,13 +178,22 @@ class InterfaceSettings:
                 f"got {self.query_response_interval:g} >= {self.query_interval:g}",
                 f"query_response_interval={self.query_response_interval} must be less than "
                 f"query_interval={self.query_interval} (RFC 3376 §8.3)")
-        tenths = MAX_V3_TENTHS if self.version == 3 else MAX_V2_TENTHS
+        if (self.protocol, self.version) not in _MAX_RESPONSE:
+            versions = [v for p, v in _MAX_RESPONSE if p == self.protocol]
+            if not versions:
+                raise SettingError("protocol", f"protocol={self.protocol!r} must be IGMP or MLD")
+            raise SettingError("version", f"version={self.version} must be one of "
+                               f"{', '.join(map(str, versions))} for {self.protocol}")
+        bound = _MAX_RESPONSE[(self.protocol, self.version)]
+        if bound is None:
+            return
+        most, per_second, field_name = bound
         for name in ("query_response_interval", "last_member_query_interval"):
             value = getattr(self, name)
-            if self.version > 1 and round(value * 10) > tenths:
+            if round(value * per_second) > most:
                 raise SettingError(
-                    name, f"{name}={value} must be positive and at most {tenths / 10} s "
-                    f"for IGMPv{self.version} (Max Resp Code)")
+                    name, f"{name}={value} must be positive and at most {most / per_second} s "
+                    f"for {self.protocol}v{self.version} ({field_name})")
 
     @property
     def startup_interval(self) -> float:
@@ -205,3 +242,6 @@ class InterfaceSettings:
 
 DEFAULTS = InterfaceSettings()
 """Every default in one object (the querier command's option defaults come from it)."""
+
+MLD_DEFAULTS = InterfaceSettings(protocol="MLD", version=2)
+"""MLD's defaults: MLDv2 and RFC 3810 §9's values (the same as IGMP's)."""

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
 
 from mrouter.igmp.actions import DropReason
 from mrouter.igmp.tables import FilterMode
+
+Address = IPv4Address | IPv6Address
+Network = IPv4Network | IPv6Network
 
 __all__ = [
     "ForwardingView",
@@ -31,7 +34,7 @@ __all__ = [
 ]
 
 
-def _addresses(items: Iterable[IPv4Address]) -> list[str]:
+def _addresses(items: Iterable[Address]) -> list[str]:
     return [str(a) for a in items]
 
 
@@ -40,7 +43,7 @@ class ForwardingView:
     """What is forwarded: INCLUDE + these sources, or EXCLUDE + all but these."""
 
     filter_mode: FilterMode
-    sources: tuple[IPv4Address, ...]
+    sources: tuple[Address, ...]
 
     def to_json(self) -> dict[str, Any]:
         return {"filter_mode": self.filter_mode.name, "sources": _addresses(self.sources)}
@@ -48,7 +51,7 @@ class ForwardingView:
 
 @dataclass(frozen=True, slots=True)
 class SourceView:
-    source: IPv4Address
+    source: Address
     timer: float  # seconds left; 0 for a source at "timer 0" (§6.3)
     forwarded: bool
     query_retransmissions: int
@@ -62,9 +65,9 @@ class SourceView:
 class HostView:
     """What one host last reported (RFC 3376 §3), until it is forgotten."""
 
-    host: IPv4Address
+    host: Address
     filter_mode: FilterMode
-    sources: tuple[IPv4Address, ...]
+    sources: tuple[Address, ...]
     expires: float | None
 
     def to_json(self) -> dict[str, Any]:
@@ -76,7 +79,7 @@ class HostView:
 class GroupView:
     """One group's router state (RFC 3376 §6.2) and what it forwards."""
 
-    group: IPv4Address
+    group: Address
     filter_mode: FilterMode
     compat_mode: int
     group_timer: float | None
@@ -101,7 +104,7 @@ class GroupView:
             "hosts": [h.to_json() for h in self.hosts],
         }
 
-    def source_timers(self) -> dict[IPv4Address, float]:
+    def source_timers(self) -> dict[Address, float]:
         return {s.source: s.timer for s in self.sources}
 
 
@@ -136,11 +139,11 @@ class InterfaceSnapshot:
     """One interface as the engine sees it (see the module docstring)."""
 
     iface: str
-    address: IPv4Address
-    network: IPv4Network
+    address: Address
+    network: Network
     version: int
     querier_version: int
-    querier: IPv4Address | None
+    querier: Address | None
     is_querier: bool
     next_general_query: float | None
     startup_queries_left: int
@@ -150,16 +153,24 @@ class InterfaceSnapshot:
     timers: TimersView
     dropped: dict[DropReason, int]  # sorted by reason
     groups: tuple[GroupView, ...]  # sorted by group
+    # Versions above (version, querier_version, each group's compat_mode) are this
+    # protocol's own: IGMP 1-3, MLD 1-2.
+    protocol: str = "IGMP"
+    family: str = "ipv4"  # the address family's JSON token
 
-    def group(self, group: IPv4Address) -> GroupView | None:
+    def group(self, group: Address) -> GroupView | None:
         for g in self.groups:
             if g.group == group:
                 return g
         return None
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON-able dict the shells print (the shape users and scripts read)."""
-        return {
+        """The JSON-able dict the shells print (the shape users and scripts read).
+
+        An IPv6 (MLD) snapshot starts with ``"family": "ipv6"``; an IPv4 one keeps the
+        shape it always had."""
+        head: dict[str, Any] = {} if self.family == "ipv4" else {"family": self.family}
+        return head | {
             "iface": self.iface,
             "address": str(self.address),
             "network": str(self.network),
@@ -185,17 +196,17 @@ def _secs(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
 
 
-def _set(items: Iterable[IPv4Address]) -> str:
+def _set(items: Iterable[Address]) -> str:
     return "{" + ", ".join(str(i) for i in items) + "}"
 
 
 def render_snapshot(snap: InterfaceSnapshot) -> str:
-    """The snapshot as text a student can read next to RFC 3376 §6."""
+    """The snapshot as text a student can read next to RFC 3376 §6 (RFC 3810 §7)."""
     t = snap.timers
     who = "this router" if snap.is_querier else "other router"
     lines = [
-        f"{snap.iface}  {snap.address} on {snap.network}  IGMPv{snap.version}"
-        + (f" (speaking IGMPv{snap.querier_version})"
+        f"{snap.iface}  {snap.address} on {snap.network}  {snap.protocol}v{snap.version}"
+        + (f" (speaking {snap.protocol}v{snap.querier_version})"
            if snap.querier_version != snap.version else "")
         + f"  fast leave {'on' if snap.fast_leave else 'off'}",
         f"  querier: {snap.querier or 'none'}"
@@ -223,7 +234,7 @@ def render_snapshot(snap: InterfaceSnapshot) -> str:
         timer = (f"  group timer {_secs(g.group_timer)}"
                  if g.filter_mode is FilterMode.EXCLUDE else "")
         lines.append(f"  group {g.group}  {g.filter_mode.name}{timer}"
-                     f"  compatibility IGMPv{g.compat_mode}  -> {forwarding}")
+                     f"  compatibility {snap.protocol}v{g.compat_mode}  -> {forwarding}")
         for s in g.sources:
             state = "forwarded" if s.forwarded else "timer 0: not forwarded"
             rexmit = (f", {s.query_retransmissions} queries left"

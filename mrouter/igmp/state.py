@@ -5,7 +5,8 @@ a :class:`GroupState` per group; a group holds its filter mode, group timer and 
 :class:`SourceState` per source, plus what each host last said (:class:`HostState`).
 Every timer is a deadline (an absolute time in the caller's clock) stored here and
 indexed by :class:`TimerKey` in the engine's :class:`~mrouter.igmp.timers.DeadlineHeap`.
-Only :mod:`mrouter.igmp.engine` changes this state.
+Only :mod:`mrouter.igmp.engine` changes this state. Versions here are the engine's
+levels (:mod:`mrouter.igmp.adapter`: IGMP's version numbers; MLDv1 is 2, MLDv2 3).
 
 The module is pure: no sockets, no clock.
 """
@@ -15,13 +16,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import IntEnum
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import NamedTuple
 
 from mrouter.igmp.actions import DropReason
 from mrouter.igmp.messages import ANY
 from mrouter.igmp.settings import InterfaceSettings
 from mrouter.igmp.tables import FilterMode
+
+Address = IPv4Address | IPv6Address
+Network = IPv4Network | IPv6Network
 
 #: A source timer of 0 (RFC 3376 §6.3: an excluded source in EXCLUDE mode).
 EXPIRED = float("-inf")
@@ -38,8 +42,8 @@ class TimerKind(IntEnum):
 class TimerKey(NamedTuple):
     kind: TimerKind
     iface: str
-    group: IPv4Address = ANY
-    source: IPv4Address = ANY
+    group: Address = ANY
+    source: Address = ANY
 
 
 @dataclass
@@ -53,10 +57,10 @@ class HostState:
     """What one host last told us about a group (for fast leave and for students)."""
 
     filter_mode: FilterMode
-    sources: set[IPv4Address]
+    sources: set[Address]
     expires: float
 
-    def wants(self, source: IPv4Address) -> bool:
+    def wants(self, source: Address) -> bool:
         if self.filter_mode is FilterMode.INCLUDE:
             return source in self.sources
         return source not in self.sources
@@ -64,15 +68,15 @@ class HostState:
 
 @dataclass
 class GroupState:
-    group: IPv4Address
+    group: Address
     filter_mode: FilterMode = FilterMode.INCLUDE
     group_timer: float | None = None  # deadline; EXCLUDE mode only
-    sources: dict[IPv4Address, SourceState] = field(default_factory=dict)
+    sources: dict[Address, SourceState] = field(default_factory=dict)
     v1_host_until: float = EXPIRED  # Older Version Host Present timers (§7.3.2)
     v2_host_until: float = EXPIRED
     retransmissions: int = 0  # Q(G) retransmissions left (§6.6.3.1)
-    hosts: dict[IPv4Address, HostState] = field(default_factory=dict)
-    forwarding: tuple[FilterMode, frozenset[IPv4Address]] = (
+    hosts: dict[Address, HostState] = field(default_factory=dict)
+    forwarding: tuple[FilterMode, frozenset[Address]] = (
         FilterMode.INCLUDE, frozenset())
 
     def compat_mode(self, router_version: int, now: float) -> int:
@@ -83,13 +87,13 @@ class GroupState:
             return min(2, router_version)
         return router_version
 
-    def excluded(self, now: float) -> frozenset[IPv4Address]:
+    def excluded(self, now: float) -> frozenset[Address]:
         return frozenset(s for s, st in self.sources.items() if st.timer <= now)
 
-    def requested(self, now: float) -> frozenset[IPv4Address]:
+    def requested(self, now: float) -> frozenset[Address]:
         return frozenset(s for s, st in self.sources.items() if st.timer > now)
 
-    def forwarding_state(self, now: float) -> tuple[FilterMode, frozenset[IPv4Address]]:
+    def forwarding_state(self, now: float) -> tuple[FilterMode, frozenset[Address]]:
         if self.filter_mode is FilterMode.INCLUDE:
             return (FilterMode.INCLUDE, frozenset(self.sources))
         return (FilterMode.EXCLUDE, self.excluded(now))
@@ -103,27 +107,33 @@ class GroupState:
 @dataclass
 class InterfaceState:
     name: str
-    address: IPv4Address
-    network: IPv4Network
+    address: Address
+    network: Network
     settings: InterfaceSettings
-    querier: IPv4Address | None = None
+    querier: Address | None = None
     other_querier_until: float | None = None
     startup_left: int = 0
     v1_router_until: float = EXPIRED
     adopted_robustness: int | None = None  # from the querier's QRV (§4.1.6)
     adopted_query_interval: float | None = None  # from its QQIC (§4.1.7)
-    groups: dict[IPv4Address, GroupState] = field(default_factory=dict)
+    groups: dict[Address, GroupState] = field(default_factory=dict)
     dropped: Counter[DropReason] = field(default_factory=Counter)
     source_count: int = 0  # source records in all groups (bounded by max_sources)
-    warned_until: dict[IPv4Address, float] = field(default_factory=dict)
+    warned_until: dict[Address, float] = field(default_factory=dict)
+    level_offset: int = 0  # the protocol's version + this = the engine's level
 
     @property
     def is_querier(self) -> bool:
         return self.querier == self.address
 
+    @property
+    def level(self) -> int:
+        """The configured version as a level (IGMPv3 and MLDv2: 3)."""
+        return self.settings.version + self.level_offset
+
     def version(self, now: float) -> int:
-        """The IGMP version this router speaks now (IGMPv1 while a v1 router is present)."""
-        return 1 if self.v1_router_until > now else self.settings.version
+        """The level this router speaks now (IGMPv1 while a v1 router is present)."""
+        return 1 if self.v1_router_until > now else self.level
 
     # Timer values: a non-querier uses the querier's values (§4.1.6, §4.1.7); a querier
     # uses its own.

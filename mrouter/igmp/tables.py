@@ -1,4 +1,5 @@
-"""RFC 3376 §6.4.1 and §6.4.2 router state transitions, as data.
+"""RFC 3376 §6.4.1 and §6.4.2 router state transitions, as data, for both families: RFC
+3810 §7.4.1 and §7.4.2 (MLDv2) are the same rows, so IGMP and MLD use this one table.
 
 Theory of operation: a router keeps, per group and interface, a filter mode and source
 lists. In INCLUDE mode the state is ``INCLUDE (A)``: the sources in A are wanted. In
@@ -24,11 +25,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from mrouter.igmp.messages import RecordType
 
-Sources = frozenset[IPv4Address]
+Sources = frozenset[IPv4Address | IPv6Address]
 SetExpr = Callable[..., Sources]
 """A set expression over the row's letters (A, B or X, Y, A), called with keywords."""
 

@@ -11,7 +11,8 @@ Jumps are relative: ``jt``/``jf`` count instructions to skip when the test is tr
 false. The opcodes below are the few these programs use (linux/bpf_common.h), and the
 builders at the end are every program mrouter attaches: :func:`ip_protocol` (the querier's
 IGMP tap), :func:`ipv4_protocol` (``igmp watch``), :func:`received_multicast_except` (the
-userspace data plane) and :data:`DROP_ALL`.
+userspace data plane), :func:`ipv6_icmp_types` (the MLD tap and ``mld watch``) and
+:data:`DROP_ALL`.
 """
 
 from __future__ import annotations
@@ -22,8 +23,13 @@ import struct
 
 from mrouter.linux.constants import (
     ETH_P_IP,
+    ETH_P_IPV6,
+    IPPROTO_ICMPV6,
     IPV4_DST_OFFSET,
     IPV4_PROTOCOL_OFFSET,
+    IPV6_HEADER_LEN,
+    IPV6_HOP_BY_HOP,
+    IPV6_NEXT_HEADER_OFFSET,
     PACKET_MULTICAST,
 )
 
@@ -40,6 +46,10 @@ LD_B_ABS = 0x30  # A = byte at k
 AND_K = 0x54  # A &= k
 JEQ_K = 0x15  # if A == k skip jt else skip jf
 RET_K = 0x06  # accept k bytes (0: drop)
+LD_B_IND = 0x50  # A = byte at X + k
+LSH_K = 0x64  # A <<= k
+TAX = 0x07  # X = A
+JA = 0x05  # skip k instructions
 
 SKF_AD_OFF = 0xFFFFF000  # ancillary data, loaded with LD_*_ABS at SKF_AD_OFF + n
 SKF_AD_PROTOCOL = SKF_AD_OFF + 0  # skb->protocol (the ethertype)
@@ -110,3 +120,42 @@ def received_multicast_except(protocol: int, snap: int, *, link_header: int) -> 
         (RET_K, 0, 0, snap),
         (RET_K, 0, 0, 0),
     )
+
+
+def ipv6_icmp_types(types: tuple[int, ...], snap: int, *, any_ethertype: bool) -> Program:
+    """Keep IPv6 packets carrying ICMPv6 of one of ``types`` (their first ``snap`` bytes),
+    right after the IPv6 header or after one Hop-by-Hop Options header (where MLD's
+    Router Alert is), on a SOCK_DGRAM packet socket (from the IPv6 header on).
+
+    ``any_ethertype``: the socket sees every ethertype (ETH_P_ALL, as ``mld watch``), so
+    the ethertype is tested first; otherwise it is bound to ETH_P_IPV6.
+    ::
+
+        ldb [6]; jeq #58, direct, hbh
+        direct: ldb [40]; ja types
+        hbh:    jeq #0, next, drop; ldb [40]; jeq #58, next, drop
+                ldb [41]; lsh #3; tax; ldb [x + 48]     ; 40 + 8 x (length + 1)
+        types:  jeq #t1, keep ...; ret #0
+        keep:   ret #snap
+    """
+    n = len(types)
+    first = IPV6_HEADER_LEN  # the byte after the fixed header
+    body: Program = (
+        (LD_B_ABS, 0, 0, IPV6_NEXT_HEADER_OFFSET),  # 0
+        (JEQ_K, 0, 2, IPPROTO_ICMPV6),  # 1: ICMPv6 right away, or 4
+        (LD_B_ABS, 0, 0, first),  # 2: its type
+        (JA, 0, 0, 7),  # 3: to the type tests (11)
+        (JEQ_K, 0, 6 + n, IPV6_HOP_BY_HOP),  # 4: else drop
+        (LD_B_ABS, 0, 0, first),  # 5: the Hop-by-Hop header's next header
+        (JEQ_K, 0, 4 + n, IPPROTO_ICMPV6),  # 6: else drop
+        (LD_B_ABS, 0, 0, first + 1),  # 7: its length, in 8-octet units after the first 8
+        (LSH_K, 0, 0, 3),  # 8
+        (TAX, 0, 0, 0),  # 9
+        (LD_B_IND, 0, 0, first + 8),  # 10: the ICMPv6 type
+        *((JEQ_K, n - j, 0, t) for j, t in enumerate(types)),  # 11...: keep
+        (RET_K, 0, 0, 0),  # 11 + n: drop
+        (RET_K, 0, 0, snap),  # 12 + n: keep
+    )
+    if not any_ethertype:
+        return body
+    return ((LD_H_ABS, 0, 0, SKF_AD_PROTOCOL), (JEQ_K, 0, 11 + n, ETH_P_IPV6), *body)

@@ -41,3 +41,11 @@ IN_PKTINFO = struct.Struct("=i4s4s")
 
 TIMESPEC = struct.Struct("=qq")
 """struct timespec { time_t tv_sec; long tv_nsec; };  (x86_64/aarch64: two 64-bit ints)"""
+
+# IPv6 (linux/if_ether.h, RFC 8200 §3): the MLD tap and ``mld watch`` look at raw IPv6
+# packets without decoding them.
+ETH_P_IPV6 = 0x86DD
+IPPROTO_ICMPV6 = 58
+IPV6_NEXT_HEADER_OFFSET = 6
+IPV6_HEADER_LEN = 40
+IPV6_HOP_BY_HOP = 0  # the next-header value of a Hop-by-Hop Options header

@@ -1,4 +1,4 @@
-"""The I/O shell around the IGMP engine: a raw IGMP socket, a clock and a loop.
+"""The I/O shell around the IGMP (and MLD) engine: a raw socket, a clock and a loop.
 
 Theory of operation: :class:`QuerierShell` owns nothing but plumbing. It reads whole
 IPv4 packets from an :class:`~mrouter.sockets.igmp_socket.IgmpSocket`, decodes them
@@ -20,6 +20,14 @@ protocol 2 (what tcpdump does), and uses the raw socket only to send, with a dro
 filter on it so that nothing is read twice. The daemon instead passes no tap: its
 ``MRT_INIT`` socket, wrapped in an IgmpSocket, hears every report on its VIFs, and
 kernel upcalls (:func:`~mrouter.kernel.mroute.is_upcall`: protocol byte 0) go to ``on_other``.
+
+MLD is the same shell over the IPv6 family: an engine built with
+:data:`~mrouter.igmp.family.IPV6` picks the MLD :class:`Wire` (the MLD codec, the
+link-local source address of :func:`~mrouter.sockets.mld_socket.link_local`), and the
+sockets are :class:`~mrouter.sockets.mld_socket.MldSocket` (sends with hop limit 1 and
+the Hop-by-Hop Router Alert) and :class:`~mrouter.sockets.mld_socket.MldTap` (hears
+MLDv1 reports sent to the groups themselves). Everything else, the loop included, is
+one code path for both.
 """
 
 from __future__ import annotations
@@ -30,10 +38,12 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Any, Protocol
 
 from mrouter.errors import CodecError, EngineError, McastError
-from mrouter.igmp.codec import Packet, decode_packet, encode_packet
+from mrouter.igmp import codec as igmp_codec
+from mrouter.igmp.codec import Packet
 from mrouter.igmp.engine import (
     Action,
     Dropped,
@@ -48,7 +58,8 @@ from mrouter.igmp.engine import (
 from mrouter.kernel.mroute import is_upcall
 from mrouter.linux import bpf
 from mrouter.linux.constants import ETH_P_IP, IPPROTO_IGMP, PACKET_OUTGOING
-from mrouter.sockets.igmp_socket import IgmpSocket, Received
+from mrouter.mld import codec as mld_codec
+from mrouter.sockets.igmp_socket import Received
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +69,66 @@ _FIRST = (MembershipChanged, TimerExpired)  # actions handed on before the other
 
 #: The IGMP tap's filter: IP protocol 2, whole packets (up to 65535 bytes).
 IGMP_ONLY = bpf.ip_protocol(IPPROTO_IGMP, 0xFFFF)
+
+
+class PacketSocket(Protocol):
+    """What the shell needs of its socket: :class:`~mrouter.sockets.igmp_socket.IgmpSocket`
+    or :class:`~mrouter.sockets.mld_socket.MldSocket` (whole IP packets both ways)."""
+
+    sock: socket.socket
+
+    def fileno(self) -> int: ...
+    def recv(self) -> Received | None: ...
+    def send(self, ip_packet: bytes, ifindex: int) -> None: ...
+    def join_router_groups(self, ifindex: int) -> None: ...
+    def leave_router_groups(self, ifindex: int) -> None: ...
+
+
+class Tap(Protocol):
+    def fileno(self) -> int: ...
+    def recv(self) -> Received | None: ...
+
+
+def _igmp_address(name: str) -> tuple[int, Any, Any]:
+    from mrouter.sockets.mcast import interface  # pyroute2 is slow to import
+
+    found = interface(name)
+    if not found.addresses:
+        raise EngineError(
+            f"interface {name} has no IPv4 address; a querier needs one to send "
+            "queries from (add one with 'ip addr add')")
+    return found.index, found.addresses[0].ip, found.addresses[0].network
+
+
+def _mld_address(name: str) -> tuple[int, Any, Any]:
+    from mrouter.sockets.mld_socket import link_local
+
+    found = link_local(name)
+    return found.ifindex, found.address, found.network
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """One protocol's packets as the shell handles them: decode a whole IP packet (to
+    a codec ``Packet``), read its message, source, destination, hop limit and Router
+    Alert, encode a query from the interface's address, tell kernel upcalls apart, and
+    find the address an interface sends from."""
+
+    protocol: str
+    decode: Callable[[bytes], Any]
+    encode: Callable[[Any, Any, Any], bytes]  # (query, src, dst) -> whole IP packet
+    message: Callable[[Any], Any]
+    hop_limit: Callable[[Any], int]
+    is_upcall: Callable[[bytes], bool]
+    address: Callable[[str], tuple[int, Any, Any]]  # name -> (ifindex, address, network)
+
+
+IGMP_WIRE = Wire("IGMP", igmp_codec.decode_packet, igmp_codec.encode_packet,
+                 lambda p: p.igmp, lambda p: p.ip.ttl, is_upcall, _igmp_address)
+# MLD upcalls (MRT6, im6_mbz) come with the IPv6 daemon; a querier's tap sees none.
+MLD_WIRE = Wire("MLD", mld_codec.decode_packet, mld_codec.encode_packet,
+                lambda p: p.mld, lambda p: p.ip.hop_limit, lambda _data: False, _mld_address)
+WIRES = {"IGMP": IGMP_WIRE, "MLD": MLD_WIRE}
 
 
 class IgmpTap:
@@ -97,20 +168,22 @@ class IgmpTap:
 class ShellInterface:
     name: str
     ifindex: int
-    address: IPv4Address
-    network: IPv4Network
+    address: IPv4Address | IPv6Address
+    network: IPv4Network | IPv6Network
 
 
 class QuerierShell:
-    """Feed an :class:`Engine` from an :class:`IgmpSocket` and perform its actions."""
+    """Feed an :class:`Engine` from an :class:`IgmpSocket` (an MLD engine from an
+    :class:`~mrouter.sockets.mld_socket.MldSocket`) and perform its actions."""
 
     def __init__(
-        self, engine: Engine, sock: IgmpSocket, clock: Callable[[], float] = time.monotonic,
+        self, engine: Engine, sock: PacketSocket, clock: Callable[[], float] = time.monotonic,
         on_action: Callable[[Action], None] | None = None,
-        on_other: Callable[[Received], None] | None = None, tap: IgmpTap | None = None,
+        on_other: Callable[[Received], None] | None = None, tap: Tap | None = None,
         on_igmp: Callable[[str, Packet, float], None] | None = None,
     ) -> None:
         self.engine = engine
+        self.wire = WIRES[engine.family.adapter.protocol]
         self.sock = sock
         self.tap = tap
         if tap is not None:
@@ -118,8 +191,8 @@ class QuerierShell:
         self.clock = clock
         self.on_action = on_action
         self.on_other = on_other
-        # each decoded IGMP packet with its interface name and arrival time, called after
-        # its actions were performed (so that a join reaches the routes first)
+        # each decoded IGMP (MLD) packet with its interface name and arrival time, called
+        # after its actions were performed (so that a join reaches the routes first)
         self.on_igmp = on_igmp
         self._by_index: dict[int, ShellInterface] = {}
         self._by_name: dict[str, ShellInterface] = {}
@@ -130,20 +203,16 @@ class QuerierShell:
 
     def add_interface(
         self, name: str, settings: InterfaceSettings, *, ifindex: int | None = None,
-        address: IPv4Address | None = None, network: IPv4Network | None = None,
+        address: IPv4Address | IPv6Address | None = None,
+        network: IPv4Network | IPv6Network | None = None,
     ) -> ShellInterface:
-        """Start IGMP on ``name``; index and address are looked up when not given."""
+        """Start IGMP (MLD) on ``name``; index and address (MLD: the link-local one) are
+        looked up when not given."""
         if ifindex is None or address is None or network is None:
-            from mrouter.sockets.mcast import interface  # pyroute2 is slow to import
-
-            found = interface(name)
-            if not found.addresses:
-                raise EngineError(
-                    f"interface {name} has no IPv4 address; a querier needs one to send "
-                    "queries from (add one with 'ip addr add')")
-            ifindex = found.index if ifindex is None else ifindex
-            address = found.addresses[0].ip if address is None else address
-            network = found.addresses[0].network if network is None else network
+            found_index, found_address, found_network = self.wire.address(name)
+            ifindex = found_index if ifindex is None else ifindex
+            address = found_address if address is None else address
+            network = found_network if network is None else network
         iface = ShellInterface(name, ifindex, address, network)
         self.sock.join_router_groups(ifindex)
         self._by_index[ifindex] = iface
@@ -166,7 +235,7 @@ class QuerierShell:
         control socket): what is left is read on the next turn, as the socket stays
         readable.
         """
-        source: IgmpSocket | IgmpTap = self.tap if self.tap is not None else self.sock
+        source: PacketSocket | Tap = self.tap if self.tap is not None else self.sock
         for _ in range(batch):
             received = source.recv()
             if received is None:
@@ -175,7 +244,8 @@ class QuerierShell:
 
     def handle_packet(self, received: Received) -> None:
         data = received.data
-        if is_upcall(data):
+        wire = self.wire
+        if wire.is_upcall(data):
             if self.on_other is not None:
                 self.on_other(received)
             return
@@ -183,16 +253,17 @@ class QuerierShell:
         if iface is None:
             return  # IGMP on an interface we do not run
         try:
-            packet = decode_packet(data)
+            packet = wire.decode(data)
         except CodecError as exc:
             self.undecodable += 1
-            log.debug("%s: undecodable IGMP packet: %s", iface.name, exc)
+            log.debug("%s: undecodable %s packet: %s", iface.name, wire.protocol, exc)
             return
-        log.debug("%s: %s -> %s %s", iface.name, packet.ip.src, packet.ip.dst, packet.igmp)
+        message = wire.message(packet)
+        log.debug("%s: %s -> %s %s", iface.name, packet.ip.src, packet.ip.dst, message)
         now = self.clock()
         self.perform(self.engine.receive(
-            iface.name, packet.ip.src, packet.ip.dst, packet.igmp, now,
-            ttl=packet.ip.ttl, router_alert=packet.ip.router_alert))
+            iface.name, packet.ip.src, packet.ip.dst, message, now,
+            ttl=wire.hop_limit(packet), router_alert=packet.ip.router_alert))
         if self.on_igmp is not None:
             self.on_igmp(iface.name, packet, now)
 
@@ -217,7 +288,7 @@ class QuerierShell:
                 iface = self._by_name.get(action.iface)
                 if iface is None:
                     continue
-                packet = encode_packet(action.query, iface.address, action.dst)
+                packet = self.wire.encode(action.query, iface.address, action.dst)
                 try:
                     self.sock.send(packet, iface.ifindex)
                 except McastError as exc:

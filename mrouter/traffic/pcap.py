@@ -22,7 +22,7 @@ from enum import IntEnum
 from typing import BinaryIO
 
 from mrouter.errors import CodecError
-from mrouter.linux.constants import ETH_P_IP
+from mrouter.linux.constants import ETH_P_IP, ETH_P_IPV6
 
 
 class LinkType(IntEnum):
@@ -32,6 +32,7 @@ class LinkType(IntEnum):
     RAW = 101  # raw IPv4 or IPv6, told apart by the version nibble
     LINUX_SLL = 113
     IPV4 = 228
+    IPV6 = 229
     LINUX_SLL2 = 276
 
 
@@ -249,10 +250,17 @@ def _parse_packet_block(
 @dataclass(frozen=True, slots=True)
 class Frame:
     """What the link layer says about a frame: the IPv4 packet (None if the frame
-    holds something else) and, for Linux cooked captures, the direction."""
+    holds something else), for Linux cooked captures the direction, and the IPv6
+    packet (None if the frame holds something else)."""
 
     ipv4: bytes | None
     direction: Direction | None = None
+    ipv6: bytes | None = None
+
+
+def _by_ethertype(ethertype: int, payload: bytes, direction: Direction | None = None) -> Frame:
+    return Frame(payload if ethertype == ETH_P_IP else None, direction,
+                 payload if ethertype == ETH_P_IPV6 else None)
 
 
 def _ethernet(data: bytes) -> Frame:
@@ -262,7 +270,7 @@ def _ethernet(data: bytes) -> Frame:
         if ethertype in VLAN_ETHERTYPES:
             offset += 4
             continue
-        return Frame(data[offset + 2 :] if ethertype == ETH_P_IP else None)
+        return _by_ethertype(ethertype, data[offset + 2 :])
     raise CodecError(f"truncated Ethernet header: {len(data)} bytes", len(data))
 
 
@@ -271,22 +279,27 @@ def _linux_sll(data: bytes) -> Frame:
         raise CodecError(f"truncated Linux cooked (SLL) header: {len(data)} bytes", len(data))
     direction = _direction(int.from_bytes(data[0:2], "big"))
     protocol = int.from_bytes(data[14:16], "big")
-    return Frame(data[16:] if protocol == ETH_P_IP else None, direction)
+    return _by_ethertype(protocol, data[16:], direction)
 
 
 def _linux_sll2(data: bytes) -> Frame:
     if len(data) < 20:
         raise CodecError(f"truncated Linux cooked (SLL2) header: {len(data)} bytes", len(data))
     protocol = int.from_bytes(data[0:2], "big")
-    return Frame(data[20:] if protocol == ETH_P_IP else None, _direction(data[10]))
+    return _by_ethertype(protocol, data[20:], _direction(data[10]))
 
 
 def _raw(data: bytes) -> Frame:
-    return Frame(data if data[:1] and data[0] >> 4 == 4 else None)
+    version = data[0] >> 4 if data else 0
+    return Frame(data if version == 4 else None, None, data if version == 6 else None)
 
 
 def _ipv4(data: bytes) -> Frame:
     return Frame(data)
+
+
+def _ipv6(data: bytes) -> Frame:
+    return Frame(None, None, data)
 
 
 def _direction(value: int) -> Direction | None:
@@ -301,6 +314,7 @@ _LINK_LAYERS = {
     LinkType.RAW: _raw,
     LinkType.LINUX_SLL: _linux_sll,
     LinkType.IPV4: _ipv4,
+    LinkType.IPV6: _ipv6,
     LinkType.LINUX_SLL2: _linux_sll2,
 }
 

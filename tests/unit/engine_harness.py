@@ -1,10 +1,18 @@
-"""A simulated LAN clock around one :class:`Engine` interface, for the engine tests."""
+"""A simulated LAN clock around one :class:`Engine` interface, for the engine tests.
+
+IPv4 (IGMP) by default; ``Lan(family=V6)`` runs the same engine with MLD, on the
+link-local addresses of :data:`V6` (a :class:`Link` names each family's addresses, and
+``V6.like(address)`` is the IPv6 twin of an IPv4 constant below, so a test written with
+H1, G and S runs for both families).
+"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
-from ipaddress import IPv4Address, IPv4Network
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Any
 
 from mrouter.igmp.engine import (
     Action,
@@ -15,12 +23,12 @@ from mrouter.igmp.engine import (
     QuerierChanged,
     SendQuery,
 )
+from mrouter.igmp.family import IPV4, IPV6, AddressFamily
 from mrouter.igmp.messages import (
     ALL_IGMPV3_ROUTERS,
     ALL_ROUTERS,
     ALL_SYSTEMS,
     GroupRecord,
-    IgmpMessage,
     Query,
     RecordType,
     V1Report,
@@ -28,7 +36,9 @@ from mrouter.igmp.messages import (
     V2Report,
     V3Report,
 )
+from mrouter.igmp.settings import MLD_DEFAULTS
 from mrouter.igmp.snapshot import GroupView, InterfaceSnapshot
+from mrouter.mld import messages as mld
 
 IFACE = "dn0"
 ROUTER = IPv4Address("192.0.2.1")
@@ -42,16 +52,59 @@ def srcs(*idx: int) -> frozenset[IPv4Address]:
     return frozenset(S[i] for i in idx)
 
 
+@dataclass(frozen=True)
+class Link:
+    """One family's test link: the engine family, the router's address and network,
+    the default settings, the messages hosts send and where they send them."""
+
+    name: str
+    family: AddressFamily[Any, Any]
+    router: Any
+    net: Any
+    settings: InterfaceSettings
+    like: Callable[[Any], Any]  # the twin, in this family, of an IPv4 test address
+    report: Callable[[tuple[Any, ...]], Any]  # records -> IGMPv3 / MLDv2 report
+    record: Callable[[RecordType, Any, tuple[Any, ...]], Any]
+    old_report: Callable[[Any], Any]  # IGMPv2 report / MLDv1 report
+    leave: Callable[[Any], Any]  # IGMPv2 leave / MLDv1 done
+    query: type
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _v6_twin(address: IPv4Address | IPv6Address) -> IPv6Address:
+    """H1 192.0.2.11 -> fe80::b; G 239.1.1.1 -> ff15::239:1:1:1; S 198.51.100.x ->
+    2001:db8:100::x (documentation and link-local addresses, ff15::/16 groups); an
+    IPv6 address is its own twin."""
+    if isinstance(address, IPv6Address):
+        return address
+    if address in NET:
+        return IPv6Address(f"fe80::{int(address) & 0xFF:x}")
+    if address.is_multicast:
+        return IPv6Address("ff15::" + ":".join(str(int(b)) for b in address.packed))
+    return IPv6Address(f"2001:db8:100::{int(address) & 0xFF:x}")
+
+
+V4 = Link("ipv4", IPV4, ROUTER, NET, InterfaceSettings(), lambda a: a, V3Report, GroupRecord,
+          V2Report, V2Leave, Query)
+V6 = Link("ipv6", IPV6, IPv6Address("fe80::1"), IPv6Network("fe80::/64"), MLD_DEFAULTS,
+          _v6_twin, mld.V2Report, mld.AddressRecord, mld.V1Report, mld.V1Done, mld.Query)
+LINKS = (V4, V6)
+
+
 class Lan:
     """One engine interface and a fake clock; every action is recorded with its time."""
 
     def __init__(self, settings: InterfaceSettings | None = None, *,
-                 address: IPv4Address = ROUTER, seed: int = 1) -> None:
-        self.engine = Engine(random.Random(seed))
+                 address: Any = None, seed: int = 1, family: Link = V4) -> None:
+        self.link = family
+        self.engine = Engine(random.Random(seed), family.family)
         self.now = 0.0
         self.log: list[tuple[float, Action]] = []
         self._record(self.engine.add_interface(
-            IFACE, address, NET, settings or InterfaceSettings(), self.now))
+            IFACE, family.router if address is None else address, family.net,
+            settings or family.settings, self.now))
 
     def _record(self, actions: Iterable[Action]) -> list[Action]:
         out = list(actions)
@@ -69,7 +122,7 @@ class Lan:
         out += self._record(self.engine.tick(self.now))
         return out
 
-    def receive(self, src: IPv4Address, msg: IgmpMessage, dst: IPv4Address | None = None,
+    def receive(self, src: Any, msg: Any, dst: Any = None,
                 *, ttl: int = 1, router_alert: bool = True) -> list[Action]:
         """Deliver ``msg`` from ``src``; ``dst`` defaults to where the RFCs send it."""
         if dst is None:
@@ -77,41 +130,59 @@ class Lan:
         return self._record(self.engine.receive(IFACE, src, dst, msg, self.now, ttl=ttl,
                                                 router_alert=router_alert))
 
-    def record(self, host: IPv4Address, rtype: RecordType, sources: Iterable[IPv4Address] = (),
-               group: IPv4Address = G) -> list[Action]:
-        rec = GroupRecord(rtype, group, tuple(sorted(sources)))
-        return self.receive(host, V3Report((rec,)))
+    def record(self, host: Any, rtype: RecordType, sources: Iterable[Any] = (),
+               group: Any = None) -> list[Action]:
+        """A one-record IGMPv3 / MLDv2 report; addresses may be the IPv4 constants
+        (H1, G, S...), which an IPv6 link turns into their twins."""
+        like = self.link.like
+        rec = self.link.record(rtype, like(G if group is None else group),
+                               tuple(sorted(like(s) for s in sources)))
+        return self.receive(like(host), self.link.report((rec,)))
 
-    def v2_report(self, host: IPv4Address, group: IPv4Address = G) -> list[Action]:
-        return self.receive(host, V2Report(group), dst=group)
+    def v2_report(self, host: Any, group: Any = G) -> list[Action]:
+        """An IGMPv2 report (MLDv1 report on an IPv6 link)."""
+        group = self.link.like(group)
+        return self.receive(self.link.like(host), self.link.old_report(group), dst=group)
 
-    def v2_leave(self, host: IPv4Address, group: IPv4Address = G) -> list[Action]:
-        return self.receive(host, V2Leave(group), dst=ALL_ROUTERS)
+    def v2_leave(self, host: Any, group: Any = G) -> list[Action]:
+        """An IGMPv2 leave (MLDv1 done on an IPv6 link)."""
+        return self.receive(self.link.like(host), self.link.leave(self.link.like(group)),
+                            dst=self.link.family.all_routers)
 
     # ---- observations
 
     def snapshot(self) -> InterfaceSnapshot:
         return self.engine.snapshot(IFACE, self.now)
 
-    def group(self, group: IPv4Address = G) -> GroupView | None:
-        return self.snapshot().group(group)
+    def group(self, group: Any = G) -> GroupView | None:
+        return self.snapshot().group(self.link.like(group))
 
-    def source_timers(self, group: IPv4Address = G) -> dict[IPv4Address, float]:
+    def source_timers(self, group: Any = G) -> dict[Any, float]:
         g = self.group(group)
         assert g is not None
         return g.source_timers()
 
-    def forwarding(self, group: IPv4Address = G) -> tuple[FilterMode, frozenset[IPv4Address]]:
+    def forwarding(self, group: Any = G) -> tuple[FilterMode, frozenset[Any]]:
         """The last MembershipChanged for the group (INCLUDE {} if none)."""
-        state = (FilterMode.INCLUDE, frozenset[IPv4Address]())
+        group = self.link.like(group)
+        state = (FilterMode.INCLUDE, frozenset[Any]())
         for _, a in self.log:
             if isinstance(a, MembershipChanged) and a.group == group:
                 state = (a.filter_mode, a.sources)
         return state
 
 
-def destination(msg: IgmpMessage) -> IPv4Address:
-    """The IP destination the RFCs give ``msg`` (RFC 3376 §4.1.12, §4.2.14; RFC 2236 §3)."""
+def destination(msg: Any) -> Any:
+    """The IP destination the RFCs give ``msg`` (RFC 3376 §4.1.12, §4.2.14; RFC 2236 §3;
+    for MLD RFC 3810 §5.1.15, §5.2.14 and RFC 2710 §3)."""
+    if isinstance(msg, mld.Query):
+        return mld.ALL_NODES if msg.is_general else msg.group
+    if isinstance(msg, mld.V1Report):
+        return msg.group
+    if isinstance(msg, mld.V1Done):
+        return mld.ALL_ROUTERS
+    if isinstance(msg, mld.V2Report):
+        return mld.ALL_MLDV2_ROUTERS
     if isinstance(msg, Query):
         return ALL_SYSTEMS if msg.is_general else msg.group
     if isinstance(msg, V1Report | V2Report):
@@ -121,19 +192,19 @@ def destination(msg: IgmpMessage) -> IPv4Address:
     return ALL_IGMPV3_ROUTERS
 
 
-def queries(actions: Iterable[Action]) -> list[Query]:
+def queries(actions: Iterable[Action]) -> list[Any]:
     return [a.query for a in actions if isinstance(a, SendQuery)]
 
 
-def specific(actions: Iterable[Action]) -> set[tuple[IPv4Address, frozenset[IPv4Address], bool]]:
+def specific(actions: Iterable[Action]) -> set[tuple[Any, frozenset[Any], bool]]:
     """Group(-and-source)-specific queries as (group, sources, S flag)."""
     return {(q.group, frozenset(q.sources), q.s_flag) for q in queries(actions)
             if not q.is_general}
 
 
-def changes(actions: Iterable[Action]) -> list[MembershipChanged]:
+def changes(actions: Iterable[Action]) -> list[MembershipChanged[Any]]:
     return [a for a in actions if isinstance(a, MembershipChanged)]
 
 
-def querier_changes(actions: Iterable[Action]) -> list[QuerierChanged]:
+def querier_changes(actions: Iterable[Action]) -> list[QuerierChanged[Any]]:
     return [a for a in actions if isinstance(a, QuerierChanged)]

@@ -7,15 +7,18 @@ reports, answers to every query at once, no loss) drives one querier. Invariants
   cut off: the router always forwards what the hosts' merged state (§3.2) wants;
 * a group nobody wants is gone no later than GMI after the last report for it;
 * with several routers on a LAN, after convergence exactly one is querier, the lowest
-  address, and every other one knows it.
+  address, and every other one knows it (IGMP on IPv4 and MLD on IPv6 link-local
+  addresses: RFC 3810 §7.6.2 elects the same way).
 """
 
 from __future__ import annotations
 
 import random
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
+from typing import Any
 
-from engine_harness import IFACE, NET, Lan
+import pytest
+from engine_harness import IFACE, LINKS, Lan, Link
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -237,6 +240,7 @@ TestLan = LanMachine.TestCase
 # --------------------------------------------------------------------------- election
 
 
+@pytest.mark.parametrize("link", LINKS, ids=str)
 @settings(max_examples=150, deadline=None)
 @given(
     last_octets=st.lists(st.integers(1, 254), min_size=1, max_size=4, unique=True),
@@ -244,22 +248,23 @@ TestLan = LanMachine.TestCase
     stops=st.lists(st.one_of(st.none(), st.floats(0, 1500)), min_size=4, max_size=4),
 )
 def test_one_querier_per_lan_after_convergence(
-        last_octets: list[int], starts: list[float], stops: list[float | None]) -> None:
+        link: Link, last_octets: list[int], starts: list[float],
+        stops: list[float | None]) -> None:
     """Routers come and go; OQPI + QI after the last change only the lowest queries."""
-    routers = [IPv4Address(f"192.0.2.{o}") for o in last_octets]
-    net = IPv4Network(NET)
+    routers: list[Any] = [link.like(IPv4Address(f"192.0.2.{o}")) for o in last_octets]
+    net = link.net
     start_at = dict(zip(routers, starts, strict=False))
     stop_at = dict(zip(routers, stops, strict=False))
     if all(stop_at[r] is not None for r in routers):
         stop_at[routers[0]] = None  # keep one alive
-    engines: dict[IPv4Address, Engine] = {}
-    querier: dict[IPv4Address, IPv4Address | None] = {}
+    engines: dict[Any, Engine] = {}
+    querier: dict[Any, Any] = {}
     events = sorted([(start_at[r], 0, r) for r in routers]
                     + [(t, 1, r) for r in routers if (t := stop_at[r]) is not None])
     settle = InterfaceSettings().other_querier_present_interval + 125.0
     end = max(t for t, _, _ in events) + settle
 
-    def handle(source: IPv4Address, actions: list[Action], now: float) -> None:
+    def handle(source: Any, actions: list[Action], now: float) -> None:
         for a in actions:
             if isinstance(a, QuerierChanged):
                 querier[source] = a.querier
@@ -281,8 +286,8 @@ def test_one_querier_per_lan_after_convergence(
             break
         _, kind, r = events.pop(0)
         if kind == 0 and (stop_at[r] is None or stop_at[r] > now):  # type: ignore[operator]
-            engines[r] = Engine(random.Random(int(r)))
-            handle(r, engines[r].add_interface(IFACE, r, net, InterfaceSettings(), now), now)
+            engines[r] = Engine(random.Random(int(r)), link.family)
+            handle(r, engines[r].add_interface(IFACE, r, net, link.settings, now), now)
         elif kind == 1 and r in engines:
             engines.pop(r).remove_interface(IFACE, now)
     alive = sorted(engines)

@@ -1,4 +1,5 @@
-"""One test per row of RFC 3376 §6.4.1 and §6.4.2, on a simulated clock.
+"""One test per row of RFC 3376 §6.4.1 and §6.4.2, on a simulated clock, for both
+families: IGMPv3 on IPv4 and MLDv2 on IPv6 (RFC 3810 §7.4.1, §7.4.2 are the same rows).
 
 Every row starts from a known state built by reports at t=0 and applies the row's
 record at t=10 s, so that a timer that was kept reads 250 s (GMI 260 s - 10 s), a timer
@@ -6,7 +7,8 @@ set to GMI reads 260 s, one lowered by a query reads LMQT = 2 s and one set to 0
 
 The sets are chosen so that every intersection and difference of the RFC is non-empty:
 INCLUDE rows: A = {s1, s2}, B = {s2, s3}. EXCLUDE rows: X = {s1, s2}, Y = {s3, s4},
-record A = {s2, s3, s5}.
+record A = {s2, s3, s5}. On IPv6 the same letters are the IPv6 twins of those addresses
+(engine_harness.V6.like).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 import pytest
-from engine_harness import H1, G, Lan, S, specific, srcs
+from engine_harness import H1, LINKS, G, Lan, Link, S, specific, srcs
 
-from mrouter.igmp.engine import FilterMode
+from mrouter.igmp.engine import FilterMode, SendQuery
 from mrouter.igmp.messages import RecordType
 from mrouter.igmp.tables import TABLE, TRANSITIONS
 
@@ -25,17 +27,17 @@ INC, EXC = FilterMode.INCLUDE, FilterMode.EXCLUDE
 s1, s2, s3, s4, s5 = S[1:6]
 
 
-def include_a() -> Lan:
+def include_a(link: Link) -> Lan:
     """INCLUDE (A), A = {s1, s2}, both timers at GMI - 10 s."""
-    lan = Lan()
+    lan = Lan(family=link)
     lan.record(H1, R.MODE_IS_INCLUDE, srcs(1, 2))
     lan.advance(10)
     return lan
 
 
-def exclude_xy() -> Lan:
+def exclude_xy(link: Link) -> Lan:
     """EXCLUDE (X, Y), X = {s1, s2} with timers GMI - 10 s, Y = {s3, s4}, group timer GMI - 10 s."""
-    lan = Lan()
+    lan = Lan(family=link)
     lan.record(H1, R.MODE_IS_EXCLUDE, srcs(3, 4))
     lan.record(H1, R.ALLOW_NEW_SOURCES, srcs(1, 2))
     lan.advance(10)
@@ -92,24 +94,30 @@ def test_every_rfc_row_is_in_the_table_and_tested() -> None:
     assert {(r[0], r[1]) for r in ROWS.values()} == set(TABLE)
 
 
+@pytest.mark.parametrize("link", LINKS, ids=str)
 @pytest.mark.parametrize("name", list(ROWS))
-def test_row(name: str) -> None:
+def test_row(name: str, link: Link) -> None:
     state, rtype, sources, new_mode, timers, group_timer, sent = ROWS[name]
-    lan = include_a() if state is INC else exclude_xy()
+    like = link.like
+    lan = include_a(link) if state is INC else exclude_xy(link)
     actions = lan.record(H1, rtype, sources)
     g = lan.group()
     assert g is not None
     assert g.filter_mode is new_mode
-    assert lan.source_timers() == pytest.approx(timers)
+    assert lan.source_timers() == pytest.approx({like(s): t for s, t in timers.items()})
     assert g.group_timer == (None if group_timer is None else pytest.approx(group_timer))
     got = {(frozenset(srcs_), s_flag) for grp, srcs_, s_flag in
-           specific(actions) if grp == G}
-    assert got == sent
+           specific(actions) if grp == like(G)}
+    assert got == {(frozenset(map(like, q)), s_flag) for q, s_flag in sent}
+    # the queries are the family's own: IGMPv3 or MLDv2, to the group
+    assert all(isinstance(a.query, link.query) and a.dst == like(G)
+               for a in actions if isinstance(a, SendQuery))
 
 
-def test_forwarding_state_follows_the_table_and_section_6_3() -> None:
+@pytest.mark.parametrize("link", LINKS, ids=str)
+def test_forwarding_state_follows_the_table_and_section_6_3(link: Link) -> None:
     """INCLUDE: forward the list; EXCLUDE: forward all but the sources with timer 0."""
-    lan = include_a()
-    assert lan.forwarding() == (INC, srcs(1, 2))
+    lan = include_a(link)
+    assert lan.forwarding() == (INC, frozenset(map(link.like, srcs(1, 2))))
     lan.record(H1, R.CHANGE_TO_EXCLUDE_MODE, srcs(2, 3))
-    assert lan.forwarding() == (EXC, srcs(3))
+    assert lan.forwarding() == (EXC, frozenset(map(link.like, srcs(3))))
