@@ -357,6 +357,24 @@ class MrouteSocketBase(Generic[A]):
         """MRT_ASSERT / MRT6_ASSERT: ask for WRONGVIF / WRONGMIF upcalls."""
         self._setopt(self.options["ASSERT"], INT.pack(int(on)))
 
+    # What each family's subclass implements (the structs that carry addresses):
+
+    def add_vif(self, vif: int, ifindex: int, *, threshold: int = 1, rate_limit: int = 0) -> None:
+        """ADD_VIF / ADD_MIF: interface ``ifindex`` as VIF (MIF) ``vif``."""
+        raise NotImplementedError
+
+    def del_vif(self, vif: int) -> None:
+        """DEL_VIF / DEL_MIF."""
+        raise NotImplementedError
+
+    def add_mfc(self, source: A, group: A, iif_vif: int, oif_ttls: Mapping[int, int]) -> None:
+        """ADD_MFC: forward (source, group) from ``iif_vif`` out of ``oif_ttls``' VIFs."""
+        raise NotImplementedError
+
+    def del_mfc(self, source: A, group: A) -> None:
+        """DEL_MFC."""
+        raise NotImplementedError
+
     def _sg_address(self, address: A) -> bytes:
         """``address`` as the (S,G) counter request lays it out."""
         raise NotImplementedError
