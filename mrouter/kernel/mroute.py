@@ -11,8 +11,10 @@ wrong VIF gives IGMPMSG_WRONGVIF when MRT_ASSERT is on. Upcalls share the socket
 real IGMP messages and are told apart by a zero at the IP protocol byte (``im_mbz``).
 Closing the socket or MRT_DONE removes every VIF and MFC entry of the table.
 
-Every MRT_* setsockopt and the SIOCGETVIFCNT/SIOCGETSGCNT ioctls are in this module,
-each C struct quoted next to the one :class:`struct.Struct` that lays it out.
+Every MRT_* call whose struct carries IPv4 addresses is in this module, each C struct
+quoted next to the one :class:`struct.Struct` that lays it out; what the IPv6 binding
+(:mod:`mrouter.kernel.mroute6`) shares with this one (MRT_INIT/TABLE/DONE/VERSION/ASSERT,
+the SIOCGETVIFCNT/SIOCGETSGCNT ioctls, the error wording) is :mod:`mrouter.kernel.common`.
 :func:`read_vif_table` and :func:`read_mfc_table` read the per-namespace views in
 ``/proc/thread-self/net/ip_mr_vif`` and ``ip_mr_cache``.
 """

@@ -29,9 +29,11 @@ offset 4, vifc_rate_limit at 8); ``struct sockaddr_in6`` 28 (sin6_addr at 8);
 ``struct mrt6msg`` 40 (im6_src at 8, im6_dst at 24); ``struct sioc_sg_req6`` 80
 (pktcnt at 56); ``struct sioc_mif_req6`` 40; SIOCGETMIFCNT_IN6 0x89E0,
 SIOCGETSGCNT_IN6 0x89E1; MRT6_VERSION reads 0x305. The layouts below are checked
-against those sizes at import. A NOCACHE or WRONGMIF upcall is read as 80 bytes: the
-40 of ``struct mrt6msg`` and 40 more that the kernel allocates for a copy of the IPv6
-header and leaves undefined (net/ipv6/ip6mr.c, ip6mr_cache_report); they are ignored.
+against those sizes at import. A NOCACHE upcall was read as 80 bytes: the 40 of
+``struct mrt6msg`` and 40 that no API defines (ip6mr_cache_report builds the message in
+a buffer sized for an IPv6 header and the struct; what follows the struct here held
+leftover bytes), so only the struct is read; WHOLEPKT upcalls are the struct and the
+whole packet, IPv6 header first (measured: 40 + 56 bytes for a 56-byte packet).
 
 What the kernel needs for MLD to reach this socket (net/ipv6/ip6_input.c, ip6_mc_input;
 checked in tests/integration/test_kernel6.py):
@@ -61,9 +63,9 @@ read-only), IPv6 enabled on the interfaces (``net.ipv6.conf.IF.disable_ipv6`` 0)
 hop limit above 1 on arrival (it is decremented; the MIF threshold in ``mif6ctl`` is
 stored but never compared, so this binding only accepts 0 or 1). The destination must
 not be link-local scope (ff02::/16 is never forwarded). ``net.ipv6.conf.all.forwarding``
-is not needed by ip6mr itself (a lab forwards with it 0); set it anyway on a router:
-it makes the kernel join ff02::2 (MLDv1 Dones), answer as a router in Neighbor
-Discovery and forward unicast, and ``mrouter explain`` expects it.
+is not needed by ip6mr itself (a lab forwarded with it 0); set it anyway on a router:
+it makes the kernel join ff02::2 on every interface (so MLDv1 Dones arrive), answer as
+a router in Neighbor Discovery and forward unicast.
 """
 
 from __future__ import annotations
