@@ -59,10 +59,12 @@ checked in tests/integration/test_kernel6.py):
 
 What ip6mr needs to forward: MRT6_INIT (``net.ipv6.conf.all.mc_forwarding`` reads 1
 while the socket holds the table, and each MIF's own ``mc_forwarding`` is 1; both are
-read-only), IPv6 enabled on the interfaces (``net.ipv6.conf.IF.disable_ipv6`` 0), and a
-hop limit above 1 on arrival (it is decremented; the MIF threshold in ``mif6ctl`` is
-stored but never compared, so this binding only accepts 0 or 1). The destination must
-not be link-local scope (ff02::/16 is never forwarded). ``net.ipv6.conf.all.forwarding``
+read-only; MRT6_DONE sets them back at once, where IPv4's flag falls only after an RCU
+grace period, which this kernel's lazy RCU stretched past 10 s), IPv6 enabled on the
+interfaces (``net.ipv6.conf.IF.disable_ipv6`` 0), and a hop limit above 1 on arrival
+(it is decremented; the MIF threshold in ``mif6ctl`` is stored but never compared, so
+this binding only accepts 0 or 1). The destination must not be link-local scope
+(ff02::/16 is never forwarded). ``net.ipv6.conf.all.forwarding``
 is not needed by ip6mr itself (a lab forwarded with it 0); set it anyway on a router:
 it makes the kernel join ff02::2 on every interface (so MLDv1 Dones arrive), answer as
 a router in Neighbor Discovery and forward unicast.
