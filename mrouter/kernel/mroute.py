@@ -11,36 +11,48 @@ wrong VIF gives IGMPMSG_WRONGVIF when MRT_ASSERT is on. Upcalls share the socket
 real IGMP messages and are told apart by a zero at the IP protocol byte (``im_mbz``).
 Closing the socket or MRT_DONE removes every VIF and MFC entry of the table.
 
-Every MRT_* setsockopt and the SIOCGETVIFCNT/SIOCGETSGCNT ioctls are in this module,
-each C struct quoted next to the one :class:`struct.Struct` that lays it out.
+Every MRT_* call whose struct carries IPv4 addresses is in this module, each C struct
+quoted next to the one :class:`struct.Struct` that lays it out; what the IPv6 binding
+(:mod:`mrouter.kernel.mroute6`) shares with this one (MRT_INIT/TABLE/DONE/VERSION/ASSERT,
+the SIOCGETVIFCNT/SIOCGETSGCNT ioctls, the error wording) is :mod:`mrouter.kernel.common`.
 :func:`read_vif_table` and :func:`read_mfc_table` read the per-namespace views in
 ``/proc/thread-self/net/ip_mr_vif`` and ``ip_mr_cache``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
 import socket
 import struct
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from ipaddress import IPv4Address
 from pathlib import Path
-from types import TracebackType
 
 from mrouter.errors import KernelError
 from mrouter.igmp.messages import ANY
+from mrouter.kernel import common
+from mrouter.kernel.common import (
+    DEFAULT_TABLE,
+    MAXVIFS,
+    SIOC_VIF_REQ,
+    SIOCPROTOPRIVATE,
+    WHOLE_PACKET_UPCALLS,
+    ProcVif,
+    SgCounters,
+    UpcallOf,
+    UpcallType,
+    VifCounters,
+)
 from mrouter.linux.constants import INT, IPV4_PROTOCOL_OFFSET
 
-MAXVIFS = 32
-"""The kernel's limit on VIFs per table (``MAXVIFS`` in mroute.h)."""
-
-DEFAULT_TABLE = 254
-"""RT_TABLE_MAIN: the table MRT_INIT owns when no MRT_TABLE is given."""
+__all__ = [
+    "DEFAULT_TABLE", "FAMILY", "IGMPMSG", "MAXVIFS", "MFCCTL", "SIOCGETSGCNT",
+    "SIOCGETVIFCNT", "SIOCPROTOPRIVATE", "SIOC_SG_REQ", "SIOC_VIF_REQ", "VIFCTL",
+    "MrouteSocket", "MrtOption", "ProcMfc", "ProcVif", "SgCounters", "Upcall", "UpcallType",
+    "VifCounters", "VifFlag", "encode_upcall", "is_upcall", "kernel_error", "parse_upcall",
+    "read_mfc_table", "read_vif_table",
+]
 
 
 class MrtOption(IntEnum):
@@ -70,16 +82,8 @@ class VifFlag(IntFlag):
     USE_IFINDEX = 0x8
 
 
-class UpcallType(IntEnum):
-    """``im_msgtype`` of an upcall (IGMPMSG_*)."""
+# UpcallType (IGMPMSG_*: NOCACHE, WRONGVIF, WHOLEPKT, WRVIFWHOLE) is common.UpcallType.
 
-    NOCACHE = 1
-    WRONGVIF = 2
-    WHOLEPKT = 3
-    WRVIFWHOLE = 4
-
-
-SIOCPROTOPRIVATE = 0x89E0
 SIOCGETVIFCNT = SIOCPROTOPRIVATE
 SIOCGETSGCNT = SIOCPROTOPRIVATE + 1
 
@@ -143,17 +147,7 @@ SIOC_SG_REQ = struct.Struct("@4s4sLLL")
     };
 """
 
-SIOC_VIF_REQ = struct.Struct("@HLLLL")
-"""::
-
-    struct sioc_vif_req {
-        vifi_t vifi;            /* unsigned short, then padding to a long */
-        unsigned long icount;   /* packets in */
-        unsigned long ocount;   /* packets out */
-        unsigned long ibytes;
-        unsigned long obytes;
-    };
-"""
+# SIOC_VIF_REQ (struct sioc_vif_req) is common.SIOC_VIF_REQ: IPv6's has its layout.
 
 # Checked once at import: a wrong layout here would corrupt kernel state silently.
 _SIZES = {VIFCTL: 16, MFCCTL: 60, IGMPMSG: 20}
@@ -164,49 +158,18 @@ for _layout, _size in _SIZES.items():
 
 # --- errors -------------------------------------------------------------------------------
 
-_NOT_ROOT = (
-    "permission denied: multicast routing needs root (CAP_NET_ADMIN and CAP_NET_RAW); "
-    "run mrouter as root"
+FAMILY = common.KernelFamily(
+    name="IPv4", prefix="MRT", vif="VIF", config="CONFIG_IP_MROUTE",
+    socket_kind="raw IGMP socket", table="multicast routing table",
+    owners="smcroute, pimd, igmpproxy or another mrouter",
+    no_interface=("interface with index {ifindex} does not exist or has no IPv4 "
+                  "configuration; check the interface name and that it has an address"),
+    address_family=socket.AF_INET, protocol=socket.IPPROTO_IGMP, level=socket.IPPROTO_IP,
+    vif_ioctl="SIOCGETVIFCNT", sg_ioctl="SIOCGETSGCNT",
 )
-_NO_MROUTE = (
-    "this kernel has no IPv4 multicast routing (CONFIG_IP_MROUTE); "
-    "load or build a kernel with it"
-)
+"""The IPv4 API's words and numbers (the error messages are common.error_table's)."""
 
-#: (option, errno) -> message; (None, errno) applies to any option.
-_ERRORS: dict[tuple[MrtOption | None, int], str] = {
-    (None, errno.EPERM): _NOT_ROOT,
-    (None, errno.EACCES): _NOT_ROOT,
-    (None, errno.ENOPROTOOPT): _NO_MROUTE,
-    (MrtOption.INIT, errno.EADDRINUSE): (
-        "multicast routing table {table} is already owned by another process "
-        "(smcroute, pimd, igmpproxy or another mrouter may hold it); stop that daemon, "
-        "or give this one another table"
-    ),
-    (MrtOption.INIT, errno.EOPNOTSUPP): "MRT_INIT needs a raw IGMP socket",
-    (MrtOption.TABLE, errno.EBUSY): "MRT_TABLE must be set before MRT_INIT",
-    (MrtOption.TABLE, errno.ENOENT): "multicast routing table {table} cannot be created",
-    (MrtOption.ADD_VIF, errno.EADDRINUSE): (
-        "VIF {vif} is already in use in table {table}; delete it first or pick another index"
-    ),
-    (MrtOption.ADD_VIF, errno.EADDRNOTAVAIL): (
-        "interface with index {ifindex} does not exist or has no IPv4 configuration; "
-        "check the interface name and that it has an address"
-    ),
-    (MrtOption.ADD_VIF, errno.ENFILE): (
-        "VIF {vif} is out of range: the kernel allows at most 32 VIFs (0-31)"
-    ),
-    (MrtOption.DEL_VIF, errno.EADDRNOTAVAIL): "VIF {vif} does not exist",
-    (MrtOption.ADD_MFC, errno.EINVAL): (
-        "the kernel refused the route ({source}, {group}) from VIF {vif}: the group must "
-        "be multicast and the VIFs must exist"
-    ),
-    (MrtOption.DEL_MFC, errno.ENOENT): "no kernel route for ({source}, {group})",
-}
-
-for _key in ((None, errno.EPERM), (None, errno.EACCES), (None, errno.ENOPROTOOPT)):
-    for _opt in MrtOption:
-        _ERRORS.setdefault((_opt, _key[1]), _ERRORS[_key])
+_ERRORS = common.error_table(FAMILY)
 
 
 def kernel_error(option: MrtOption, exc: OSError, **where: object) -> KernelError:
@@ -214,33 +177,17 @@ def kernel_error(option: MrtOption, exc: OSError, **where: object) -> KernelErro
 
     ``where`` fills the message (table, vif, ifindex, source, group).
     """
-    code = exc.errno if exc.errno is not None else 0
-    template = _ERRORS.get((option, code))
-    name = f"MRT_{option.name}"
-    if template is None:
-        detail = ", ".join(f"{k}={v}" for k, v in where.items())
-        return KernelError(f"{name} failed: {exc.strerror or exc}" + (f" ({detail})" if
-                                                                     detail else ""))
-    fields = {"table": DEFAULT_TABLE, "vif": "?", "ifindex": "?", "source": "?",
-              "group": "?", **where}
-    return KernelError(f"{name}: " + template.format(**fields))
+    return common.kernel_error(FAMILY, _ERRORS, option, exc, **where)
 
 
 # --- upcalls ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Upcall:
-    """A message from the kernel's multicast forwarding code (an ``igmpmsg``).
+class Upcall(UpcallOf[IPv4Address]):
+    """A message from the kernel's IPv4 multicast forwarding code (an ``igmpmsg``):
+    kind, vif, source, group and, for WHOLEPKT and WRVIFWHOLE, the packet."""
 
-    ``packet`` is the whole original packet for WHOLEPKT and WRVIFWHOLE, else empty.
-    """
-
-    kind: UpcallType
-    vif: int
-    source: IPv4Address
-    group: IPv4Address
-    packet: bytes = b""
+    __slots__ = ()
 
 
 def is_upcall(data: bytes) -> bool:
@@ -263,7 +210,7 @@ def parse_upcall(data: bytes) -> Upcall:
         kind = UpcallType(msgtype)
     except ValueError:
         raise KernelError(f"unknown upcall type {msgtype} (kernel newer than mrouter?)") from None
-    whole = kind in (UpcallType.WHOLEPKT, UpcallType.WRVIFWHOLE)
+    whole = kind in WHOLE_PACKET_UPCALLS
     return Upcall(kind, vif | (vif_hi << 8), IPv4Address(src), IPv4Address(dst),
                   data[IGMPMSG.size:] if whole else b"")
 
@@ -274,86 +221,30 @@ def encode_upcall(upcall: Upcall) -> bytes:
                         upcall.source.packed, upcall.group.packed) + upcall.packet
 
 
-# --- counters -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SgCounters:
-    """Per-(S,G) counters of an MFC entry (SIOCGETSGCNT)."""
-
-    packets: int
-    bytes: int
-    wrong_if: int
-
-
-@dataclass(frozen=True, slots=True)
-class VifCounters:
-    """Per-VIF counters (SIOCGETVIFCNT)."""
-
-    packets_in: int
-    packets_out: int
-    bytes_in: int
-    bytes_out: int
-
-
 # --- the socket ---------------------------------------------------------------------------
 
 
-class MrouteSocket:
+class MrouteSocket(common.MrouteSocketBase[IPv4Address]):
     """The raw IGMP socket that owns one kernel multicast routing table.
 
     Opening does MRT_TABLE (if ``table`` is given) and MRT_INIT; :meth:`close` does
     MRT_DONE, after which the kernel has dropped every VIF and MFC entry of the table.
     Use it as a context manager. The socket is left blocking; the caller may set it
-    non-blocking and read IGMP packets and upcalls from :attr:`sock`.
+    non-blocking and read IGMP packets and upcalls from :attr:`sock`. Opening, closing,
+    :meth:`version`, :meth:`set_assert` and the counters are common.MrouteSocketBase's.
     """
 
-    def __init__(self, table: int | None = None, *, asserts: bool = False) -> None:
-        self.table = DEFAULT_TABLE if table is None else table
-        try:
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
-        except OSError as exc:
-            raise kernel_error(MrtOption.INIT, exc, table=self.table) from None
-        try:
-            if table is not None:
-                self._setopt(MrtOption.TABLE, INT.pack(table))
-            self._setopt(MrtOption.INIT, INT.pack(1))
-        except KernelError:
-            self.sock.close()
-            raise
-        self._open = True
-        if asserts:
-            self.set_assert(True)
+    family = FAMILY
+    options = MrtOption
+    errors = _ERRORS
+    sg_request = SIOC_SG_REQ
 
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    def _setopt(self, option: MrtOption, value: bytes, **where: object) -> None:
-        try:
-            self.sock.setsockopt(socket.IPPROTO_IP, option, value)
-        except OSError as exc:
-            raise kernel_error(option, exc, table=self.table, **where) from None
-
-    def version(self) -> int:
-        """MRT_VERSION: the API version (0x305 on Linux)."""
-        try:
-            raw = self.sock.getsockopt(socket.IPPROTO_IP, MrtOption.VERSION, INT.size)
-        except OSError as exc:
-            raise kernel_error(MrtOption.VERSION, exc, table=self.table) from None
-        value: int = INT.unpack(raw)[0]
-        return value
-
-    def set_assert(self, on: bool) -> None:
-        """MRT_ASSERT: ask for IGMPMSG_WRONGVIF upcalls."""
-        self._setopt(MrtOption.ASSERT, INT.pack(int(on)))
+    def _sg_address(self, address: IPv4Address) -> bytes:
+        return address.packed
 
     def add_vif(self, vif: int, ifindex: int, *, threshold: int = 1, rate_limit: int = 0) -> None:
         """MRT_ADD_VIF by ifindex. ``threshold``: packets need a TTL above it to go out."""
-        if not 0 <= vif < MAXVIFS:
-            raise KernelError(f"VIF {vif} is out of range: the kernel allows at most "
-                              f"{MAXVIFS} VIFs (0-{MAXVIFS - 1}); use fewer interfaces")
-        if not 0 <= threshold <= 255:
-            raise KernelError(f"TTL threshold {threshold} of VIF {vif} is not in 0-255")
+        common.check_vif(FAMILY, vif, threshold)
         data = VIFCTL.pack(vif, VifFlag.USE_IFINDEX, threshold, rate_limit,
                            INT.pack(ifindex), ANY.packed)
         self._setopt(MrtOption.ADD_VIF, data, vif=vif, ifindex=ifindex)
@@ -367,13 +258,10 @@ class MrouteSocket:
                 oif_ttls: Mapping[int, int]) -> None:
         """MRT_ADD_MFC: forward (source, group) arriving on ``iif_vif`` out of the VIFs
         in ``oif_ttls`` (VIF -> TTL threshold, at least 1). Replaces an existing entry."""
-        ttls = bytearray(MAXVIFS)
-        for vif, ttl in oif_ttls.items():
-            if not 0 <= vif < MAXVIFS:
-                raise KernelError(f"outbound VIF {vif} of ({source}, {group}) is not in "
-                                  f"0-{MAXVIFS - 1}")
-            ttls[vif] = max(1, min(255, ttl))
-        ttls[iif_vif] = 0  # never back out of the inbound interface
+        ttls = bytearray(MAXVIFS)  # 0: not forwarded on that VIF (nor on the inbound one)
+        for vif, ttl in common.outbound_vifs(FAMILY, source, group, iif_vif,
+                                             oif_ttls).items():
+            ttls[vif] = ttl
         data = MFCCTL.pack(source.packed, group.packed, iif_vif, bytes(ttls), 0, 0, 0, 0)
         self._setopt(MrtOption.ADD_MFC, data, source=source, group=group, vif=iif_vif)
 
@@ -382,74 +270,14 @@ class MrouteSocket:
         data = MFCCTL.pack(source.packed, group.packed, 0, bytes(MAXVIFS), 0, 0, 0, 0)
         self._setopt(MrtOption.DEL_MFC, data, source=source, group=group)
 
-    def sg_counters(self, source: IPv4Address, group: IPv4Address) -> SgCounters:
-        """SIOCGETSGCNT: packets, bytes and wrong-interface arrivals of an MFC entry."""
-        buf = bytearray(SIOC_SG_REQ.pack(source.packed, group.packed, 0, 0, 0))
-        try:
-            fcntl.ioctl(self.sock.fileno(), SIOCGETSGCNT, buf)
-        except OSError as exc:
-            if exc.errno == errno.EADDRNOTAVAIL:
-                raise KernelError(f"no kernel route for ({source}, {group})") from None
-            raise KernelError(f"SIOCGETSGCNT ({source}, {group}) failed: {exc.strerror}"
-                              ) from None
-        _, _, packets, nbytes, wrong_if = SIOC_SG_REQ.unpack(buf)
-        return SgCounters(packets, nbytes, wrong_if)
-
-    def vif_counters(self, vif: int) -> VifCounters:
-        """SIOCGETVIFCNT: packets and bytes in and out of a VIF."""
-        buf = bytearray(SIOC_VIF_REQ.pack(vif, 0, 0, 0, 0))
-        try:
-            fcntl.ioctl(self.sock.fileno(), SIOCGETVIFCNT, buf)
-        except OSError as exc:
-            raise KernelError(f"SIOCGETVIFCNT VIF {vif} failed: {exc.strerror}; "
-                              "does the VIF exist?") from None
-        _, icount, ocount, ibytes, obytes = SIOC_VIF_REQ.unpack(buf)
-        return VifCounters(icount, ocount, ibytes, obytes)
-
-    def close(self) -> None:
-        """MRT_DONE and close: the kernel drops the table's VIFs and MFC entries."""
-        if not self._open:
-            return
-        self._open = False
-        with contextlib.suppress(OSError):  # closing the socket has the same effect
-            self.sock.setsockopt(socket.IPPROTO_IP, MrtOption.DONE, INT.pack(1))
-        self.sock.close()
-
-    def __enter__(self) -> MrouteSocket:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
 
 # --- /proc views --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ProcVif:
-    """One line of /proc/net/ip_mr_vif."""
-
-    vif: int
-    name: str
-    bytes_in: int
-    packets_in: int
-    bytes_out: int
-    packets_out: int
-    flags: int
-
-
-@dataclass(frozen=True, slots=True)
-class ProcMfc:
+class ProcMfc(common.ProcMfcOf[IPv4Address]):
     """One line of /proc/net/ip_mr_cache; ``oifs`` maps VIF -> TTL threshold."""
 
-    group: IPv4Address
-    source: IPv4Address
-    iif_vif: int  # -1 while unresolved
-    packets: int
-    bytes: int
-    wrong_if: int
-    oifs: dict[int, int]
+    __slots__ = ()
 
 
 def _proc_address(hex_word: str) -> IPv4Address:
@@ -459,20 +287,10 @@ def _proc_address(hex_word: str) -> IPv4Address:
 
 def read_vif_table(proc: Path = Path("/proc/thread-self/net/ip_mr_vif")) -> list[ProcVif]:
     """The VIFs of the calling thread's namespace (default table)."""
-    rows = []
-    for line in proc.read_text().splitlines()[1:]:
-        f = line.split()
-        rows.append(ProcVif(int(f[0]), f[1], int(f[2]), int(f[3]), int(f[4]), int(f[5]),
-                            int(f[6], 16)))
-    return rows
+    return common.parse_vif_rows(proc.read_text())
 
 
 def read_mfc_table(proc: Path = Path("/proc/thread-self/net/ip_mr_cache")) -> list[ProcMfc]:
     """The MFC entries of the calling thread's namespace (default table)."""
-    rows = []
-    for line in proc.read_text().splitlines()[1:]:
-        f = line.split()
-        oifs = {int(v): int(t) for v, t in (o.split(":") for o in f[6:])}
-        rows.append(ProcMfc(_proc_address(f[0]), _proc_address(f[1]), int(f[2]), int(f[3]),
-                            int(f[4]), int(f[5]), oifs))
-    return rows
+    return [ProcMfc(r.group, r.source, r.iif_vif, r.packets, r.bytes, r.wrong_if, r.oifs)
+            for r in common.parse_mfc_rows(proc.read_text(), _proc_address)]

@@ -9,7 +9,9 @@ defines its own sender, sniffer or member, nor imports from another test file).
   itself create membership), decoded with mrouter's own IPv4 codec (parse_header);
 - hosts: :func:`member` (a socket that joined a group), :func:`received`,
   :func:`host_igmp` (IGMP version and report pace), :func:`users` (the kernel's table);
-- waiting and leftovers: :func:`wait_for`, :func:`netns_list`, :func:`host_links`.
+- waiting and leftovers: :func:`wait_for`, :func:`netns_list`, :func:`host_links`;
+- IPv6: :func:`ipv6_addresses` (IPv6 on, addresses without DAD), :func:`send6`,
+  :func:`member6`.
 
 Import them as ``from helpers import ...`` (pytest puts this folder on the path). Every
 packet goes out inside a lab node's namespace: the helpers take the lab and a node name,
@@ -26,7 +28,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -263,3 +265,54 @@ def host_links() -> set[str]:
     out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
                          check=True).stdout
     return {line.split(":")[1].strip() for line in out.splitlines()}
+
+
+# --- IPv6 (until lab topologies take IPv6 addresses) ---------------------------------------
+
+#: struct ipv6_mreq { struct in6_addr ipv6mr_multiaddr; unsigned int ipv6mr_interface; }
+IPV6_MREQ = struct.Struct("@16sI")
+
+
+def ipv6_addresses(lab: Any, addresses: dict[tuple[str, str], str]) -> None:
+    """Turn IPv6 on (labs start with it off) on each (node, interface) and give it the
+    address (``2001:db8:...::N/64``), without duplicate address detection, so that it
+    is usable at once; link-local addresses come with it, also without DAD."""
+    for (node, iface), address in addresses.items():
+        where = lab.node(node)
+        where.sysctl(f"net.ipv6.conf.{iface}.accept_dad", 0)
+        where.sysctl(f"net.ipv6.conf.{iface}.disable_ipv6", 0)
+        where.run(["ip", "-6", "addr", "add", address, "dev", iface, "nodad"], check=True)
+
+
+def send6(lab: Any, group: str, tag: str, count: int = 5, *, node: str = "sender",
+          iface: str = "eth0", hops: int = 8, gap: float = 0.01) -> list[bytes]:
+    """``count`` UDP datagrams ``b"TAG 0"``... from ``node`` to the IPv6 ``group``, out of
+    ``iface`` with this hop limit, from the interface's global address; the payloads."""
+    where = lab.node(node)
+    ifindex = where.ifindex(iface)
+    with where.enter():
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    payloads = [f"{tag} {n}".encode() for n in range(count)]
+    with sock:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, hops)
+        for payload in payloads:
+            sock.sendto(payload, (group, PORT))
+            if gap:
+                time.sleep(gap)
+    return payloads
+
+
+@contextmanager
+def member6(lab: Any, node: str, group: str, iface: str = "eth0") -> Iterator[socket.socket]:
+    """A receiver that joined the IPv6 ``group`` on ``iface`` (its kernel sends the MLD)."""
+    where = lab.node(node)
+    ifindex = where.ifindex(iface)
+    with where.enter():
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    with sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("::", PORT))
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                        IPV6_MREQ.pack(IPv6Address(group).packed, ifindex))
+        yield sock
