@@ -95,6 +95,8 @@ def _cases(tmp: Path, lab: str) -> list[tuple[list[str], int]]:
         (["igmp", "watch", "--iface", "d0", "--count", "1"], 2),
         (["igmp", "decode", str(tmp / "unreadable")], 2),
         (["igmp", "send", "query", "--iface", "d0"], 2),
+        (["mld", "watch", "--iface", "d0", "--count", "1"], 2),
+        (["mld", "send", "query", "--iface", "d0"], 2),
         (["querier", "--iface", "d0"], 2),
         (["run", "--config", str(tmp / "router.toml"), "--socket", sock], 2),
         (["config", "example", "router"], 0),
