@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Set up everything mrouter's demo and tests need on a fresh Debian machine, as root:
-# Debian packages (iproute2, tcpdump, tshark, smcroute, igmpproxy) and a .venv with
+# Debian packages (iproute2, tcpdump, tshark, smcroute, igmpproxy, systemd for
+# systemd-analyze, prometheus for the metrics test, ...) and a .venv with
 # mrouter installed in editable mode with its test extra. Safe to run again: it only
 # installs what is missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-DEB_PACKAGES=(iproute2 procps tcpdump tshark smcroute igmpproxy chromium tmux)
+DEB_PACKAGES=(iproute2 procps tcpdump tshark smcroute igmpproxy chromium tmux systemd prometheus)
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
@@ -24,9 +25,15 @@ if ((${#missing[@]})); then
 fi
 # smcroute's package starts its daemon in the host namespace: the tests run their own
 # in lab namespaces, so stop the packaged one if init started it.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet smcroute 2>/dev/null; then
-    systemctl stop smcroute || true
-fi
+# So does prometheus's (on :9090): the metrics test runs its own in a lab namespace.
+for service in smcroute prometheus; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null
+    then
+        systemctl stop "$service" || true
+    elif [[ -x /etc/init.d/$service ]] && /etc/init.d/"$service" status >/dev/null 2>&1; then
+        /etc/init.d/"$service" stop >/dev/null 2>&1 || true
+    fi
+done
 
 PYTHON=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
