@@ -227,7 +227,8 @@ class ControlServer:
             self.path.unlink()  # stale: left by a daemon that died
         else:
             raise ControlError(f"another daemon is answering on {self.path}; stop it "
-                               "(mrouter stop) or choose another path with --socket")
+                               "(mrouter stop) or give this one another --instance NAME "
+                               "(or --socket PATH)")
         finally:
             probe.close()
 

@@ -102,6 +102,7 @@ def _cases(tmp: Path, lab: str) -> list[tuple[list[str], int]]:
         (["config", "unit"], 0),
         (["show", "routes", "--socket", sock], 2),
         (["metrics", "--socket", sock], 2),
+        (["top", "--socket", sock, "--count", "1"], 2),
         (["route", "add", "--group", "239.1.1.1", "--from", "d0", "--to", "d1",
           "--socket", sock], 2),
         (["join", "--iface", "d0", "239.1.1.1", "--socket", sock], 2),

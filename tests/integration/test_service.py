@@ -218,7 +218,7 @@ def test_statistics_and_metrics_count_a_join(basic: Any, tmp_path: Path) -> None
     assert dn0["upcalls"] == {} and stats["routes"]["installs"] >= 1
     (up0,) = [i for i in stats["interfaces"] if i["name"] == "up0"]
     assert up0["upcalls"]["NOCACHE"] >= 1
-    assert stats["control"]["requests"]["show"] >= 3
+    assert stats["control"]["requests"]["show"] >= 2  # the two above (this one counts after)
     table = daemon.cli("show", "statistics").stdout
     assert "IGMP messages:" in table and "dn0" in table
 
