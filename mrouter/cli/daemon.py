@@ -11,6 +11,7 @@ import json
 import logging
 import logging.handlers
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ from mrouter.router.control import (
 CONFIG_DIR = "/etc/mrouter"
 DEFAULT_CONFIG = f"{CONFIG_DIR}/{DEFAULT_INSTANCE}.toml"
 LOG_LEVELS = ("error", "warning", "info", "debug")
+SYSLOG_SOCKET = "/dev/log"
 
 
 def socket_options(parser: argparse.ArgumentParser) -> None:
@@ -80,9 +82,10 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
                         help="log this and more serious (default: the ready line, route "
                              "and querier changes, warnings and errors; -v is info, "
                              "-vv debug)")
-    parser.add_argument("--syslog", action="store_true",
-                        help="log to syslog (/dev/log, facility daemon) as mrouter or "
-                             "mrouter-INSTANCE, instead of stderr")
+    parser.add_argument("--syslog", nargs="?", const=SYSLOG_SOCKET, metavar="SOCKET",
+                        help=f"log to syslog (facility daemon, at {SYSLOG_SOCKET} unless "
+                             "SOCKET is given) as mrouter or mrouter-INSTANCE, instead of "
+                             "stderr")
     parser.add_argument("--user", metavar="NAME",
                         help="after start-up, run as this user keeping only CAP_NET_ADMIN "
                              "and CAP_NET_RAW (routes, reloads and IGMP go on)")
@@ -140,12 +143,22 @@ def _setup_logging(args: argparse.Namespace, instance: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.syslog:
         ident = "mrouter" if instance == DEFAULT_INSTANCE else f"mrouter-{instance}"
-        try:
-            handler = logging.handlers.SysLogHandler(
-                "/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON)
-        except OSError as exc:
-            raise ConfigError(f"--syslog: no syslog socket at /dev/log ({exc.strerror}); "
-                              "start a syslog daemon or log to stderr") from None
+        # SysLogHandler keeps quiet when it cannot connect (and retries at each message):
+        # find out first, so that a daemon never starts logging into the void
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_UNIX, kind) as probe:
+                try:
+                    probe.connect(args.syslog)
+                except OSError as exc:
+                    error = exc
+                    continue
+                break
+        else:
+            raise ConfigError(f"--syslog: no syslog socket at {args.syslog} "
+                              f"({error.strerror}); start a syslog daemon, name its socket, "
+                              "or log to stderr")
+        handler = logging.handlers.SysLogHandler(
+            args.syslog, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
         handler.ident = f"{ident}[{os.getpid()}]: "
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         for old in list(root.handlers):

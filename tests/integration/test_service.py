@@ -102,6 +102,28 @@ def test_ready_means_the_control_socket_answers(
         "mrouter stopping: kernel routes and VIFs removed"]
 
 
+def test_syslog_identity_is_the_instance(basic: Any, tmp_path: Path) -> None:
+    log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    log.bind(str(tmp_path / "log"))
+    log.settimeout(10)
+    name = f"t{os.getpid()}s"
+    with log:
+        daemon = start(basic, tmp_path, BASIC, "--instance", name, "--syslog",
+                       str(tmp_path / "log"), verbose=False)
+        try:
+            lines = []
+            while not any("mrouter ready" in line for line in lines):
+                lines.append(log.recv(4096).decode())
+        finally:
+            daemon.cli("stop")
+            daemon.proc.wait(10)
+    # <facility daemon (3) * 8 + info (6)>, the instance's name and the PID
+    assert lines[-1].startswith(f"<30>mrouter-{name}[{daemon.proc.pid}]: INFO "
+                                "mrouter.router.daemon: mrouter ready: router mode")
+    assert daemon.log.read_text() == ""  # nothing on stderr
+    assert not Path(f"/run/mrouter/{name}.pid").exists()  # removed at the stop
+
+
 def test_instance_sets_socket_and_pid_file(lab_factory: Callable[[str], Any],
                                            tmp_path: Path) -> None:
     first, second = lab_factory("basic.toml"), lab_factory("basic.toml")

@@ -146,3 +146,33 @@ def test_config_unit_runs_this_mrouter(capsys: pytest.CaptureFixture[str]) -> No
     template = capsys.readouterr().out
     assert template.startswith("# instance lan1: systemctl enable --now mrouter@lan1")
     assert "--config /etc/mrouter/%i.toml --instance %i" in template
+
+
+def test_run_without_config_names_the_default_path(capsys: pytest.CaptureFixture[str]) -> None:
+    name = "nosuch-test-instance"
+    assert not Path(f"/etc/mrouter/{name}.toml").exists()
+    assert main(["run", "--instance", name]) == 2
+    assert capsys.readouterr().err == (
+        f"mrouter run: error: no config at /etc/mrouter/{name}.toml: write one (mrouter "
+        f"config example router > /etc/mrouter/{name}.toml) or name it with --config FILE\n")
+
+
+def test_run_with_an_unknown_user_starts_nothing(capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path) -> None:
+    # an interface that is nowhere: were the check missed, the daemon would stop there,
+    # before touching the kernel of the host's namespace
+    (tmp_path / "r.toml").write_text("[interfaces.nosuch0]\n")
+    assert main(["run", "--config", str(tmp_path / "r.toml"), "--socket",
+                 str(tmp_path / "s.sock"), "--user", "no-such-user-here"]) == 2
+    assert "--user no-such-user-here: no such user" in capsys.readouterr().err
+    assert not (tmp_path / "s.sock").exists()
+
+
+def test_syslog_without_a_socket_is_one_line(capsys: pytest.CaptureFixture[str],
+                                             tmp_path: Path) -> None:
+    # an interface that is nowhere: were the check missed, the daemon would stop there,
+    # before touching the kernel of the host's namespace
+    (tmp_path / "r.toml").write_text("[interfaces.nosuch0]\n")
+    assert main(["run", "--config", str(tmp_path / "r.toml"), "--socket",
+                 str(tmp_path / "s.sock"), "--syslog", str(tmp_path / "none")]) == 2
+    assert f"--syslog: no syslog socket at {tmp_path / 'none'}" in capsys.readouterr().err
