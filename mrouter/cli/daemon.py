@@ -74,9 +74,9 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
         "before the command). Under systemd (Type=notify) it reports READY, RELOADING "
         "and STOPPING; 'mrouter config unit' prints the units.")
     parser.add_argument("--config", metavar="FILE",
-                        help=f"TOML config (default {CONFIG_DIR}/INSTANCE.toml: "
-                             f"{DEFAULT_CONFIG}); start from 'mrouter config example "
-                             "router' (or proxy) and test it with 'mrouter config check FILE'")
+                        help="TOML config; start from 'mrouter config example router' (or "
+                             "proxy) and test it with 'mrouter config check FILE' (default "
+                             f"{CONFIG_DIR}/INSTANCE.toml: {DEFAULT_CONFIG})")
     socket_options(parser)
     parser.add_argument("--log-level", choices=LOG_LEVELS,
                         help="log this and more serious (default: the ready line, route "

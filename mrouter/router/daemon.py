@@ -630,8 +630,10 @@ class Daemon:
         """The one line logged when the daemon is ready: mode, interfaces, sockets."""
         ifaces = ", ".join(f"{i.name} (VIF {i.vif}{'' if i.active else ', absent'})"
                            for i in self.interfaces.values())
-        metrics = "" if self.metrics is None else \
-            " metrics http://{}:{}/metrics".format(*self.metrics.address)
+        metrics = ""
+        if self.metrics is not None:
+            host, port = self.metrics.address
+            metrics = f"; metrics http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
         return (f"mrouter ready: {self.config.mode.value} mode, {self.dataplane} data plane, "
                 f"interfaces {ifaces or 'none'}; control {self.socket_path}{metrics}")
 
