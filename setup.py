@@ -1,9 +1,10 @@
 """Packaging beyond what pyproject.toml can say: the repository's top-level data folders.
 
-The topologies (netns/), the example configs (examples/) and the docs (docs/) stay where a
-reader of the repository looks for them, and are installed inside the package as
-mrouter/netns, mrouter/examples and mrouter/docs, where :mod:`mrouter.shipped` finds them
-(in a checkout it finds the top-level folders). Everything else is in pyproject.toml.
+The topologies (netns/), the example configs (examples/), the docs (docs/) and the systemd
+units (systemd/) stay where a reader of the repository looks for them, and are installed
+inside the package as mrouter/netns, mrouter/examples, mrouter/docs and mrouter/systemd,
+where :mod:`mrouter.shipped` finds them (in a checkout it finds the top-level folders).
+Everything else is in pyproject.toml.
 """
 
 from setuptools import find_packages, setup
@@ -12,6 +13,7 @@ DATA = {
     "mrouter.netns": ("netns", ["*.toml", "*.md"]),
     "mrouter.examples": ("examples", ["*.toml"]),
     "mrouter.docs": ("docs", ["*.md", "man/*"]),
+    "mrouter.systemd": ("systemd", ["*.service"]),
 }
 
 # The man pages also go where man(1) looks next to an installed bin/ directory

@@ -1,4 +1,4 @@
-"""``mrouter config``: print an example config, check a config file.
+"""``mrouter config``: print an example config, check a config file, print a systemd unit.
 
 Parsing and output only: the examples ship with the package (:mod:`mrouter.shipped`), the
 checks are the daemon's own (:func:`mrouter.router.config.load_config`), so a file that
@@ -9,6 +9,9 @@ themselves are looked up only when the daemon starts).
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 
 EXAMPLES = ("router", "proxy")
 
@@ -16,6 +19,8 @@ CONFIG_EXAMPLE = """\
 examples:
   mrouter config example router      # redirect it into a file, then edit that
   mrouter config check /etc/mrouter/mrouter.toml
+  mrouter config unit                   # into /etc/systemd/system/mrouter.service
+  mrouter config unit --instance lan1   # into /etc/systemd/system/mrouter@.service
 """
 
 
@@ -43,6 +48,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
                            "if not.", epilog=CONFIG_EXAMPLE, formatter_class=fmt)
     check.add_argument("file", metavar="FILE", help="the TOML config file")
     check.set_defaults(func=run_check)
+
+    unit = sub.add_parser("unit", help="print the systemd unit (mrouter.service or "
+                          "mrouter@.service)",
+                          description="Print the systemd unit that runs the daemon, its "
+                          "ExecStart being this mrouter: mrouter.service (config "
+                          "/etc/mrouter/mrouter.toml), or with --instance the template "
+                          "mrouter@.service (mrouter@NAME runs /etc/mrouter/NAME.toml with "
+                          "--instance NAME). Type=notify, reload by SIGHUP, restart on "
+                          "failure, only CAP_NET_ADMIN and CAP_NET_RAW.",
+                          epilog=CONFIG_EXAMPLE, formatter_class=fmt)
+    unit.add_argument("--instance", metavar="NAME",
+                      help="print the template unit mrouter@.service, with how to start "
+                           "instance NAME")
+    unit.set_defaults(func=run_unit)
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
@@ -73,4 +92,29 @@ def run_check(args: argparse.Namespace) -> int:
     if config.table is not None:
         parts.insert(1, f"table {config.table}")
     print(f"{args.file}: ok: " + ", ".join(parts))
+    return 0
+
+
+def this_mrouter() -> str:
+    """The absolute path of the ``mrouter`` command that runs now (the console script,
+    or the one beside this interpreter for ``python -m mrouter``)."""
+    from mrouter.shipped import UNIT_COMMAND
+
+    script = Path(sys.argv[0])
+    if script.name == "mrouter" and script.exists():
+        return os.path.abspath(script)
+    beside = Path(sys.executable).parent / "mrouter"
+    return str(beside) if beside.exists() else UNIT_COMMAND
+
+
+def run_unit(args: argparse.Namespace) -> int:
+    from mrouter.router.control import check_instance
+    from mrouter.shipped import unit
+
+    text = unit(args.instance is not None, this_mrouter())
+    if args.instance is not None:
+        name = check_instance(args.instance)
+        text = (f"# instance {name}: systemctl enable --now mrouter@{name} runs "
+                f"/etc/mrouter/{name}.toml\n" + text)
+    print(text, end="")
     return 0

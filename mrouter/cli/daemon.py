@@ -9,17 +9,52 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import logging.handlers
+import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
 from mrouter.cli.sockets import table
-from mrouter.errors import ControlError
-from mrouter.router.control import DEFAULT_SOCKET, request
+from mrouter.errors import ConfigError, ControlError
+from mrouter.router.control import (
+    DEFAULT_INSTANCE,
+    DEFAULT_SOCKET,
+    RUN_DIR,
+    check_instance,
+    instance_pidfile,
+    instance_socket,
+    request,
+)
+
+CONFIG_DIR = "/etc/mrouter"
+DEFAULT_CONFIG = f"{CONFIG_DIR}/{DEFAULT_INSTANCE}.toml"
+LOG_LEVELS = ("error", "warning", "info", "debug")
+SYSLOG_SOCKET = "/dev/log"
 
 
-def _socket_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--socket", metavar="PATH", default=DEFAULT_SOCKET,
-                        help=f"the daemon's control socket (default {DEFAULT_SOCKET})")
+def socket_options(parser: argparse.ArgumentParser) -> None:
+    """--socket and --instance, for ``run`` and every command that talks to a daemon
+    (:func:`resolve_socket` turns them into ``args.socket``)."""
+    parser.add_argument("--instance", metavar="NAME",
+                        help=f"the daemon instance: its control socket is {RUN_DIR}/NAME.sock "
+                             f"(default instance {DEFAULT_INSTANCE!r}: {DEFAULT_SOCKET})")
+    parser.add_argument("--socket", metavar="PATH",
+                        help="the daemon's control socket, if not the instance's "
+                             "(--socket wins over --instance)")
+
+
+
+
+
+def resolve_socket(args: argparse.Namespace) -> None:
+    """Set ``args.socket`` from --socket, else --instance, else the default instance;
+    ``args.socket_given`` says whether --socket was given."""
+    if args.instance is not None:
+        check_instance(args.instance)
+    args.socket_given = args.socket is not None
+    if args.socket is None:
+        args.socket = instance_socket(args.instance or DEFAULT_INSTANCE)
 
 
 def _json_option(parser: argparse.ArgumentParser) -> None:
@@ -34,12 +69,29 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
         "Run the multicast routing daemon in the foreground until SIGTERM, SIGINT or "
         "`mrouter stop`. It owns the kernel's multicast routing table (MRT_INIT), runs "
         "the IGMP querier on its interfaces and installs routes; on exit the kernel "
-        "drops every route and VIF it made. SIGHUP re-reads the config. Log with -v/-vv "
-        "before the command: mrouter -v run ...")
-    parser.add_argument("--config", metavar="FILE", required=True,
+        "drops every route and VIF it made. SIGHUP re-reads the config. It logs one line "
+        "when ready and one per route or querier change (more with --log-level or -v/-vv "
+        "before the command). Under systemd (Type=notify) it reports READY, RELOADING "
+        "and STOPPING; 'mrouter config unit' prints the units.")
+    parser.add_argument("--config", metavar="FILE",
                         help="TOML config; start from 'mrouter config example router' (or "
-                             "proxy) and test it with 'mrouter config check FILE'")
-    _socket_option(parser)
+                             "proxy) and test it with 'mrouter config check FILE' (default "
+                             f"{CONFIG_DIR}/INSTANCE.toml: {DEFAULT_CONFIG})")
+    socket_options(parser)
+    parser.add_argument("--log-level", choices=LOG_LEVELS,
+                        help="log this and more serious (default: the ready line, route "
+                             "and querier changes, warnings and errors; -v is info, "
+                             "-vv debug)")
+    parser.add_argument("--syslog", nargs="?", const=SYSLOG_SOCKET, metavar="SOCKET",
+                        help=f"log to syslog (facility daemon, at {SYSLOG_SOCKET} unless "
+                             "SOCKET is given) as mrouter or mrouter-INSTANCE, instead of "
+                             "stderr")
+    parser.add_argument("--user", metavar="NAME",
+                        help="after start-up, run as this user keeping only CAP_NET_ADMIN "
+                             "and CAP_NET_RAW (routes, reloads and IGMP go on)")
+    parser.add_argument("--metrics", metavar="ADDR:PORT",
+                        help="serve Prometheus metrics at http://ADDR:PORT/metrics from "
+                             "the daemon's network namespace (e.g. 127.0.0.1:9641)")
     parser.add_argument("--events", metavar="FILE",
                         help="also append every event (IGMP in/out, querier and membership "
                              "changes, routes, upcalls, links) to FILE as JSON lines, for "
@@ -60,28 +112,71 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from mrouter.router.daemon import run_daemon
-
-    for noisy in ("pyroute2", "asyncio"):  # their DEBUG drowns the daemon's own at -vv
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from mrouter.router.metrics import parse_listen
 
     if args.log_decisions and args.dataplane != "user":
-        from mrouter.errors import ConfigError
-
         raise ConfigError("--log-decisions needs --dataplane user (the kernel's data plane "
                           "decides without telling mrouter)")
-    return run_daemon(args.config, args.socket, events_path=args.events,
-                      dataplane=args.dataplane, log_decisions=args.log_decisions)
+    metrics = None if args.metrics is None else parse_listen(args.metrics)
+    instance = args.instance or DEFAULT_INSTANCE
+    config = args.config or f"{CONFIG_DIR}/{instance}.toml"
+    if args.config is None and not os.path.exists(config):
+        raise ConfigError(f"no config at {config}: write one (mrouter config example router "
+                          f"> {config}) or name it with --config FILE")
+    _setup_logging(args, instance)
+    # a PID file for an instance; a daemon given only --socket (a test's, a lab's) has none
+    pidfile = instance_pidfile(instance) if args.instance or not args.socket_given else None
+    return run_daemon(config, args.socket, events_path=args.events,
+                      dataplane=args.dataplane, log_decisions=args.log_decisions,
+                      metrics=metrics, pidfile=pidfile, user=args.user)
+
+
+def _setup_logging(args: argparse.Namespace, instance: str) -> None:
+    """--log-level, else -v/-vv, else the daemon's own INFO lines only; --syslog."""
+    root = logging.getLogger()
+    if args.log_level is not None:
+        root.setLevel(args.log_level.upper())
+    elif args.verbose == 0:
+        # the ready line, route and querier changes (the daemon's log, handlers' too)
+        logging.getLogger("mrouter.router.daemon").setLevel(logging.INFO)
+    for noisy in ("pyroute2", "asyncio"):  # their DEBUG drowns the daemon's own at -vv
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.syslog:
+        ident = "mrouter" if instance == DEFAULT_INSTANCE else f"mrouter-{instance}"
+        # SysLogHandler keeps quiet when it cannot connect (and retries at each message):
+        # find out first, so that a daemon never starts logging into the void
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_UNIX, kind) as probe:
+                try:
+                    probe.connect(args.syslog)
+                except OSError as exc:
+                    error = exc
+                    continue
+                break
+        else:
+            raise ConfigError(f"--syslog: no syslog socket at {args.syslog} "
+                              f"({error.strerror}); start a syslog daemon, name its socket, "
+                              "or log to stderr")
+        handler = logging.handlers.SysLogHandler(
+            args.syslog, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+        handler.ident = f"{ident}[{os.getpid()}]: "
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        for old in list(root.handlers):
+            root.removeHandler(old)
+        root.addHandler(handler)
 
 
 # --- show ---------------------------------------------------------------------------------
 
 def configure_show(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", choices=("interfaces", "groups", "routes"),
+    parser.add_argument("what", choices=("interfaces", "groups", "routes", "statistics"),
                         help="interfaces: VIFs, querier and counters; groups: membership "
                              "per interface; routes: static routes and kernel (S,G) entries "
-                             "with packets, bytes, wrong-interface arrivals and age")
+                             "with packets, bytes, wrong-interface arrivals and age; "
+                             "statistics: IGMP received, sent and dropped per interface, "
+                             "upcalls, route changes, control requests, uptime")
     _json_option(parser)
-    _socket_option(parser)
+    socket_options(parser)
     parser.set_defaults(func=_show)
 
 
@@ -131,13 +226,39 @@ def _show_routes(result: Any) -> str:
     return "\n\n".join(parts)
 
 
+def _show_statistics(result: Any) -> str:
+    messages = [(i["name"], direction, m["type"],
+                 "-" if m["version"] is None else f"v{m['version']}", m["count"])
+                for i in result["interfaces"] for direction in ("received", "sent")
+                for m in i[direction]]
+    dropped = [(i["name"], reason, n) for i in result["interfaces"]
+               for reason, n in i["dropped"].items()]
+    upcalls = [(i["name"], kind, n) for i in result["interfaces"]
+               for kind, n in i["upcalls"].items()]
+    control = result["control"]
+    commands = [(c, n, control["errors"].get(c, 0)) for c, n in control["requests"].items()]
+    routes = result["routes"]
+    parts = [f"uptime {result['uptime_seconds']:.0f} s; kernel routes "
+             f"{result['kernel_routes']}; route installs {routes['installs']}, updates "
+             f"{routes['updates']}, removals {routes['removals']}",
+             "IGMP messages:\n" + table(("IFACE", "DIRECTION", "TYPE", "VERSION", "COUNT"),
+                                        messages),
+             "dropped:\n" + table(("IFACE", "REASON", "COUNT"), dropped),
+             "upcalls:\n" + table(("IFACE", "TYPE", "COUNT"), upcalls),
+             "control requests:\n" + table(("COMMAND", "REQUESTS", "ERRORS"), commands)]
+    return "\n\n".join(parts)
+
+
 _SHOW: dict[str, Callable[[Any], str]] = {
-    "interfaces": _show_interfaces, "groups": _show_groups, "routes": _show_routes}
+    "interfaces": _show_interfaces, "groups": _show_groups, "routes": _show_routes,
+    "statistics": _show_statistics}
 
 
 def _show(args: argparse.Namespace) -> int:
     result = request(args.socket, "show", what=args.what)
-    if args.json:
+    if args.json and args.what == "statistics":
+        print(json.dumps(result))
+    elif args.json:
         items = result if isinstance(result, list) else (
             [{"kind": "static", **r} for r in result["static"]]
             + [{"kind": "kernel", **e} for e in result["entries"]])
@@ -160,7 +281,7 @@ def configure_route(parser: argparse.ArgumentParser) -> None:
                         help="inbound interface")
     parser.add_argument("--to", nargs="+", default=[], metavar="IFACE",
                         help="outbound interfaces (for del, optional)")
-    _socket_option(parser)
+    socket_options(parser)
     parser.set_defaults(func=_route)
 
 
@@ -181,7 +302,7 @@ def _membership_parser(parser: argparse.ArgumentParser, verb: str) -> None:
     parser.add_argument("--iface", required=True, help=f"interface to {verb} the group on")
     parser.add_argument("--source", metavar="ADDRESS",
                         help="only this source (source-specific); omit for any source")
-    _socket_option(parser)
+    socket_options(parser)
 
 
 def configure_join(parser: argparse.ArgumentParser) -> None:
@@ -207,7 +328,7 @@ def _membership(args: argparse.Namespace, command: str) -> int:
 # --- reload, stop -------------------------------------------------------------------------
 
 def configure_reload(parser: argparse.ArgumentParser) -> None:
-    _socket_option(parser)
+    socket_options(parser)
     parser.set_defaults(func=_reload)
 
 
@@ -217,8 +338,24 @@ def _reload(args: argparse.Namespace) -> int:
     return 0
 
 
+def configure_metrics(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Print a running daemon's statistics (those of 'mrouter show statistics') in the "
+        "Prometheus text exposition format; 'mrouter run --metrics ADDR:PORT' serves the "
+        "same at /metrics.")
+    socket_options(parser)
+    parser.set_defaults(func=_metrics)
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    from mrouter.router.metrics import exposition
+
+    print(exposition(request(args.socket, "show", what="statistics")), end="")
+    return 0
+
+
 def configure_stop(parser: argparse.ArgumentParser) -> None:
-    _socket_option(parser)
+    socket_options(parser)
     parser.set_defaults(func=_stop)
 
 

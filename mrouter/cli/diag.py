@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mrouter.cli.daemon import socket_options
 from mrouter.cli.sockets import ipv4_address, multicast_group, table
 from mrouter.errors import MrouterError
-from mrouter.router.control import DEFAULT_SOCKET
 
 # --- explain ------------------------------------------------------------------------------
 
@@ -46,8 +46,7 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", type=int, metavar="N",
                         help="the multicast routing table (a daemon's `table = N`; "
                              "default: the one with VIFs)")
-    parser.add_argument("--socket", metavar="PATH", default=DEFAULT_SOCKET,
-                        help=f"the daemon's control socket (default {DEFAULT_SOCKET})")
+    socket_options(parser)
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per interface (and source)")
     parser.epilog = ("example:\n  mrouter explain 239.1.1.1 --source 198.51.100.2 --listen 2\n"
@@ -94,8 +93,7 @@ def configure_events(parser: argparse.ArgumentParser) -> None:
                         help="keep printing new events until Ctrl-C")
     parser.add_argument("--file", metavar="FILE", help="read this events file instead of "
                                                        "asking the daemon")
-    parser.add_argument("--socket", metavar="PATH", default=DEFAULT_SOCKET,
-                        help=f"the daemon's control socket (default {DEFAULT_SOCKET})")
+    socket_options(parser)
     parser.add_argument("--kind", metavar="KIND", action="append", choices=_KINDS,
                         help="only events of this kind (repeat for several): "
                              + ", ".join(_KINDS))

@@ -141,7 +141,7 @@ def daemon_sockets(record: Any) -> dict[str, str]:
     """The control socket of each ``mrouter run`` found in the lab's router namespaces
     (node -> path), from the processes' command lines."""
     from mrouter.lab import netns
-    from mrouter.router.control import DEFAULT_SOCKET
+    from mrouter.router.control import DEFAULT_SOCKET, RUN_DIR
 
     routers = {ns: node for node, ns in record.namespaces.items()
                if record.kinds.get(node, "router") == "router" and node in record.nodes}
@@ -156,12 +156,16 @@ def daemon_sockets(record: Any) -> dict[str, str]:
         is_mrouter = any(w == "mrouter" or w.endswith("/mrouter") for w in words)
         if not is_mrouter or "run" not in words:
             continue
-        sock = DEFAULT_SOCKET
+        sock, given = DEFAULT_SOCKET, False
         for i, w in enumerate(words):
             if w == "--socket" and i + 1 < len(words):
-                sock = words[i + 1]
+                sock, given = words[i + 1], True
             elif w.startswith("--socket="):
-                sock = w.split("=", 1)[1]
+                sock, given = w.split("=", 1)[1], True
+            elif not given and w == "--instance" and i + 1 < len(words):
+                sock = f"{RUN_DIR}/{words[i + 1]}.sock"  # --socket wins, wherever it is
+            elif not given and w.startswith("--instance="):
+                sock = f"{RUN_DIR}/{w.split('=', 1)[1]}.sock"
         found.setdefault(routers[ns], str(cwd / sock))
     return found
 

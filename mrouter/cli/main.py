@@ -68,11 +68,14 @@ COMMANDS: tuple[Command, ...] = (
             "print a commented example config, or check a config file (status 0 or 2)",
             "mrouter config check /etc/mrouter/mrouter.toml"),
     Command("show", "mrouter.cli.daemon:configure_show",
-            "show a running daemon's interfaces, groups or routes",
+            "show a running daemon's interfaces, groups, routes or statistics",
             "mrouter show routes --json"),
     Command("top", "mrouter.cli.top:configure",
             "watch a running daemon: interfaces, groups with timers, routes with packets/s",
             "mrouter top --socket /run/mrouter.sock"),
+    Command("metrics", "mrouter.cli.daemon:configure_metrics",
+            "print a running daemon's statistics as Prometheus metrics (text format)",
+            "mrouter metrics --instance lan1"),
     Command("route", "mrouter.cli.daemon:configure_route",
             "add or delete a static route in a running daemon",
             "mrouter route add --source 198.51.100.2 --group 239.1.1.1 --from up0 --to dn0"),
@@ -158,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if hasattr(args, "instance") and hasattr(args, "socket"):  # talks to a daemon
+            from mrouter.cli.daemon import resolve_socket
+
+            resolve_socket(args)
         status: int = func(args)
     except MrouterError as exc:
         print(f"mrouter {args.command}: error: {exc}", file=sys.stderr)

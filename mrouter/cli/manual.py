@@ -164,9 +164,10 @@ def _command_section(prog: str, parser: argparse.ArgumentParser, level: str) -> 
 
 
 def mrouter_8() -> str:
+    from mrouter.cli.daemon import CONFIG_DIR, DEFAULT_CONFIG
     from mrouter.cli.main import COMMANDS, build_parser
     from mrouter.lab.state import DEFAULT_STATE_DIR
-    from mrouter.router.control import DEFAULT_SOCKET
+    from mrouter.router.control import DEFAULT_SOCKET, RUN_DIR
 
     parser = build_parser()
     out = _header("mrouter", 8, "multicast router and IGMP toolkit for Linux")
@@ -184,13 +185,26 @@ def mrouter_8() -> str:
     out += [".SH COMMANDS"]
     for name, _, sub in _subparsers(parser):
         out += _command_section(f"mrouter {name}", sub, "SS")
-    out += [".SH FILES", ".TP", _bold(DEFAULT_SOCKET),
-            "the control socket a daemon listens on unless given \\fB\\-\\-socket\\fR.",
+    out += [".SH FILES", ".TP", _bold(DEFAULT_CONFIG),
+            "the config \\fBmrouter run\\fR reads without \\fB\\-\\-config\\fR "
+            f"({_esc(CONFIG_DIR)}/\\fINAME\\fR.toml with \\fB\\-\\-instance\\fR "
+            "\\fINAME\\fR).",
+            ".TP", _bold(DEFAULT_SOCKET),
+            "the control socket a daemon listens on unless given \\fB\\-\\-socket\\fR "
+            f"({_esc(RUN_DIR)}/\\fINAME\\fR.sock with \\fB\\-\\-instance\\fR "
+            "\\fINAME\\fR).",
+            ".TP", _bold(f"{RUN_DIR}/" + "{mrouter,NAME}.pid"),
+            "the PID file of the default instance or of instance \\fINAME\\fR (none for a "
+            "daemon given only \\fB\\-\\-socket\\fR).",
+            ".TP", _bold("systemd/mrouter.service, mrouter@.service"),
+            "the systemd units, printed by \\fBmrouter config unit\\fR "
+            "[\\fB\\-\\-instance\\fR \\fINAME\\fR].",
             ".TP", _bold(f"{DEFAULT_STATE_DIR}/"),
             "the records of the labs \\fBmrouter lab\\fR made (\\fBMROUTER_LAB_DIR\\fR moves "
             "them).",
             ".SH SEE ALSO", "\\fBmrouter.toml\\fR(5), \\fBip\\-mroute\\fR(8), "
-            "\\fBip\\-netns\\fR(8), \\fBsmcrouted\\fR(8)"]
+            "\\fBip\\-netns\\fR(8), \\fBsmcrouted\\fR(8), \\fBsystemd.service\\fR(5), "
+            "\\fBsd_notify\\fR(3)"]
     return "\n".join(out) + "\n"
 
 

@@ -20,14 +20,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mrouter.cli.daemon import socket_options
 from mrouter.cli.sockets import table
 from mrouter.errors import MrouterError
-from mrouter.router.control import DEFAULT_SOCKET, request
+from mrouter.router.control import request
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--socket", metavar="PATH", default=DEFAULT_SOCKET,
-                        help=f"the daemon's control socket (default {DEFAULT_SOCKET})")
+    socket_options(parser)
     parser.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                         help="seconds between refreshes (default 1)")
     parser.add_argument("--count", type=int, default=None, metavar="N",

@@ -54,10 +54,12 @@ import errno
 import json
 import logging
 import os
+import re
 import selectors
 import socket
 import stat
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +69,11 @@ from mrouter.errors import ControlError, MrouterError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SOCKET = "/run/mrouter/mrouter.sock"
+RUN_DIR = "/run/mrouter"
+#: the instance whose paths are used when neither --instance nor --socket is given
+DEFAULT_INSTANCE = "mrouter"
+DEFAULT_SOCKET = f"{RUN_DIR}/{DEFAULT_INSTANCE}.sock"
+_INSTANCE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 MAX_CLIENTS = 512
 MAX_REQUEST = 64 * 1024  # a request line longer than this is refused
 MAX_DEPTH = 16
@@ -84,6 +90,24 @@ MAX_REPLY = 512 * 1024 * 1024  # the client's limit on one reply
 _ACCEPT_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 Handler = Callable[[Mapping[str, Any]], Any]
+
+
+def check_instance(name: str) -> str:
+    """``name`` if it can name an instance (its socket, PID file and syslog identity)."""
+    if not _INSTANCE_NAME.fullmatch(name):
+        raise ControlError(f"instance name {name!r}: use up to 64 letters, digits, '_', '.' "
+                           "or '-', not starting with '.' or '-' (e.g. --instance lan1)")
+    return name
+
+
+def instance_socket(name: str = DEFAULT_INSTANCE) -> str:
+    """The control socket of instance ``name``: /run/mrouter/NAME.sock."""
+    return f"{RUN_DIR}/{check_instance(name)}.sock"
+
+
+def instance_pidfile(name: str = DEFAULT_INSTANCE) -> str:
+    """The PID file of instance ``name``: /run/mrouter/NAME.pid."""
+    return f"{RUN_DIR}/{check_instance(name)}.pid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +205,10 @@ class ControlServer:
         self.listener.listen(BACKLOG)
         self.listener.setblocking(False)
         self.connections: dict[int, _Connection] = {}
+        # requests answered and error replies, by command ("unknown" for a request that
+        # named no known command), for the daemon's statistics
+        self.requests: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
         self._accept_paused_until: float | None = None
         self._exhausted_logged = False
 
@@ -202,7 +230,8 @@ class ControlServer:
             self.path.unlink()  # stale: left by a daemon that died
         else:
             raise ControlError(f"another daemon is answering on {self.path}; stop it "
-                               "(mrouter stop) or choose another path with --socket")
+                               "(mrouter stop) or give this one another --instance NAME "
+                               "(or --socket PATH)")
         finally:
             probe.close()
 
@@ -365,34 +394,47 @@ class ControlServer:
     def answer(self, line: bytes) -> dict[str, Any]:
         """The reply to one request line (never raises for bad input). A handler's
         :class:`Stream` result is left in the reply, to be encoded as it is sent."""
+        reply, command = self._reply(line)
+        self.requests[command] += 1
+        if not reply["ok"]:
+            self.errors[command] += 1
+        return reply
+
+    def _reply(self, line: bytes) -> tuple[dict[str, Any], str]:
+        """The reply and the command it answered ("unknown" when the request named no
+        known command)."""
         if len(line) > MAX_REQUEST:
             return {"ok": False, "error": f"request longer than {MAX_REQUEST} bytes; "
-                                          "nothing was done"}
+                                          "nothing was done"}, "unknown"
         try:
             request = json.loads(line)
         except RecursionError:
-            return {"ok": False, "error": f"request nests deeper than {MAX_DEPTH} levels"}
+            return {"ok": False, "error": f"request nests deeper than {MAX_DEPTH} levels"}, \
+                "unknown"
         except ValueError as exc:  # JSON, UTF-8, or a number too long to convert
-            return {"ok": False, "error": f"request is not JSON: {exc}"}
+            return {"ok": False, "error": f"request is not JSON: {exc}"}, "unknown"
         if _depth(request) > MAX_DEPTH:
-            return {"ok": False, "error": f"request nests deeper than {MAX_DEPTH} levels"}
+            return {"ok": False, "error": f"request nests deeper than {MAX_DEPTH} levels"}, \
+                "unknown"
         if not isinstance(request, dict) or not isinstance(request.get("command"), str):
             return {"ok": False, "error": 'request must be an object with a "command" string,'
-                                          ' e.g. {"command": "show", "what": "routes"}'}
-        handler = self.handlers.get(request["command"])
+                                          ' e.g. {"command": "show", "what": "routes"}'}, \
+                "unknown"
+        command = request["command"]
+        handler = self.handlers.get(command)
         if handler is None:
-            return {"ok": False, "error": f"unknown command {request['command']!r}; known: "
-                                          + ", ".join(sorted(self.handlers))}
+            return {"ok": False, "error": f"unknown command {command!r}; known: "
+                                          + ", ".join(sorted(self.handlers))}, "unknown"
         try:
-            return {"ok": True, "result": handler(request)}
+            return {"ok": True, "result": handler(request)}, command
         except MrouterError as exc:
-            return {"ok": False, "error": str(exc)}
+            return {"ok": False, "error": str(exc)}, command
         except (KeyError, TypeError, ValueError) as exc:
-            return {"ok": False, "error": f"bad arguments for {request['command']}: {exc!r}"}
+            return {"ok": False, "error": f"bad arguments for {command}: {exc!r}"}, command
         except Exception as exc:  # a bug must not take the daemon (and its routes) down
             log.exception("control request %r failed", request)
-            return {"ok": False, "error": f"internal error in {request['command']}: {exc!r} "
-                                          "(see the daemon's log)"}
+            return {"ok": False, "error": f"internal error in {command}: {exc!r} "
+                                          "(see the daemon's log)"}, command
 
     def _start_reply(self, conn: _Connection, reply: Mapping[str, Any]) -> None:
         result = reply.get("result")
@@ -449,7 +491,9 @@ class ControlServer:
         for conn in list(self.connections.values()):
             self._drop(conn)
         self.listener.close()
-        with contextlib.suppress(FileNotFoundError):
+        # gone already, or a daemon that dropped root may not write the directory (the
+        # next daemon on this path removes a stale socket)
+        with contextlib.suppress(FileNotFoundError, PermissionError):
             self.path.unlink()
 
 

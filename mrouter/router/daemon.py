@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import selectors
 import signal
@@ -58,8 +59,10 @@ from mrouter.igmp.engine import (
     InterfaceSettings,
     MembershipChanged,
     QuerierChanged,
+    SendQuery,
 )
 from mrouter.kernel.mroute import MrouteSocket, Upcall, UpcallType, is_upcall, parse_upcall
+from mrouter.linux.service import PidFile, notify
 from mrouter.router import proxy
 from mrouter.router.config import (
     Config,
@@ -72,6 +75,7 @@ from mrouter.router.control import ControlServer
 from mrouter.router.handlers import ControlHandlers, static_route
 from mrouter.router.ifevents import LinkEvents
 from mrouter.router.interfaces import Interface, follow, resolve_interfaces
+from mrouter.router.metrics import MetricsServer, exposition
 from mrouter.router.querier import QuerierShell
 from mrouter.router.routes import (
     CacheAction,
@@ -83,10 +87,12 @@ from mrouter.router.routes import (
     StaticRoute,
     Uninstall,
 )
+from mrouter.router.stats import Statistics, message_kind
 from mrouter.router.upstream import UpstreamHost
 from mrouter.sockets.igmp_socket import IgmpSocket, Received
 
 log = logging.getLogger(__name__)
+_SHELL_LOG = logging.getLogger("mrouter.router.querier")
 
 # With an events file, the (S,G) counters are recorded this often (when they changed), so
 # a timeline can label forwarding with packet counts; up to this many entries.
@@ -104,12 +110,20 @@ def igmp_settings(cfg: InterfaceConfig, path: str) -> InterfaceSettings:
 
 
 class _Shell(QuerierShell):
-    """The querier's shell, counting per interface the IGMP packets it cannot decode."""
+    """The querier's shell, counting per interface the IGMP packets it cannot decode and
+    the queries it sends."""
 
     def __init__(self, *args: Any, on_undecodable: Callable[[int], None],
-                 **kwargs: Any) -> None:
+                 stats: Statistics, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.on_undecodable = on_undecodable
+        self.stats = stats
+
+    def perform(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, SendQuery) and action.iface in self._by_name:
+                self.stats.igmp_sent(action.iface, *message_kind(action.query))
+        super().perform(actions)
 
     def handle_packet(self, received: Received) -> None:
         before = self.undecodable
@@ -135,7 +149,9 @@ class Daemon:
     def __init__(self, config: Config, socket_path: str, *,
                  clock: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None, events_path: str | None = None,
-                 dataplane: str = "kernel", log_decisions: bool = False) -> None:
+                 dataplane: str = "kernel", log_decisions: bool = False,
+                 metrics: tuple[str, int] | None = None,
+                 pidfile: str | None = None) -> None:
         if dataplane not in ("kernel", "user"):
             raise ConfigError(f"dataplane {dataplane!r}: write kernel or user")
         if log_decisions and dataplane != "user":
@@ -147,6 +163,10 @@ class Daemon:
         self.events_path = events_path
         self.events = EventLog()
         self.socket_path = socket_path
+        self.metrics_address = metrics
+        self.metrics: MetricsServer | None = None
+        self.pidfile_path = pidfile
+        self.stats = Statistics()
         self.clock = clock
         self.rng = rng or random.Random()
         self.stopping = False
@@ -207,8 +227,8 @@ class Daemon:
             if not iface.active:
                 continue  # an optional interface that is not there yet
             self.mrt.add_vif(iface.vif, iface.index, threshold=iface.config.ttl_threshold)
-            log.info("VIF %d: %s (ifindex %d, %s)", iface.vif, iface.name, iface.index,
-                     iface.address)
+            log.debug("VIF %d: %s (ifindex %d, %s)", iface.vif, iface.name, iface.index,
+                      iface.address)
 
         if self.dataplane == "user":
             # The kernel keeps the VIFs and (S,G) entries without outbound interfaces: it
@@ -228,7 +248,8 @@ class Daemon:
         # upcalls come back to us through on_other, engine decisions through on_action.
         self.shell = _Shell(self.engine, self.igmp_sock, self.clock,
                             on_action=self._on_action, on_other=self._on_other,
-                            on_igmp=self._on_igmp, on_undecodable=self._on_undecodable)
+                            on_igmp=self._on_igmp, on_undecodable=self._on_undecodable,
+                            stats=self.stats)
         for iface in self.interfaces.values():
             if iface.igmp and iface.active:
                 self.shell.add_interface(iface.name, igmp_settings(iface.config, config.path),
@@ -237,6 +258,11 @@ class Daemon:
 
         self.control = ControlServer(self.socket_path, self.handlers.table())
         self._closers.append(self.control.close)
+        if self.pidfile_path is not None:  # after the control socket: no other daemon runs
+            self._closers.append(PidFile(self.pidfile_path).close)
+        if self.metrics_address is not None:
+            self.metrics = MetricsServer(*self.metrics_address, self.render_metrics)
+            self._closers.append(self.metrics.close)
         self.apply_cache(self.cache.install_static(now))
         self.membership_changed(None)
         self._next_aging = now + self.config.poll_interval
@@ -274,8 +300,11 @@ class Daemon:
             sel.register(self.link_events, selectors.EVENT_READ, "links")
             registered: dict[int, socket.socket] = {}
             dataplane: dict[int, socket.socket] = {}
-            log.info("mrouter running (%s mode, %d interfaces, control %s)",
-                     self.config.mode.value, len(self.interfaces), self.socket_path)
+            metrics: dict[int, socket.socket] = {}
+            # the control socket listens: a request made from now on is answered in the
+            # first turn of the loop below
+            log.info("%s", self.ready_line())
+            notify(f"READY=1\nSTATUS={self.ready_line()}\nMAINPID={os.getpid()}")
             self.events.record("daemon_started", self.clock(), mode=self.config.mode.value,
                                interfaces=sorted(self.interfaces))
             while not self.stopping:
@@ -283,6 +312,8 @@ class Daemon:
                 if self.user_plane is not None:
                     self._sync_selector(sel, dataplane, dict.fromkeys(
                         self.user_plane.sockets(), selectors.EVENT_READ), "dataplane")
+                if self.metrics is not None:
+                    self._sync_selector(sel, metrics, self.metrics.interest(), "metrics")
                 for key, events in sel.select(self._timeout()):
                     if key.data == "igmp":
                         self._guard(self.shell.handle_readable)
@@ -295,10 +326,16 @@ class Daemon:
                     elif key.data == "wake":
                         with contextlib.suppress(OSError):
                             wake_r.recv(4096)
+                    elif key.data == "metrics":
+                        assert self.metrics is not None
+                        assert isinstance(key.fileobj, socket.socket)
+                        self.metrics.ready(key.fileobj, events)
                     else:
                         assert isinstance(key.fileobj, socket.socket)
                         self.control.ready(key.fileobj, events)
                 self.control.service()
+                if self.metrics is not None:
+                    self.metrics.service()
                 self._handle_signals()
                 self._on_time()
         finally:
@@ -308,6 +345,7 @@ class Daemon:
                 signal.signal(s, h)
             wake_r.close()
             wake_w.close()
+        notify("STOPPING=1")
         log.info("mrouter stopping: kernel routes and VIFs removed")
         self.events.record("daemon_stopped", self.clock())
         return 0
@@ -340,6 +378,8 @@ class Daemon:
         if igmp is not None:
             deadlines.append(now + igmp)
         deadlines.append(now + self.control.timeout())
+        if self.metrics is not None:
+            deadlines.append(now + self.metrics.timeout())
         return max(0.0, min(deadlines) - now)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -349,12 +389,8 @@ class Daemon:
         while self._signals:
             signum = self._signals.pop(0)
             if signum == signal.SIGHUP:
-                try:
-                    summary = self.reload()
-                except MrouterError as exc:
-                    log.error("reload failed, keeping the running config: %s", exc)
-                else:
-                    log.info("reloaded %s: %s", self.config.path, summary)
+                with contextlib.suppress(MrouterError):  # logged by reload_logged
+                    self.reload_logged()
             else:
                 log.info("signal %s: stopping", signal.Signals(signum).name)
                 self.stopping = True
@@ -461,6 +497,7 @@ class Daemon:
             log.warning("IGMP: %s", exc)
 
     def _on_igmp(self, iface: str, packet: Packet, now: float) -> None:
+        self.stats.igmp_received(iface, *message_kind(packet.igmp))
         self.events.record("igmp_in", now, iface, src=packet.ip.src, **igmp_fields(packet.igmp))
 
     def _on_other(self, received: Received) -> None:
@@ -476,6 +513,7 @@ class Daemon:
         iface = self.by_vif.get(upcall.vif)
         if iface is None:
             return
+        self.stats.upcall(iface.name, upcall.kind.name)
         self.events.record("upcall", self.clock(), iface.name, type=upcall.kind.name,
                            source=upcall.source, group=upcall.group)
         if upcall.kind is UpcallType.NOCACHE:
@@ -506,6 +544,9 @@ class Daemon:
         elif isinstance(action, QuerierChanged):
             iface = self.interfaces[action.iface]
             iface.querier, iface.is_querier = action.querier, action.is_self
+            if not _SHELL_LOG.isEnabledFor(logging.INFO):  # else the shell said it
+                log.info("%s: querier is now %s%s", action.iface, action.querier,
+                         " (this router)" if action.is_self else "")
             self.table.set_querier(action.iface, action.is_self)
             self.apply_cache(self.cache.refresh())
         elif isinstance(action, Dropped):
@@ -546,6 +587,7 @@ class Daemon:
                     self.mrt.add_mfc(action.source, action.group,
                                      self.interfaces[action.iif].vif, ttls)
                     key = (action.source, action.group)
+                    self.stats.route("updates" if key in self._in_kernel else "installs")
                     self.events.record("mfc_update" if key in self._in_kernel else "mfc_add",
                                        self.clock(), source=action.source, group=action.group,
                                        iif=action.iif, oifs=sorted(action.oifs))
@@ -560,6 +602,7 @@ class Daemon:
                         counts = {"packets": c.packets, "bytes": c.bytes,
                                   "wrong_if": c.wrong_if}
                     self.mrt.del_mfc(action.source, action.group)
+                    self.stats.route("removals")
                     self._in_kernel.discard(key)
                     self._counted.pop(key, None)
                     self.events.record("mfc_delete", self.clock(), source=action.source,
@@ -568,6 +611,40 @@ class Daemon:
                     log.info("route (%s, %s) removed", action.source, action.group)
             except MrouterError as exc:
                 log.error("kernel: %s", exc)
+
+    def reload_logged(self) -> dict[str, Any]:
+        """:meth:`reload`, told to systemd (RELOADING, then READY) and logged in one line;
+        SIGHUP and the control socket's ``reload`` both come here."""
+        notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            summary = self.reload()
+        except MrouterError as exc:
+            log.error("reload failed, keeping the running config: %s", exc)
+            raise
+        finally:
+            notify(f"READY=1\nSTATUS={self.ready_line()}")
+        log.info("reloaded %s: %s", self.config.path, describe_reload(summary))
+        return summary
+
+    def ready_line(self) -> str:
+        """The one line logged when the daemon is ready: mode, interfaces, sockets."""
+        ifaces = ", ".join(f"{i.name} (VIF {i.vif}{'' if i.active else ', absent'})"
+                           for i in self.interfaces.values())
+        metrics = ""
+        if self.metrics is not None:
+            host, port = self.metrics.address
+            metrics = f"; metrics http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
+        return (f"mrouter ready: {self.config.mode.value} mode, {self.dataplane} data plane, "
+                f"interfaces {ifaces or 'none'}; control {self.socket_path}{metrics}")
+
+    def statistics(self) -> dict[str, Any]:
+        """The ``statistics`` snapshot (:mod:`mrouter.router.stats`)."""
+        return self.stats.snapshot(self.interfaces, self.dropped, self.control.requests,
+                                   self.control.errors, self.clock() - self.started,
+                                   len(self._in_kernel))
+
+    def render_metrics(self) -> str:
+        return exposition(self.statistics())
 
     def reload(self) -> dict[str, Any]:
         """Re-read the config file and apply route and membership differences.
@@ -610,14 +687,38 @@ class Daemon:
                 log.warning("while closing: %s", exc)
 
 
+def describe_reload(summary: Mapping[str, int]) -> str:
+    """A reload's summary as a line: "1 route added, 0 removed; 0 memberships ..."."""
+    def part(noun: str) -> str:
+        added, removed = summary[f"{noun}s_added"], summary[f"{noun}s_removed"]
+        return f"{added} {noun}{'' if added == 1 else 's'} added, {removed} removed"
+    return f"{part('route')}; {part('membership')}"
+
+
 def run_daemon(config_path: str, socket_path: str, events_path: str | None = None,
-               dataplane: str = "kernel", log_decisions: bool = False) -> int:
-    """``mrouter run``: load the config (nothing starts on error), open, serve, close."""
+               dataplane: str = "kernel", log_decisions: bool = False,
+               metrics: tuple[str, int] | None = None, pidfile: str | None = None,
+               user: str | None = None) -> int:
+    """``mrouter run``: load the config (nothing starts on error), open, drop root if
+    ``user`` is given, serve, close."""
+    from mrouter.linux import service
+
     config = load_config(config_path)
+    if user is not None:
+        owner = service.lookup_user(user)  # a wrong name fails before anything starts
     daemon = Daemon(config, socket_path, events_path=events_path, dataplane=dataplane,
-                    log_decisions=log_decisions)
+                    log_decisions=log_decisions, metrics=metrics, pidfile=pidfile)
     daemon.open()
     try:
+        if user is not None:
+            # root clients can still connect; the user's own tools too, and the daemon
+            # can remove its socket and PID file only where it may write
+            for path in (socket_path, pidfile):
+                if path is not None:
+                    with contextlib.suppress(OSError):
+                        os.chown(path, owner.pw_uid, owner.pw_gid)
+            service.drop_privileges(user)
+            log.info("running as %s with CAP_NET_ADMIN and CAP_NET_RAW only", user)
         return daemon.run()
     finally:
         daemon.close()

@@ -1,5 +1,8 @@
 """The daemon's control requests: show, route, join, leave, reload, stop, events.
 
+``show`` with ``what = "statistics"`` answers the daemon's counters
+(:mod:`mrouter.router.stats`), which ``mrouter metrics`` renders for Prometheus.
+
 Theory of operation: :class:`ControlHandlers` maps each command of the control socket
 (:mod:`mrouter.router.control`) to a method that reads or changes the running daemon.
 A request that is malformed or cannot be done raises :class:`~mrouter.errors.RequestError`
@@ -75,7 +78,7 @@ class ControlHandlers:
             "route": self.route,
             "join": lambda r: self.membership(r, join=True),
             "leave": lambda r: self.membership(r, join=False),
-            "reload": lambda r: self.daemon.reload(),
+            "reload": lambda r: self.daemon.reload_logged(),
             "stop": self.stop,
             "events": self.events,
         }
@@ -91,7 +94,7 @@ class ControlHandlers:
         what = request.get("what")
         shows: dict[str, Callable[[], Any]] = {
             "interfaces": self.show_interfaces, "groups": self.show_groups,
-            "routes": self.show_routes}
+            "routes": self.show_routes, "statistics": self.daemon.statistics}
         if what not in shows:
             raise RequestError(f"show what? {what!r} is not one of {', '.join(shows)}")
         return shows[what]()

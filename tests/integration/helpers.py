@@ -81,15 +81,20 @@ class Daemon:
                                str(self.sock)], capture_output=True, text=True, timeout=30)
 
 
-def start(lab: Any, tmp_path: Path, config: str, *extra: str, node: str = "r1") -> Daemon:
+def start(lab: Any, tmp_path: Path, config: str, *extra: str, node: str = "r1",
+          env: dict[str, str] | None = None, verbose: bool = True) -> Daemon:
     """`mrouter -v run` in ``node`` with this config (and ``extra`` run options), once it
-    answers; its config, control socket and log are tmp_path/NODE.toml, .sock and .log."""
+    answers; its config, control socket and log are tmp_path/NODE.toml, .sock and .log.
+    ``env``: the daemon's environment (default: the test's); ``verbose=False`` runs it
+    at its default log level."""
     path = tmp_path / f"{node}.toml"
     path.write_text(config)
     sock, log = tmp_path / f"{node}.sock", tmp_path / f"{node}.log"
     with log.open("w") as err:
-        proc = lab.node(node).spawn([sys.executable, "-m", "mrouter", "-v", "run", "--config",
-                                     str(path), "--socket", str(sock), *extra], stderr=err)
+        proc = lab.node(node).spawn([sys.executable, "-m", "mrouter",
+                                     *(["-v"] if verbose else []), "run", "--config",
+                                     str(path), "--socket", str(sock), *extra], stderr=err,
+                                    env=env)
     if not wait_answering(sock, lambda: proc.poll() is None):
         raise AssertionError(f"{node}'s daemon did not start:\n{log.read_text()}")
     return Daemon(proc, sock, log, path)

@@ -101,7 +101,10 @@ def _cases(tmp: Path, lab: str) -> list[tuple[list[str], int]]:
         (["run", "--config", str(tmp / "router.toml"), "--socket", sock], 2),
         (["config", "example", "router"], 0),
         (["config", "check", str(tmp / "router.toml")], 0),
+        (["config", "unit"], 0),
         (["show", "routes", "--socket", sock], 2),
+        (["metrics", "--socket", sock], 2),
+        (["top", "--socket", sock, "--count", "1"], 2),
         (["route", "add", "--group", "239.1.1.1", "--from", "d0", "--to", "d1",
           "--socket", sock], 2),
         (["join", "--iface", "d0", "239.1.1.1", "--socket", sock], 2),
@@ -110,7 +113,6 @@ def _cases(tmp: Path, lab: str) -> list[tuple[list[str], int]]:
         (["stop", "--socket", sock], 2),
         (["explain", "239.1.1.1", "--source", "198.51.100.2", "--socket", sock], 1),  # a finding
         (["events", "--socket", sock], 2),
-        (["top", "--socket", sock, "--count", "1"], 2),
         (["timeline", str(tmp / "events.jsonl"), "-o", str(tmp / "t.html")], 0),
         (["completion", "bash"], 0),
     ]

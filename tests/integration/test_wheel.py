@@ -80,6 +80,11 @@ def test_wheel_ships_what_the_commands_need(installed: Path, tmp_path: Path) -> 
         assert where.stdout.strip() == str(installed.parent / "share/man/man5/mrouter.toml.5")
     run_help = _run([str(installed / "mrouter"), "run", "--help"], cwd="/", env=env)
     assert "examples/" not in run_help.stdout and "mrouter config example" in run_help.stdout
+    # The systemd units ship too, and run the installed mrouter.
+    unit = _run([str(installed / "mrouter"), "config", "unit", "--instance", "a"], cwd="/",
+                env=env)
+    assert unit.returncode == 0, unit.stderr
+    assert f"ExecStart={installed / 'mrouter'} run --config /etc/mrouter/%i.toml" in unit.stdout
 
 
 def test_config_example_and_check_in_an_empty_directory(installed: Path, tmp_path: Path) -> None:

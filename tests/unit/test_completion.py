@@ -43,12 +43,14 @@ def test_bash_completes_every_subcommand(bash_script: str) -> None:
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_bash_completes_actions_and_options(bash_script: str) -> None:
-    assert complete(bash_script, "mrouter lab ") == [
-        "down", "exec", "graph", "list", "status", "up", "web"]
-    assert complete(bash_script, "mrouter config ") == ["check", "example"]
+    assert complete(bash_script, "mrouter lab ") == ["down", "exec", "graph", "list", "status",
+                                                     "up", "web"]
+    assert complete(bash_script, "mrouter config ") == ["check", "example", "unit"]
     assert complete(bash_script, "mrouter config example ") == ["proxy", "router"]
     assert "--config" in complete(bash_script, "mrouter run --")
     assert complete(bash_script, "mrouter lab down --f") == ["--force"]
+    assert complete(bash_script, "mrouter show s") == ["statistics"]
+    assert complete(bash_script, "mrouter metrics --i") == ["--instance"]
 
 
 def test_zsh_script_names_every_subcommand() -> None:
