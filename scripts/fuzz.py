@@ -40,7 +40,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
@@ -223,11 +223,12 @@ def file_seeds(*globs: str) -> list[Seed]:
 
 # --- the control-request parser, without a daemon -------------------------------------
 
-def control_adapter() -> Callable[[bytes], object]:
+def control_adapter(workdir: Path, stack: contextlib.ExitStack) -> Callable[[bytes], object]:
     """``ControlServer.answer`` as the daemon runs it, then the ``json.dumps`` its reply
     goes through. The handlers are the daemon's command table with their pure parts (the
     route and membership parsers, the event ring, the ``show`` argument check) and no
-    kernel: the server is made without its listening socket, since answer() needs none."""
+    kernel. The server listens on a Unix socket in ``workdir`` that nothing connects to:
+    answer() is called directly, as the server calls it for each request line."""
     from mrouter.diag.events import EventLog
     from mrouter.router.config import parse_membership, parse_route
     from mrouter.router.control import ControlServer
@@ -259,8 +260,8 @@ def control_adapter() -> Callable[[bytes], object]:
         "leave": member, "reload": lambda r: {}, "stop": lambda r: {"stopping": True},
         "events": events.serve,
     }
-    server = ControlServer.__new__(ControlServer)  # no listening socket: answer() needs none
-    server.handlers = handlers
+    server = ControlServer(workdir / "fuzz-control.sock", handlers)
+    stack.callback(server.close)
 
     def call(line: bytes) -> object:
         reply = server.answer(line)
@@ -280,7 +281,15 @@ def _via_file(load: Callable[[Path], object], directory: Path, name: str
     return call
 
 
-def targets(workdir: Path) -> list[Target]:
+@contextlib.contextmanager
+def open_targets(workdir: Path) -> Iterator[list[Target]]:
+    """Every target, with files and the control server's socket in ``workdir``; the
+    server is closed when the block ends."""
+    with contextlib.ExitStack() as stack:
+        yield targets(workdir, stack)
+
+
+def targets(workdir: Path, stack: contextlib.ExitStack) -> list[Target]:
     from mrouter.lab.topology import load_topology
     from mrouter.router.config import load_config
 
@@ -299,7 +308,7 @@ def targets(workdir: Path) -> list[Target]:
             text=False, max_len=2048),
     ]
     found += [
-        Target("control", control_adapter(), (), control_seeds(), text=True),
+        Target("control", control_adapter(workdir, stack), (), control_seeds(), text=True),
         Target("config", _via_file(load_config, workdir, "fuzz.toml"), (ConfigError,),
                file_seeds("examples/*.toml"), text=True),
         Target("topology", _via_file(load_topology, workdir, "fuzz-topology.toml"),
@@ -493,8 +502,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="only these targets (igmp igmp-packet mld control config "
                              "topology)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="mrouter-fuzz-") as tmp:
-        chosen = targets(Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="mrouter-fuzz-") as tmp, \
+            open_targets(Path(tmp)) as chosen:
         skipped = [n for n in SKIP_REASONS if n not in {t.name for t in chosen}]
         if args.only:
             unknown = set(args.only) - {t.name for t in chosen} - set(skipped)

@@ -19,16 +19,24 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mrouter.igmp.messages import IgmpMessage, Query, V1Report, V2Leave, V2Report, V3Report
+from mrouter.mld import messages as mld
 
 #: the kinds of route change counted (``routes`` in the snapshot)
 ROUTE_CHANGES = ("installs", "updates", "removals")
 
 
-def message_kind(msg: IgmpMessage) -> tuple[str, int | None]:
-    """(type, IGMP version) of a message as the statistics count it: query, report or
-    leave (a v3 report is a report, whatever its records say), else unknown."""
-    if isinstance(msg, Query):
+def message_kind(msg: IgmpMessage | mld.MldMessage) -> tuple[str, int | None]:
+    """(type, version) of a message as the statistics count it: query, report or leave (a
+    v3 report is a report, whatever its records say; an MLD Done is a leave), else unknown.
+    The version is the protocol's own (IGMPv1-3, MLDv1-2)."""
+    if isinstance(msg, Query | mld.Query):
         return "query", msg.version
+    if isinstance(msg, mld.V1Report):
+        return "report", 1
+    if isinstance(msg, mld.V1Done):
+        return "leave", 1
+    if isinstance(msg, mld.V2Report):
+        return "report", 2
     if isinstance(msg, V1Report):
         return "report", 1
     if isinstance(msg, V2Report):

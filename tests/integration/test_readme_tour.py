@@ -38,7 +38,6 @@ def test_the_tour_routes_ten_datagrams_and_leaves_nothing(tmp_path: Path) -> Non
     script = re.sub(r"/tmp/tour\b", str(tmp_path / "tour"), script)
     script = re.sub(r"\btour\b(?![/.])", name, script)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    before = netns_list()
     result = subprocess.run(["bash", "-c", "set -e\n" + script], capture_output=True,
                             text=True, timeout=100, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -46,4 +45,4 @@ def test_the_tour_routes_ten_datagrams_and_leaves_nothing(tmp_path: Path) -> Non
     summary = next(line for line in out.splitlines() if line.startswith("239.1.1.1"))
     assert re.search(r"\b10\b", summary), out  # received 10
     assert "198.51.100.2" in out  # show routes: the forwarded (S,G)
-    assert netns_list() == before  # the lab is gone
+    assert not [ns for ns in netns_list() if name in ns]  # the lab is gone

@@ -20,8 +20,9 @@ SEED = 1
 
 @pytest.fixture(scope="module")
 def targets() -> Iterator[dict[str, fuzz.Target]]:
-    with tempfile.TemporaryDirectory(prefix="mrouter-fuzz-") as tmp:
-        yield {t.name: t for t in fuzz.targets(Path(tmp))}
+    with tempfile.TemporaryDirectory(prefix="mrouter-fuzz-") as tmp, \
+            fuzz.open_targets(Path(tmp)) as found:
+        yield {t.name: t for t in found}
 
 
 def run(targets: dict[str, fuzz.Target], name: str, count: int) -> None:
