@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mrouter.cli.sockets import ipv4_address, multicast_group, table
+from mrouter.cli.sockets import IPAddress, multicast_group, source_address, table
 from mrouter.errors import MrouterError
 from mrouter.router.control import DEFAULT_SOCKET
 
@@ -30,9 +30,12 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
         "another process, RPF mismatch (arriving on another interface), no members, "
         "TTL threshold. It reads the kernel's state in this namespace, asks a running "
         "daemon when one answers on --socket, and with --listen watches the flow for "
-        "a few seconds to see where and with which TTL it arrives.")
-    parser.add_argument("group", type=multicast_group, help="the multicast group, e.g. 239.1.1.1")
-    parser.add_argument("--source", type=ipv4_address, metavar="S",
+        "a few seconds to see where and with which TTL it arrives. An IPv6 group is "
+        "explained from the IPv6 table (MIFs, hop limit, disable_ipv6; IPv6 has no "
+        "rp_filter and no MIF thresholds).")
+    parser.add_argument("group", type=_any_group,
+                        help="the multicast group, e.g. 239.1.1.1 or ff15::1 (IPv6)")
+    parser.add_argument("--source", type=source_address, metavar="S",
                         help="the sender's address (default: the one route or the one "
                              "flow seen for the group)")
     parser.add_argument("--iface", metavar="IF", help="explain only this interface")
@@ -51,8 +54,22 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per interface (and source)")
     parser.epilog = ("example:\n  mrouter explain 239.1.1.1 --source 198.51.100.2 --listen 2\n"
-                     "  mrouter explain 239.1.1.1 --iface dn0 --json")
+                     "  mrouter explain 239.1.1.1 --iface dn0 --json\n"
+                     "  mrouter explain ff15::1 --source 2001:db8:1::2 --listen 2")
     parser.set_defaults(func=_explain)
+
+
+def _any_group(text: str) -> IPAddress:
+    """argparse type for an IPv4 or IPv6 multicast group."""
+    if ":" not in text:
+        return multicast_group(text)
+    from mrouter.errors import McastError
+    from mrouter.sockets import mcast6
+
+    try:
+        return mcast6.as_group(text)
+    except McastError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -67,7 +84,7 @@ def _explain(args: argparse.Namespace) -> int:
             print(json.dumps(v.to_dict()), flush=True)
     else:
         in_table = "" if facts.table == RT_TABLE_DEFAULT else f" (table {facts.table})"
-        print(f"({facts.source or '*'}, {facts.group}): multicast routing "
+        print(f"({facts.source or '*'}, {facts.group}): {facts.family.routing} "
               f"{OWNER_TEXT[facts.owner]}{in_table}")
         for note in facts.notes:
             print(f"note: {note}")
