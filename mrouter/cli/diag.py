@@ -74,7 +74,6 @@ def _any_group(text: str) -> IPAddress:
 
 def _explain(args: argparse.Namespace) -> int:
     from mrouter.diag.explain import OWNER_TEXT, diagnose_all, filter_iface, gather
-    from mrouter.linux.netlink import RT_TABLE_DEFAULT
 
     facts = gather(args.group, args.source, socket_path=args.socket, listen=args.listen,
                    arrival=args.arrival, probe=args.probe_owner, table=args.table)
@@ -83,7 +82,8 @@ def _explain(args: argparse.Namespace) -> int:
         for v in verdicts:
             print(json.dumps(v.to_dict()), flush=True)
     else:
-        in_table = "" if facts.table == RT_TABLE_DEFAULT else f" (table {facts.table})"
+        in_table = ("" if facts.table == facts.family.default_table
+                    else f" (table {facts.table})")
         print(f"({facts.source or '*'}, {facts.group}): {facts.family.routing} "
               f"{OWNER_TEXT[facts.owner]}{in_table}")
         for note in facts.notes:

@@ -80,7 +80,12 @@ from mrouter.linux.constants import (
     IPV6_HEADER_LEN,
     PACKET_OUTGOING,
 )
-from mrouter.linux.netlink import RT_TABLE_DEFAULT, RTNL_FAMILY_IP6MR, RTNL_FAMILY_IPMR
+from mrouter.linux.netlink import (
+    RT6_TABLE_DEFAULT,
+    RT_TABLE_DEFAULT,
+    RTNL_FAMILY_IP6MR,
+    RTNL_FAMILY_IPMR,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +120,7 @@ class Family:
     has_disable: bool  # net.ipv6.conf.IF.disable_ipv6 stops it on an interface
     frr: str  # the vtysh commands that show the rest of the path above a proxy
     config_hint: str  # what the daemon's config needs for this family
+    default_table: int  # the table MRT_INIT/MRT6_INIT takes without MRT_TABLE
 
 
 IPV4 = Family(
@@ -122,14 +128,15 @@ IPV4 = Family(
     "the multicast routing table", "mc_forwarding", "members",
     "smcroute, pimd, igmpproxy...", RTNL_FAMILY_IPMR, ETH_P_IP, True, False,
     "vtysh -c 'show ip igmp groups' -c 'show ip mroute {group}' -c 'show ip pim "
-    "upstream' (and 'show ip rpf SOURCE')", "")
+    "upstream' (and 'show ip rpf SOURCE')", "", RT_TABLE_DEFAULT)
 IPV6 = Family(
     "ipv6", 6, "MLD", "MIF", "hop limit", "IPV6_MULTICAST_HOPS", "MRT6_INIT",
     "IPv6 multicast routing", "the IPv6 multicast routing table",
     "net.ipv6.conf.all.mc_forwarding", "listeners", "smcroute, pim6sd, mcproxy...",
     RTNL_FAMILY_IP6MR, ETH_P_IPV6, False, True,
     "vtysh -c 'show ipv6 mld groups' -c 'show ipv6 mroute {group}' -c 'show ipv6 pim "
-    "upstream' (and 'show ipv6 rpf SOURCE')", ' with families = ["ipv6"] (or both)')
+    "upstream' (and 'show ipv6 rpf SOURCE')", ' with families = ["ipv6"] (or both)',
+    RT6_TABLE_DEFAULT)
 FAMILIES = {4: IPV4, 6: IPV6}
 
 
@@ -225,7 +232,7 @@ class Facts:
     flows: list[Flow] = field(default_factory=list)
     members: Mapping[str, bool] | None = None  # from the daemon: iface -> has members
     notes: list[str] = field(default_factory=list)
-    table: int = RT_TABLE_DEFAULT  # the multicast routing table explained
+    table: int = RT_TABLE_DEFAULT  # the multicast routing table explained (IPv6: 254)
     vifs_known: bool = True  # False: only the VIFs the routes use are known (IPv6, table N)
 
     @property
@@ -358,7 +365,9 @@ def _chain(facts: Facts, x: Interface, by_name: Mapping[str, Interface],
         if filtered is not None:
             return filtered
     if fam.has_disable:
-        for where, why in ((inp, "the flow is dropped as it arrives there"),
+        # where the flow comes in: as seen, else where the route expects it
+        expected = by_name.get(route.iif) if route is not None and route.iif else None
+        for where, why in ((inp or expected, "the flow is dropped as it arrives there"),
                            (x, "nothing IPv6 goes out of it")):
             if where is not None and where.disabled:
                 return (Reason.IPV6_DISABLED,
@@ -534,7 +543,7 @@ def sniff(group: IPAddress, source: IPAddress | None, seconds: float) -> list[Fl
     return [Flow(n, s, ttl, count) for (n, s), (count, ttl) in seen.items()]
 
 
-def probe_owner(table: int = RT_TABLE_DEFAULT, family: Family = IPV4) -> bool | None:
+def probe_owner(table: int | None = None, family: Family = IPV4) -> bool | None:
     """Try MRT_INIT (MRT6_INIT) on ``table``: True if another process holds it
     (EADDRINUSE), False if nobody does (the table is released at once), None if it
     cannot tell. Never used unless asked: a daemon starting at that instant would find
@@ -556,7 +565,7 @@ def probe_owner(table: int = RT_TABLE_DEFAULT, family: Family = IPV4) -> bool | 
     except OSError:
         return None
     try:
-        if table != RT_TABLE_DEFAULT:
+        if table is not None and table != family.default_table:
             s.setsockopt(level, table_opt, INT.pack(table))
         s.setsockopt(level, init, INT.pack(1))
     except OSError as exc:
@@ -583,13 +592,14 @@ def _daemon(socket_path: str | None) -> dict[str, Any] | None:
 
 
 def _choose_table(tables: set[int], table: int | None, notes: list[str],
-                  what: str = "multicast routing tables", having: str = "have VIFs") -> int:
+                  what: str = "multicast routing tables", having: str = "have VIFs",
+                  default: int = RT_TABLE_DEFAULT) -> int:
     """The table to explain: the one asked for, else the only one with VIFs."""
     if table is not None:
         return table
     if len(tables) <= 1:
-        return next(iter(tables), RT_TABLE_DEFAULT)
-    chosen = RT_TABLE_DEFAULT if RT_TABLE_DEFAULT in tables else min(tables)
+        return next(iter(tables), default)
+    chosen = default if default in tables else min(tables)
     notes.append(f"{what} {', '.join(map(str, sorted(tables)))} {having}; "
                  f"this explains table {chosen}: choose another with --table N")
     return chosen
@@ -658,12 +668,12 @@ def _read_mroute6(table: int | None, index_name: Mapping[int, str], notes: list[
             rows = read_mfc_table()
         except OSError:
             rows = []
-        return RT_TABLE_DEFAULT, default_mifs, _proc_routes(rows, default_mifs), True
-    tables = {e.table for e in entries} | ({RT_TABLE_DEFAULT} if default_mifs else set())
+        return RT6_TABLE_DEFAULT, default_mifs, _proc_routes(rows, default_mifs), True
+    tables = {e.table for e in entries} | ({RT6_TABLE_DEFAULT} if default_mifs else set())
     chosen = _choose_table(tables, table, notes, "IPv6 multicast routing tables",
-                           "have MIFs or routes")
+                           "have MIFs or routes", RT6_TABLE_DEFAULT)
     routes = _netlink_routes(entries, chosen, index_name)
-    if chosen == RT_TABLE_DEFAULT:
+    if chosen == RT6_TABLE_DEFAULT:
         return chosen, default_mifs, routes, True
     used = sorted({r.iif for r in routes if r.iif} | {o for r in routes for o in r.oifs})
     notes.append(f"the kernel lists the MIFs of the default IPv6 table only; table "

@@ -225,6 +225,8 @@ RTNL_FAMILY_IPMR = 128  # include/uapi/linux/rtnetlink.h
 RTNL_FAMILY_IP6MR = 129
 #: The table MRT_INIT takes when no MRT_TABLE was set (net/ipv4/ipmr.c: RT_TABLE_DEFAULT).
 RT_TABLE_DEFAULT = 253
+#: IPv6's default (net/ipv6/ip6mr.c: RT6_TABLE_DFLT, which is RT_TABLE_MAIN): 254, not 253.
+RT6_TABLE_DEFAULT = 254
 RTM_NEWLINK, RTM_GETLINK = 16, 18
 RTM_NEWROUTE, RTM_GETROUTE = 24, 26
 NLMSG_ERROR, NLMSG_DONE = 2, 3

@@ -203,3 +203,12 @@ def test_a_plain_link_dump_is_no_vif_dump() -> None:
     assert netlink.parse_vifs(payload) == []
     with pytest.raises(OSError, match="ip6_mr_vif"):
         netlink.mroute_vifs(netlink.RTNL_FAMILY_IP6MR)
+
+
+def test_disabled_input_is_found_from_the_route_when_arrival_is_unknown() -> None:
+    """IPv6 off on up0 removes its addresses, so no route back says where the flow
+    comes in; the route's inbound interface does."""
+    facts = healthy(interfaces=iface(BASE, "up0", disabled=True), flows=[],
+                    route_back=None)
+    v = {x.iface: x for x in diagnose(facts)}["dn0"]
+    assert v.reason is Reason.IPV6_DISABLED and "IPv6 is disabled on up0" in v.text
