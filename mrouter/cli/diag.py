@@ -103,7 +103,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 def configure_events(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Print the daemon's recorded events (IGMP in and out, querier and membership "
+        "Print the daemon's recorded events (IGMP and MLD in and out, querier and membership "
         "changes, timer expiries, kernel route add/update/delete, upcalls, interface "
         "changes, a proxy's upstream membership, the user data plane's decisions), from "
         "its control socket or from a file written by `mrouter run --events FILE`.")
@@ -125,10 +125,10 @@ def configure_events(parser: argparse.ArgumentParser) -> None:
 
 # mrouter.diag.events.EventKind's values, spelled out so that parsing the command line does not
 # import the IGMP engine (a unit test keeps the two the same)
-_KINDS = ("igmp_in", "igmp_out", "querier_changed", "membership_changed", "timer_expired",
-          "mfc_add", "mfc_update", "mfc_delete", "mfc_counters", "upcall", "iface_changed",
-          "upstream_membership", "forward_decision", "daemon_started", "daemon_stopped",
-          "step")
+_KINDS = ("igmp_in", "igmp_out", "mld_in", "mld_out", "querier_changed", "membership_changed",
+          "timer_expired", "mfc_add", "mfc_update", "mfc_delete", "mfc_counters", "upcall",
+          "iface_changed", "upstream_membership", "forward_decision", "daemon_started",
+          "daemon_stopped", "step")
 
 
 def _format_event(e: Any, json_out: bool) -> str:
