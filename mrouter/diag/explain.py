@@ -711,9 +711,18 @@ def gather(group: IPAddress, source: IPAddress | None = None, *,
             notes.append(f"the daemon on {socket_path} runs in another network namespace "
                          "(its interfaces differ from these); its view was not used")
             daemon = None
-    if daemon is not None:  # a dual-stack daemon's rows say their family; older ones: IPv4
-        daemon = {what: [row for row in rows if row.get("family", "ipv4") == fam.name]
-                  for what, rows in daemon.items()}
+    if daemon is not None:
+        # a dual-stack daemon's interface rows say their family (older ones are IPv4's);
+        # group rows need no filter: the group's address already tells
+        mine = [row for row in daemon["interfaces"]
+                if row.get("family", "ipv4") == fam.name]
+        if mine:
+            daemon = {**daemon, "interfaces": mine}
+        else:
+            notes.append(f"the daemon on {socket_path} does not route IPv{fam.version} "
+                         f"(no {fam.name} interface in its show interfaces); the kernel's "
+                         "table is explained without it")
+            daemon = None
     if fam is IPV4:
         all_rp = sysctl.read_int(sysctl.conf_key("all", "rp_filter"), 0)
         mc_key = sysctl.conf_key("all", "mc_forwarding")

@@ -325,14 +325,19 @@ ROUTER6_STANDIN = Path(__file__).with_name("router6_standin.py")
 @contextmanager
 def router6(lab: Any, node: str = "r1", mifs: tuple[str, ...] = ("up0", "dn0"),
             routes: tuple[str, ...] = (), table: int | None = None,
+            sock: Path | None = None, members: tuple[str, ...] = (),
             ) -> Iterator[subprocess.Popen[str]]:
     """A stand-in IPv6 multicast router in ``node`` while the block runs: a process
     holding an IPv6 table with these MIFs (``"dn0:8"``: threshold 8) and routes
-    (``"S,G,IIF,OIF+OIF"``), answering nothing (see router6_standin.py)."""
+    (``"S,G,IIF,OIF+OIF"``), answering no upcall (see router6_standin.py); with
+    ``sock``, it answers ``show`` there as a dual-stack daemon would, with these
+    listeners (``"IFACE,GROUP"``)."""
     argv = [sys.executable, str(ROUTER6_STANDIN)]
     argv += [f"--mif={m}" for m in mifs] + [f"--route={r}" for r in routes]
     if table is not None:
         argv.append(f"--table={table}")
+    if sock is not None:
+        argv += [f"--socket={sock}", *(f"--member={m}" for m in members)]
     proc = lab.node(node).spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stdout is not None

@@ -120,13 +120,42 @@ def test_missing_mif(lab: Any, tmp_path: Path, mifs: tuple[str, ...], reason: st
     assert "MIF of the IPv6 multicast routing table" in v["text"]
 
 
-def test_no_route(lab: Any, tmp_path: Path) -> None:
-    """A stand-in that holds the table answers no upcall; explain sees it as held by
-    another process, so no route is the other owner's business."""
+def test_no_route_in_the_daemons_table(lab: Any, tmp_path: Path) -> None:
+    """MIFs and no (S,G) entry, the table held by a "daemon" that answers on its
+    control socket (the stand-in's dual-stack show rows): no route."""
+    sock = tmp_path / "r1.sock"
+    with router6(lab, sock=sock):
+        out = lab.node("r1").run([*DIAG, "explain", str(G), "--source", str(S), "--json",
+                                  "--socket", str(sock)], timeout=30)
+    v = {x["iface"]: x for x in map(json.loads, out.stdout.splitlines())}["dn0"]
+    assert v["reason"] == "no_route", v
+    assert "no kernel route (MFC entry)" in v["text"] and "mrouter route add" in v["fix"]
+
+
+def test_listeners_known_but_not_in_the_route(lab: Any, tmp_path: Path) -> None:
+    """The daemon says dn0 has listeners; the kernel's route does not send there."""
+    sock = tmp_path / "r1.sock"
+    with router6(lab, routes=(f"{S},{G},up0,",), sock=sock, members=(f"dn0,{G}",)):
+        out = lab.node("r1").run([*DIAG, "explain", str(G), "--json", "--socket",
+                                  str(sock)], timeout=30)
+    v = {x["iface"]: x for x in map(json.loads, out.stdout.splitlines())}["dn0"]
+    assert v["reason"] == "no_members"
+    assert f"dn0 has listeners of {G} but is not an outbound interface" in v["text"]
+
+
+def test_an_ipv4_only_daemon_does_not_own_the_ipv6_table(lab: Any, tmp_path: Path) -> None:
+    """mrouter run (IPv4 only) answers on its socket while another process holds the
+    IPv6 table: for an IPv6 group explain does not take the daemon's view."""
+    from helpers import start
+
+    daemon = start(lab, tmp_path, 'mode = "router"\n[interfaces.up0]\n[interfaces.dn0]\n')
+    r1 = lab.node("r1")
     with router6(lab):
-        v = explain(lab.node("r1"), tmp_path, "--source", str(S))["dn0"]
+        out = r1.run([*DIAG, "explain", str(G), "--source", str(S), "--socket",
+                      str(daemon.sock)], timeout=30).stdout
+        v = explain(r1, tmp_path, "--source", str(S))["dn0"]
+    assert "does not route IPv6" in out and "held by another process" in out
     assert v["reason"] == "foreign_owner"
-    assert "no kernel route" in v["text"] and "pim6sd" in v["text"]
 
 
 def test_unresolved_upcall_only(lab: Any, tmp_path: Path) -> None:
