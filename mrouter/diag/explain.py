@@ -78,6 +78,7 @@ from mrouter.linux.constants import (
     IPV4_SRC_OFFSET,
     IPV4_TTL_OFFSET,
     IPV6_HEADER_LEN,
+    IPV6_NEXT_HEADER_OFFSET,
     PACKET_OUTGOING,
 )
 from mrouter.linux.netlink import (
@@ -695,7 +696,7 @@ def gather(group: IPAddress, source: IPAddress | None = None, *,
                            "source for an IPv6 one")
     notes: list[str] = []
     # sniff first, so the counters read below include the packets seen
-    pim = watch_pim() if listen > 0 and fam is IPV4 else None  # PIM hellos: edge_view
+    pim = watch_pim(fam) if listen > 0 else None  # PIM hellos above a proxy: edge_view
     flows = sniff(group, source, listen) if listen > 0 else []
     links = netlink.query(netlink.links)
     index_name = {lk.index: lk.name for lk in links}
@@ -716,7 +717,7 @@ def gather(group: IPAddress, source: IPAddress | None = None, *,
         # group rows need no filter: the group's address already tells
         mine = [row for row in daemon["interfaces"]
                 if row.get("family", "ipv4") == fam.name]
-        if mine:
+        if mine or not daemon["interfaces"]:
             daemon = {**daemon, "interfaces": mine}
         else:
             notes.append(f"the daemon on {socket_path} does not route IPv{fam.version} "
@@ -827,6 +828,7 @@ def filter_iface(verdicts: Sequence[Verdict], iface: str | None) -> list[Verdict
 #: IANA protocol number of PIM (RFC 7761 §4.9), and ALL-PIM-ROUTERS, where hellos go.
 PIM_PROTOCOL = 103
 ALL_PIM_ROUTERS = IPv4Address("224.0.0.13")
+ALL_PIM_ROUTERS6 = IPv6Address("ff02::d")
 _IPV4_PROTOCOL_OFFSET = 9
 
 
@@ -870,10 +872,11 @@ def edge_notes(group: IPAddress, view: EdgeView, listened: float = 0.0) -> list[
     return notes
 
 
-def watch_pim() -> socket.socket | None:
+def watch_pim(family: Family = IPV4) -> socket.socket | None:
     """A packet socket that collects what arrives from now on (for :func:`pim_hellos`)."""
     try:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
+                             socket.htons(family.ethertype))
     except PermissionError:
         return None
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
@@ -881,8 +884,9 @@ def watch_pim() -> socket.socket | None:
     return sock
 
 
-def pim_hellos(sock: socket.socket, iface: str) -> tuple[str, ...]:
-    """The sources of PIM packets to ALL-PIM-ROUTERS that ``sock`` collected on ``iface``."""
+def pim_hellos(sock: socket.socket, iface: str, family: Family = IPV4) -> tuple[str, ...]:
+    """The sources of PIM packets to ALL-PIM-ROUTERS (224.0.0.13, ff02::d) that
+    ``sock`` collected on ``iface``."""
     found: list[str] = []
     with sock:
         while True:
@@ -890,14 +894,29 @@ def pim_hellos(sock: socket.socket, iface: str) -> tuple[str, ...]:
                 data, addr = sock.recvfrom(65535)
             except BlockingIOError:
                 break
-            if addr[0] != iface or addr[2] == PACKET_OUTGOING or len(data) < MIN_HEADER_LEN:
+            if addr[0] != iface or addr[2] == PACKET_OUTGOING:
                 continue
-            dst = IPv4Address(data[IPV4_DST_OFFSET:IPV4_DST_OFFSET + 4])
-            if data[_IPV4_PROTOCOL_OFFSET] == PIM_PROTOCOL and dst == ALL_PIM_ROUTERS:
-                src = str(IPv4Address(data[IPV4_SRC_OFFSET:IPV4_SRC_OFFSET + 4]))
-                if src not in found:
-                    found.append(src)
+            src = _pim_source(data, family)
+            if src is not None and src not in found:
+                found.append(src)
     return tuple(found)
+
+
+def _pim_source(data: bytes, family: Family) -> str | None:
+    """The source of a PIM packet to ALL-PIM-ROUTERS (a hello), else None."""
+    if family is IPV4:
+        if len(data) < MIN_HEADER_LEN or data[_IPV4_PROTOCOL_OFFSET] != PIM_PROTOCOL:
+            return None
+        dst = IPv4Address(data[IPV4_DST_OFFSET:IPV4_DST_OFFSET + 4])
+        if dst != ALL_PIM_ROUTERS:
+            return None
+        return str(IPv4Address(data[IPV4_SRC_OFFSET:IPV4_SRC_OFFSET + 4]))
+    # RFC 7761 §4.9: PIM over IPv6 is next header 103, hellos to ff02::d, no extension
+    if len(data) < IPV6_HEADER_LEN or data[IPV6_NEXT_HEADER_OFFSET] != PIM_PROTOCOL:
+        return None
+    if IPv6Address(data[IPV6_DST_OFFSET:IPV6_DST_OFFSET + 16]) != ALL_PIM_ROUTERS6:
+        return None
+    return str(IPv6Address(data[IPV6_SRC_OFFSET:IPV6_SRC_OFFSET + 16]))
 
 
 def edge_view(group: IPAddress, daemon: Mapping[str, Any] | None,
@@ -924,5 +943,5 @@ def edge_view(group: IPAddress, daemon: Mapping[str, Any] | None,
             membership = (f"INCLUDE {{{', '.join(included)}}}" if included
                           else f"EXCLUDE {{{', '.join(excluded)}}}")
     arriving = tuple((str(r.source), r.packets) for r in routes if r.iif == upstream)
-    hellos = pim_hellos(pim, upstream) if pim is not None else ()
+    hellos = pim_hellos(pim, upstream, family_of(group)) if pim is not None else ()
     return EdgeView(upstream, membership, arriving, hellos or None)

@@ -259,3 +259,22 @@ def test_smcroute_as_the_running_router(lab: Any, tmp_path: Path) -> None:
         proc.wait(timeout=10)
     assert v["up0"]["reason"] == "input"
     assert v["dn0"]["reason"] == "forwarded", v["dn0"]
+
+
+def test_without_privilege_explain_still_reads_the_ipv6_table(lab: Any,
+                                                              tmp_path: Path) -> None:
+    """Every capability dropped: the table, sysctls and routes are readable, so the
+    verdict is the same; --listen (a packet socket) is refused in one line."""
+    drop = ["setpriv", "--bounding-set", "-all", "--inh-caps", "-all", "--ambient-caps",
+            "-all"]
+    argv = [*drop, *DIAG, "explain", str(G), "--source", str(S), "--socket",
+            str(tmp_path / "none.sock")]
+    r1 = lab.node("r1")
+    with router6(lab, routes=(f"{S},{G},up0,",)):
+        out = r1.run([*argv, "--json", "--probe-owner"], timeout=30)
+        listen = r1.run([*argv, "--listen", "1"], timeout=30)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    v = {x["iface"]: x for x in map(json.loads, out.stdout.splitlines())}["dn0"]
+    assert v["reason"] == "no_members" and v["family"] == "ipv6"
+    assert listen.returncode == 2 and listen.stderr.count("\n") == 1
+    assert "--listen needs root" in listen.stderr

@@ -212,3 +212,18 @@ def test_disabled_input_is_found_from_the_route_when_arrival_is_unknown() -> Non
                     route_back=None)
     v = {x.iface: x for x in diagnose(facts)}["dn0"]
     assert v.reason is Reason.IPV6_DISABLED and "IPv6 is disabled on up0" in v.text
+
+
+def test_an_ipv6_pim_hello_is_told_from_other_packets() -> None:
+    """A PIM hello over IPv6 (RFC 7761 §4.9: next header 103, to ff02::d) names its
+    sender; a hello for IPv4's group address or an MLD packet does not."""
+    from mrouter.diag.explain import _pim_source
+
+    def ipv6(next_header: int, src: str, dst: str) -> bytes:
+        return (bytes([0x60, 0, 0, 0, 0, 4, next_header, 1]) + IPv6Address(src).packed
+                + IPv6Address(dst).packed + b"\x20\x00\x00\x00")
+
+    assert _pim_source(ipv6(103, "fe80::1", "ff02::d"), IPV6) == "fe80::1"
+    assert _pim_source(ipv6(58, "fe80::1", "ff02::d"), IPV6) is None
+    assert _pim_source(ipv6(103, "fe80::1", "ff02::16"), IPV6) is None
+    assert _pim_source(b"\x60" * 10, IPV6) is None
