@@ -26,6 +26,8 @@ X (the packet's own path, in order)::
                          (dropped on arrival) or on X (nothing goes out)
     no_vif_input         the interface the flow arrives on is not a VIF (MIF)
     no_vif               X is not a VIF (MIF)
+    no_table_rule        the table explained is not the default one and no multicast rule
+                         (`ip -6 mrule`) sends the flow to it (read for IPv6 only)
     foreign_owner        no route, and the table belongs to another process
     no_route             no (S,G) entry in the kernel's cache
     unresolved           only an unresolved entry (upcall sent, nobody answered)
@@ -164,6 +166,7 @@ class Reason(StrEnum):
     SENDER_TTL = "sender_ttl"
     RP_FILTER = "rp_filter"
     IPV6_DISABLED = "ipv6_disabled"
+    NO_TABLE_RULE = "no_table_rule"
     NO_VIF_INPUT = "no_vif_input"
     NO_VIF = "no_vif"
     FOREIGN_OWNER = "foreign_owner"
@@ -235,6 +238,8 @@ class Facts:
     notes: list[str] = field(default_factory=list)
     table: int = RT_TABLE_DEFAULT  # the multicast routing table explained (IPv6: 254)
     vifs_known: bool = True  # False: only the VIFs the routes use are known (IPv6, table N)
+    #: iface -> the table an arrival there is looked up in (`ip mrule`); None: not read
+    rule_tables: Mapping[str, int | None] | None = None
 
     @property
     def family(self) -> Family:
@@ -384,6 +389,16 @@ def _chain(facts: Facts, x: Interface, by_name: Mapping[str, Interface],
     if x.vif is None and facts.vifs_known:
         return (Reason.NO_VIF, f"{x.name} is not a {fam.vif} of {fam.table_words}",
                 f"add {x.name} to the daemon's config (or its phyint) and reload")
+    into = inp.name if inp is not None else (route.iif if route is not None else None)
+    if facts.rule_tables is not None and into is not None:
+        looked_up = facts.rule_tables.get(into)
+        if looked_up is not None and looked_up != facts.table:
+            ip = "ip" if v4 else "ip -6"
+            return (Reason.NO_TABLE_RULE,
+                    f"the flow arriving on {into} is looked up in table {looked_up}, not "
+                    f"in table {facts.table}: no multicast rule sends it here, so this "
+                    "table's routes never see it",
+                    f"{ip} mrule add iif {into} lookup {facts.table}")
     if route is None:
         if facts.owner is Owner.OTHER:
             return (Reason.FOREIGN_OWNER,
@@ -783,13 +798,19 @@ def gather(group: IPAddress, source: IPAddress | None = None, *,
         notes.append(f"{fam.routing} is held but no mrouter daemon answered"
                      + (f" on {socket_path}" if socket_path else "")
                      + ": treating the table as owned by another process")
+    rule_tables = None
+    if fam is IPV6 and table != fam.default_table:
+        # (IPv4 is left as it was; the same rules apply to it, see RTNL_FAMILY_IPMR)
+        rules = netlink.query(lambda ipr: netlink.mroute_rules(ipr, fam.rtnl_family))
+        rule_tables = {i.name: netlink.rule_table(rules, i.name) for i in interfaces}
     if listen > 0 and not flows:
         notes.append(f"no packet to {group} arrived in {listen:g} s of listening")
     edge = edge_view(group, daemon, routes, pim)
     if edge is not None:
         notes.extend(edge_notes(group, edge, listen))
     return Facts(group, source, interfaces, mc_forwarding, owner, routes, route_back,
-                 source is not None, arrival, flows, members, notes, table, vifs_known)
+                 source is not None, arrival, flows, members, notes, table, vifs_known,
+                 rule_tables)
 
 
 def _conf6(iface: str, name: str) -> str:

@@ -414,3 +414,48 @@ def parse_entry(payload: bytes, family: int = RTNL_FAMILY_IPMR) -> MrouteEntry |
     return MrouteEntry(table_id, address(attrs.get(RTA_SRC, bytes(size))),
                        address(attrs.get(RTA_DST, bytes(size))), iif, oifs, packets, octets,
                        wrong_if)
+
+
+# --- multicast routing rules (`ip mrule`, `ip -6 mrule`) ------------------------------------
+#
+# With several tables, an arriving packet is looked up in the table the multicast FIB rules
+# choose (ipmr_fib_lookup, ip6mr_fib_lookup): by default one rule at priority 32767 sends
+# everything to the default table (253 for IPv4, 254 for IPv6), so a route in table 100 sees
+# no packet until a rule (`ip -6 mrule add iif up0 lookup 100`) sends the flow there.
+
+FR_ACT_TO_TBL = 1  # include/uapi/linux/fib_rules.h
+
+
+@dataclass(frozen=True, slots=True)
+class MrouteRule:
+    """One multicast FIB rule of RTNL_FAMILY_IPMR or RTNL_FAMILY_IP6MR."""
+
+    priority: int
+    action: int  # FR_ACT_*: FR_ACT_TO_TBL looks the packet up in ``table``
+    table: int
+    iif: str | None  # FRA_IIFNAME: only packets arriving there (None: any)
+    selective: bool  # other selectors (prefixes, oif, fwmark...) explain does not weigh
+
+
+def mroute_rules(ipr: Any, family: int) -> list[MrouteRule]:
+    """The multicast routing rules of ``family``, in priority order."""
+    out = []
+    for msg in ipr.get_rules(family=family):
+        table = msg.get_attr("FRA_TABLE") or msg["table"]
+        selective = bool(msg["src_len"] or msg["dst_len"] or msg.get_attr("FRA_OIFNAME")
+                         or msg.get_attr("FRA_FWMARK") or msg["flags"] & 0x2)  # FIB_RULE_INVERT
+        out.append(MrouteRule(int(msg.get_attr("FRA_PRIORITY") or 0), int(msg["action"]),
+                              int(table), msg.get_attr("FRA_IIFNAME"), selective))
+    return sorted(out, key=lambda r: r.priority)
+
+
+def rule_table(rules: list[MrouteRule], iif: str) -> int | None:
+    """The table a packet arriving on ``iif`` is looked up in (None: cannot tell, e.g. the
+    first rule that may match has selectors not weighed here, or is no lookup)."""
+    for rule in rules:
+        if rule.iif is not None and rule.iif != iif:
+            continue
+        if rule.selective or rule.action != FR_ACT_TO_TBL:
+            return None
+        return rule.table
+    return None

@@ -218,13 +218,23 @@ def test_link_down(lab: Any, tmp_path: Path) -> None:
     assert v["reason"] == "link_down" and "ip link set dn0 up" in v["fix"]
 
 
-def test_another_table_is_read_from_its_routes(lab: Any, tmp_path: Path) -> None:
-    """A table-100 stand-in: /proc shows no MIF of it, rtnetlink its route."""
+def test_another_table_needs_a_multicast_rule(lab: Any, tmp_path: Path) -> None:
+    """A table-100 stand-in: /proc shows no MIF of it, rtnetlink its route. Without an
+    `ip -6 mrule` the flow is looked up in the default table (254) and nothing goes
+    out; explain names the missing rule, and with it says forwarded."""
+    r1 = lab.node("r1")
     with router6(lab, routes=(ROUTE,), table=100):
-        v = explain(lab.node("r1"), tmp_path, "--source", str(S))
-        human = lab.node("r1").run([*DIAG, "explain", str(G), "--source", str(S),
-                                    "--socket", str(tmp_path / "none.sock")]).stdout
-    assert v["dn0"]["reason"] == "forwarded", v["dn0"]
+        assert arrives_at_h1(lab) == 0
+        v = explain(r1, tmp_path, "--source", str(S))["dn0"]
+        assert v["reason"] == "no_table_rule", v
+        assert "looked up in table 254, not in table 100" in v["text"]
+        assert v["fix"] == "ip -6 mrule add iif up0 lookup 100"
+        r1.run(v["fix"].split(), check=True)
+        assert arrives_at_h1(lab) > 0
+        v = explain(r1, tmp_path, "--source", str(S))["dn0"]
+        human = r1.run([*DIAG, "explain", str(G), "--source", str(S), "--socket",
+                        str(tmp_path / "none.sock")]).stdout
+    assert v["reason"] == "forwarded", v
     assert "(table 100)" in human and "known from its routes (dn0, up0)" in human
 
 

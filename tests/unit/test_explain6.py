@@ -227,3 +227,29 @@ def test_an_ipv6_pim_hello_is_told_from_other_packets() -> None:
     assert _pim_source(ipv6(58, "fe80::1", "ff02::d"), IPV6) is None
     assert _pim_source(ipv6(103, "fe80::1", "ff02::16"), IPV6) is None
     assert _pim_source(b"\x60" * 10, IPV6) is None
+
+
+def rule(priority: int, table: int, iif: str | None = None, *, action: int = 1,
+         selective: bool = False) -> netlink.MrouteRule:
+    return netlink.MrouteRule(priority, action, table, iif, selective)
+
+
+def test_rule_table_follows_the_first_matching_rule() -> None:
+    default = rule(32767, 254)
+    assert netlink.rule_table([default], "up0") == 254
+    rules = [rule(0, 100, "up0"), default]
+    assert netlink.rule_table(rules, "up0") == 100
+    assert netlink.rule_table(rules, "dn0") == 254
+    assert netlink.rule_table([rule(5, 100, selective=True), default], "up0") is None
+    assert netlink.rule_table([rule(5, 0, action=6), default], "up0") is None  # blackhole
+    assert netlink.rule_table([], "up0") is None
+
+
+def test_a_table_no_rule_reaches_is_named_before_its_routes() -> None:
+    facts = healthy(table=100, rule_tables={"up0": 254, "dn0": 254})
+    v = dn0(facts)
+    assert v.reason is Reason.NO_TABLE_RULE
+    assert "arriving on up0 is looked up in table 254, not in table 100" in v.text
+    assert v.fix == "ip -6 mrule add iif up0 lookup 100"
+    assert dn0(healthy(table=100, rule_tables={"up0": 100})).reason is Reason.FORWARDED
+    assert dn0(healthy(table=100, rule_tables={"up0": None})).reason is Reason.FORWARDED
