@@ -253,3 +253,10 @@ def test_a_table_no_rule_reaches_is_named_before_its_routes() -> None:
     assert v.fix == "ip -6 mrule add iif up0 lookup 100"
     assert dn0(healthy(table=100, rule_tables={"up0": 100})).reason is Reason.FORWARDED
     assert dn0(healthy(table=100, rule_tables={"up0": None})).reason is Reason.FORWARDED
+
+
+def test_an_ipv4_link_local_group_is_never_forwarded() -> None:
+    s4, g4 = IPv4Address("198.51.100.2"), IPv4Address("224.0.0.251")
+    facts = healthy(group=g4, source=s4, routes=[], flows=[Flow("up0", s4, 255, 3)])
+    v = {x.iface: x for x in diagnose(facts)}["dn0"]
+    assert v.reason is Reason.LINK_SCOPE and "239.1.1.1" in v.fix
