@@ -260,3 +260,10 @@ def test_an_ipv4_link_local_group_is_never_forwarded() -> None:
     facts = healthy(group=g4, source=s4, routes=[], flows=[Flow("up0", s4, 255, 3)])
     v = {x.iface: x for x in diagnose(facts)}["dn0"]
     assert v.reason is Reason.LINK_SCOPE and "239.1.1.1" in v.fix
+
+
+def test_ipv4_verdict_json_says_ipv4() -> None:
+    s4, g4 = IPv4Address("198.51.100.2"), IPv4Address("239.1.1.1")
+    facts = healthy(group=g4, source=s4, routes=[Route(s4, g4, "up0", {"dn0": 1})],
+                    flows=[Flow("up0", s4, 8, 3)])
+    assert {v.to_dict()["family"] for v in diagnose(facts)} == {"ipv4"}
