@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mrouter.cli.daemon import socket_options
-from mrouter.cli.sockets import ipv4_address, multicast_group, table
+from mrouter.cli.sockets import IPAddress, multicast_group, source_address, table
 from mrouter.errors import MrouterError
 
 # --- explain ------------------------------------------------------------------------------
@@ -30,9 +30,12 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
         "another process, RPF mismatch (arriving on another interface), no members, "
         "TTL threshold. It reads the kernel's state in this namespace, asks a running "
         "daemon when one answers on --socket, and with --listen watches the flow for "
-        "a few seconds to see where and with which TTL it arrives.")
-    parser.add_argument("group", type=multicast_group, help="the multicast group, e.g. 239.1.1.1")
-    parser.add_argument("--source", type=ipv4_address, metavar="S",
+        "a few seconds to see where and with which TTL it arrives. An IPv6 group is "
+        "explained from the IPv6 table (MIFs, hop limit, disable_ipv6; IPv6 has no "
+        "rp_filter and no MIF thresholds).")
+    parser.add_argument("group", type=_any_group,
+                        help="the multicast group, e.g. 239.1.1.1 or ff15::1 (IPv6)")
+    parser.add_argument("--source", type=source_address, metavar="S",
                         help="the sender's address (default: the one route or the one "
                              "flow seen for the group)")
     parser.add_argument("--iface", metavar="IF", help="explain only this interface")
@@ -50,13 +53,26 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per interface (and source)")
     parser.epilog = ("example:\n  mrouter explain 239.1.1.1 --source 198.51.100.2 --listen 2\n"
-                     "  mrouter explain 239.1.1.1 --iface dn0 --json")
+                     "  mrouter explain 239.1.1.1 --iface dn0 --json\n"
+                     "  mrouter explain ff15::1 --source 2001:db8:1::2 --listen 2")
     parser.set_defaults(func=_explain)
+
+
+def _any_group(text: str) -> IPAddress:
+    """argparse type for an IPv4 or IPv6 multicast group."""
+    if ":" not in text:
+        return multicast_group(text)
+    from mrouter.errors import McastError
+    from mrouter.sockets import mcast6
+
+    try:
+        return mcast6.as_group(text)
+    except McastError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _explain(args: argparse.Namespace) -> int:
     from mrouter.diag.explain import OWNER_TEXT, diagnose_all, filter_iface, gather
-    from mrouter.linux.netlink import RT_TABLE_DEFAULT
 
     facts = gather(args.group, args.source, socket_path=args.socket, listen=args.listen,
                    arrival=args.arrival, probe=args.probe_owner, table=args.table)
@@ -65,8 +81,9 @@ def _explain(args: argparse.Namespace) -> int:
         for v in verdicts:
             print(json.dumps(v.to_dict()), flush=True)
     else:
-        in_table = "" if facts.table == RT_TABLE_DEFAULT else f" (table {facts.table})"
-        print(f"({facts.source or '*'}, {facts.group}): multicast routing "
+        in_table = ("" if facts.table == facts.family.default_table
+                    else f" (table {facts.table})")
+        print(f"({facts.source or '*'}, {facts.group}): {facts.family.routing} "
               f"{OWNER_TEXT[facts.owner]}{in_table}")
         for note in facts.notes:
             print(f"note: {note}")
@@ -85,7 +102,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 def configure_events(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Print the daemon's recorded events (IGMP in and out, querier and membership "
+        "Print the daemon's recorded events (IGMP and MLD in and out, querier and membership "
         "changes, timer expiries, kernel route add/update/delete, upcalls, interface "
         "changes, a proxy's upstream membership, the user data plane's decisions), from "
         "its control socket or from a file written by `mrouter run --events FILE`.")
@@ -106,10 +123,10 @@ def configure_events(parser: argparse.ArgumentParser) -> None:
 
 # mrouter.diag.events.EventKind's values, spelled out so that parsing the command line does not
 # import the IGMP engine (a unit test keeps the two the same)
-_KINDS = ("igmp_in", "igmp_out", "querier_changed", "membership_changed", "timer_expired",
-          "mfc_add", "mfc_update", "mfc_delete", "mfc_counters", "upcall", "iface_changed",
-          "upstream_membership", "forward_decision", "daemon_started", "daemon_stopped",
-          "step")
+_KINDS = ("igmp_in", "igmp_out", "mld_in", "mld_out", "querier_changed", "membership_changed",
+          "timer_expired", "mfc_add", "mfc_update", "mfc_delete", "mfc_counters", "upcall",
+          "iface_changed", "upstream_membership", "forward_decision", "daemon_started",
+          "daemon_stopped", "step")
 
 
 def _format_event(e: Any, json_out: bool) -> str:

@@ -16,6 +16,10 @@ allowed and kept, missing ones are an error)::
     igmp_in              yes     type (query|report|leave), src, group (None for a
                                  general query), version; optional sources
     igmp_out             yes     type, dst, group, version
+    mld_in               yes     as igmp_in, for MLD (RFC 2710, RFC 3810): version 1
+                                 or 2; an MLDv1 Done is type leave; src is the
+                                 listener's link-local address
+    mld_out              yes     as igmp_out, for MLD
     querier_changed      yes     querier (address or None), is_self
     membership_changed   yes     group, filter_mode (INCLUDE|EXCLUDE), sources
                                  (INCLUDE with no sources = no members left)
@@ -44,6 +48,18 @@ allowed and kept, missing ones are an error)::
 ``time`` is whatever clock the daemon uses for its engine (monotonic seconds) plus, in
 ``wall``, the Unix time, so a file can be read against other logs. Only
 :class:`EventWriter` does I/O; everything else here is pure.
+
+IPv6 (the schema a dual-stack daemon writes): every event about IPv6 addresses has
+``"family": "ipv6"``; an event without ``family`` is IPv4 (so IPv4 events, and every
+file written before IPv6, read as they always did; :attr:`Event.family` says which).
+The fields are the same, with IPv6 addresses as strings in their short form
+(``ff15::1``, ``2001:db8:1::2``), and the same kinds except for the membership
+protocol's messages: ``mld_in``/``mld_out`` instead of ``igmp_in``/``igmp_out``.
+:func:`make` fills ``family`` in when a field holds an IPv6 address and none was given,
+and records an ``igmp_in``/``igmp_out`` given an IPv6 message as ``mld_in``/``mld_out``,
+so a daemon may call ``record("igmp_in", now, iface, src=..., **igmp_fields(msg))`` for
+either family. ``iface_changed``, ``daemon_*`` and ``step`` have no family.
+``upcall`` types keep the IPv4 names (WRONGVIF for IPv6's WRONGMIF: one enum).
 """
 
 from __future__ import annotations
@@ -54,7 +70,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from typing import IO, Any
 
@@ -75,7 +91,11 @@ from mrouter.igmp.messages import (
     V2Report,
     V3Report,
 )
+from mrouter.mld.messages import MldMessage
 from mrouter.mld.messages import Query as MldQuery
+from mrouter.mld.messages import V1Done as MldV1Done
+from mrouter.mld.messages import V1Report as MldV1Report
+from mrouter.mld.messages import V2Report as MldV2Report
 
 
 class EventsError(MrouterError):
@@ -85,6 +105,8 @@ class EventsError(MrouterError):
 class EventKind(StrEnum):
     IGMP_IN = "igmp_in"
     IGMP_OUT = "igmp_out"
+    MLD_IN = "mld_in"
+    MLD_OUT = "mld_out"
     QUERIER_CHANGED = "querier_changed"
     MEMBERSHIP_CHANGED = "membership_changed"
     TIMER_EXPIRED = "timer_expired"
@@ -105,6 +127,8 @@ class EventKind(StrEnum):
 FIELDS: dict[EventKind, tuple[bool, tuple[str, ...]]] = {
     EventKind.IGMP_IN: (True, ("type", "src", "group", "version")),
     EventKind.IGMP_OUT: (True, ("type", "dst", "group", "version")),
+    EventKind.MLD_IN: (True, ("type", "src", "group", "version")),
+    EventKind.MLD_OUT: (True, ("type", "dst", "group", "version")),
     EventKind.QUERIER_CHANGED: (True, ("querier", "is_self")),
     EventKind.MEMBERSHIP_CHANGED: (True, ("group", "filter_mode", "sources")),
     EventKind.TIMER_EXPIRED: (True, ("timer", "group")),
@@ -122,9 +146,33 @@ FIELDS: dict[EventKind, tuple[bool, tuple[str, ...]]] = {
 }
 
 
+#: Fields that hold an address: what :func:`make` looks at to tell the family.
+ADDRESS_FIELDS = ("group", "source", "src", "dst", "querier")
+#: The membership protocol's message kinds per family: (received, sent).
+MESSAGE_KINDS = {"ipv4": (EventKind.IGMP_IN, EventKind.IGMP_OUT),
+                 "ipv6": (EventKind.MLD_IN, EventKind.MLD_OUT)}
+_FAMILY_LESS = (EventKind.IFACE_CHANGED, EventKind.DAEMON_STARTED,
+                EventKind.DAEMON_STOPPED, EventKind.STEP)
+
+
+def _address_family(fields: Mapping[str, Any]) -> str | None:
+    """"ipv6" if an address field holds an IPv6 address (object or text), "ipv4" if one
+    holds an IPv4 address, None if none holds an address."""
+    for name in ADDRESS_FIELDS:
+        value = fields.get(name)
+        if isinstance(value, IPv4Address | IPv6Address):
+            return "ipv6" if value.version == 6 else "ipv4"
+        if isinstance(value, str):
+            try:
+                return "ipv6" if ip_address(value).version == 6 else "ipv4"
+            except ValueError:
+                continue
+    return None
+
+
 def _jsonable(value: Any) -> Any:
     """Addresses become strings, sets sorted lists, enums their name; the rest as is."""
-    if isinstance(value, IPv4Address):
+    if isinstance(value, IPv4Address | IPv6Address):
         return str(value)
     if isinstance(value, (set, frozenset)):
         return sorted(_jsonable(v) for v in value)
@@ -158,6 +206,13 @@ class Event:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=False)
 
+    @property
+    def family(self) -> str | None:
+        """"ipv4" or "ipv6" (no ``family`` field: IPv4); None for a kind that has none."""
+        if self.kind in _FAMILY_LESS:
+            return None
+        return str(self.fields.get("family", "ipv4"))
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "event") -> Event:
         try:
@@ -186,6 +241,16 @@ def make(kind: EventKind | str, time: float, iface: str | None = None, *,
     except ValueError:
         raise EventsError(f"{where}: unknown kind {kind!r}; known: "
                           + ", ".join(e.value for e in EventKind)) from None
+    family = fields.get("family")
+    if family is None and k not in _FAMILY_LESS and _address_family(fields) == "ipv6":
+        family = fields["family"] = "ipv6"
+    if family not in (None, "ipv4", "ipv6"):
+        raise EventsError(f"{where}: \"family\" must be \"ipv4\" or \"ipv6\", not "
+                          f"{family!r}")
+    if family is not None and k in (EventKind.IGMP_IN, EventKind.IGMP_OUT,
+                                    EventKind.MLD_IN, EventKind.MLD_OUT):
+        # IGMP is IPv4's, MLD IPv6's: the kind follows the family
+        k = MESSAGE_KINDS[family][k in (EventKind.IGMP_OUT, EventKind.MLD_OUT)]
     needs_iface, required = FIELDS[k]
     if needs_iface and not iface:
         raise EventsError(f"{where}: a {k.value} event needs an interface (iface)")
@@ -199,20 +264,22 @@ def make(kind: EventKind | str, time: float, iface: str | None = None, *,
 # --- from the daemon's own values --------------------------------------------------------------
 
 
-def igmp_fields(msg: IgmpMessage | MldQuery) -> dict[str, Any]:
-    """``type``, ``group``, ``version`` (and ``records`` for v3) of an IGMP message, as
-    igmp_in/igmp_out want them. A v3 report whose every record is TO_IN {} or BLOCK is a
-    ``leave``; a general query has group None."""
+def igmp_fields(msg: IgmpMessage | MldQuery | MldMessage) -> dict[str, Any]:
+    """``type``, ``group``, ``version`` (and ``records`` for IGMPv3 and MLDv2) of an IGMP
+    or MLD message, as igmp_in/igmp_out (mld_in/mld_out) want them. A v3 (MLDv2) report
+    whose every record is TO_IN {} or BLOCK is a ``leave``, as are a v2 Leave and an
+    MLDv1 Done; a general query has group None."""
     if isinstance(msg, Query | MldQuery):
         group = None if msg.group.is_unspecified else str(msg.group)
         return {"type": "query", "group": group, "version": msg.version,
                 "sources": [str(s) for s in msg.sources]}
-    if isinstance(msg, (V1Report, V2Report)):
+    if isinstance(msg, (V1Report, V2Report, MldV1Report)):
         return {"type": "report", "group": str(msg.group),
-                "version": 1 if isinstance(msg, V1Report) else 2}
-    if isinstance(msg, V2Leave):
-        return {"type": "leave", "group": str(msg.group), "version": 2}
-    if isinstance(msg, V3Report):
+                "version": 2 if isinstance(msg, V2Report) else 1}
+    if isinstance(msg, (V2Leave, MldV1Done)):
+        return {"type": "leave", "group": str(msg.group),
+                "version": 2 if isinstance(msg, V2Leave) else 1}
+    if isinstance(msg, (V3Report, MldV2Report)):
         leaving = bool(msg.records) and all(
             (r.record_type == RecordType.CHANGE_TO_INCLUDE_MODE and not r.sources)
             or r.record_type == RecordType.BLOCK_OLD_SOURCES for r in msg.records)
@@ -222,25 +289,31 @@ def igmp_fields(msg: IgmpMessage | MldQuery) -> dict[str, Any]:
                    for r in msg.records]
         return {"type": "leave" if leaving else "report",
                 "group": str(msg.records[0].group) if msg.records else None,
-                "version": 3, "records": records}
+                "version": 3 if isinstance(msg, V3Report) else 2, "records": records}
     return {"type": f"unknown({msg.type})", "group": None, "version": None}
 
 
-def from_action(action: object, now: float) -> Event | None:
-    """The event for an IGMP engine action (SendQuery -> igmp_out, MembershipChanged ->
-    membership_changed, QuerierChanged -> querier_changed, TimerExpired ->
-    timer_expired); None for the others."""
+def from_action(action: object, now: float, family: str | None = None) -> Event | None:
+    """The event for an IGMP (or MLD) engine action (SendQuery -> igmp_out or mld_out,
+    MembershipChanged -> membership_changed, QuerierChanged -> querier_changed,
+    TimerExpired -> timer_expired); None for the others. The family follows the
+    action's addresses (see the module docstring); ``family`` ("ipv6") tells it for the
+    actions that may have none: a querier change to nobody, the other-querier timer."""
+    extra: dict[str, Any] = {} if family is None or family == "ipv4" else {"family": family}
     if isinstance(action, SendQuery):
+        if isinstance(action.query, MldQuery):
+            extra = {"family": "ipv6"}
         return make(EventKind.IGMP_OUT, now, action.iface, dst=action.dst,
-                    **igmp_fields(action.query))
+                    **igmp_fields(action.query), **extra)
     if isinstance(action, MembershipChanged):
         return make(EventKind.MEMBERSHIP_CHANGED, now, action.iface, group=action.group,
-                    filter_mode=action.filter_mode, sources=action.sources)
+                    filter_mode=action.filter_mode, sources=action.sources, **extra)
     if isinstance(action, QuerierChanged):
         return make(EventKind.QUERIER_CHANGED, now, action.iface, querier=action.querier,
-                    is_self=action.is_self)
+                    is_self=action.is_self, **extra)
     if isinstance(action, TimerExpired):
-        extra: dict[str, Any] = {} if action.source is None else {"source": action.source}
+        if action.source is not None:
+            extra["source"] = action.source
         return make(EventKind.TIMER_EXPIRED, now, action.iface, timer=action.timer,
                     group=action.group, **extra)
     return None
@@ -402,10 +475,12 @@ class EventLog:
                               "\"limit\" a number")
         return self.ring.since(since, limit).to_dict()
 
-    def record_action(self, action: object, now: float) -> Event | None:
-        """Record an IGMP engine action if it is one that has an event (see
-        :func:`from_action`); the daemon may pass every action it performs."""
-        event = from_action(action, now)
+    def record_action(self, action: object, now: float,
+                      family: str | None = None) -> Event | None:
+        """Record an IGMP (MLD) engine action if it is one that has an event (see
+        :func:`from_action`, and its ``family``); the daemon may pass every action it
+        performs."""
+        event = from_action(action, now, family)
         if event is None:
             return None
         return self._keep(dataclasses.replace(

@@ -32,6 +32,13 @@ bottom:
 ``forward_decision`` events (one per packet of the user data plane) are not drawn: the
 forwarding bars and their packet counts say the same at a readable scale.
 
+IPv6 events (``family`` "ipv6", see :mod:`mrouter.diag.events`) have lanes of their
+own, named "IFACE IPv6" and drawn right under the interface's IPv4 lane: the same rows
+with MLD's messages on the first (its queries; the reports for link-scope groups,
+ff02::/16, in grey like 224.0.0.x's), the MLD querier, listener bars per IPv6 group and
+host (a host is its link-local address) and forwarding per IPv6 (S,G). Link changes
+have no family and tick on every lane of their interface.
+
 ``daemon_stopped`` ends every bar still on: a stopped daemon has no members, routes or
 querier role left. Events merged from several routers carry a ``router`` field (their
 interfaces are then named "r1 dn0", ...): routes are told apart by it, and a router's
@@ -47,9 +54,9 @@ and pan the time axis, and a test uses to check the picture against the events.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import escape
-from ipaddress import IPv4Address, IPv4Network, ip_address
+from ipaddress import IPv4Network, IPv6Address, ip_address
 
 from mrouter.diag.events import Event, EventKind
 
@@ -66,6 +73,8 @@ LANE_GAP = 14.0
 BAR_HEIGHT = 12.0
 HOST_BAR_HEIGHT = 6.0
 LINK_LOCAL = IPv4Network("224.0.0.0/24")
+IPV6_LANE = " IPv6"
+"""What an interface's IPv6 lane adds to its name: "dn0 IPv6"."""
 
 COLOURS = {
     "querier": "#8a4fd8",
@@ -125,6 +134,15 @@ class Lane:
     marks: list[Mark] = field(default_factory=list)
     host_rows: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (group, host)
 
+    @property
+    def family(self) -> str:
+        return "ipv6" if self.iface.endswith(IPV6_LANE) else "ipv4"
+
+    @property
+    def link(self) -> str:
+        """The interface the lane is about (its name without " IPv6")."""
+        return self.iface.removesuffix(IPV6_LANE) if self.family == "ipv6" else self.iface
+
     def rows(self) -> list[str]:
         """Row keys top to bottom: "querier", then each group followed by its hosts'
         rows ("host GROUP ADDRESS"), then "joined GROUP" rows, then "S -> G" rows."""
@@ -162,10 +180,30 @@ def _is_member(fields: Mapping[str, object]) -> bool:
 
 
 def _link_local(group: object) -> bool:
+    """224.0.0.0/24, or an IPv6 group of interface- or link-local scope (ff01::/16,
+    ff02::/16, RFC 4291 §2.7): the routers' own and the link's, never forwarded."""
+    if not isinstance(group, str):
+        return False
     try:
-        return isinstance(group, str) and IPv4Address(group) in LINK_LOCAL
+        address = ip_address(group)
     except ValueError:
         return False
+    if isinstance(address, IPv6Address):
+        return address.is_multicast and address.packed[1] & 0x0F <= 2
+    return address in LINK_LOCAL
+
+
+def _in_lane(e: Event) -> Event:
+    """An IPv6 event with its interface names (iface, iif, oifs) turned into its
+    interface's IPv6 lane names; other events as they are."""
+    if e.family != "ipv6":
+        return e
+    f = dict(e.fields)
+    if isinstance(f.get("oifs"), list):
+        f["oifs"] = [f"{name}{IPV6_LANE}" for name in f["oifs"]]
+    if f.get("iif"):
+        f["iif"] = f"{f['iif']}{IPV6_LANE}"
+    return replace(e, iface=f"{e.iface}{IPV6_LANE}" if e.iface else None, fields=f)
 
 
 def _igmp_kind(value: object) -> str:
@@ -173,7 +211,7 @@ def _igmp_kind(value: object) -> str:
     for kind in ("query", "leave", "report"):
         if kind in text:
             return kind
-    return "event"
+    return "leave" if "done" in text else "event"  # an MLDv1 Done is a leave
 
 
 def _sources(mode: str, sources: Iterable[str]) -> str:
@@ -233,7 +271,7 @@ def build(events: Iterable[Event], order: Sequence[str] = ()) -> Timeline:
     """Events (in any order) -> lanes of bars and marks. Bars still on at the last
     event end there, marked ``open_end``. Lanes named in ``order`` come first, in that
     order; the others follow sorted by name."""
-    evs = sorted(events, key=lambda e: e.time)
+    evs = sorted((_in_lane(e) for e in events), key=lambda e: e.time)
     if not evs:
         return Timeline(0.0, 1.0, [])
     t0, t1 = evs[0].time, evs[-1].time
@@ -255,6 +293,7 @@ def build(events: Iterable[Event], order: Sequence[str] = ()) -> Timeline:
     own: dict[str, str] = {}  # iface -> this router's address there (from querier_changed)
     hosts = _Hosts()
     daemon_marks: list[tuple[str, float, str]] = []  # (router, time, started|stopped)
+    link_marks: list[tuple[str, Mark]] = []  # (iface, mark): for each lane of the iface
 
     def host_bar(key: tuple[str, str, str], period: tuple[float, str, frozenset[str]],
                  end: float, open_end: bool = False) -> None:
@@ -287,6 +326,9 @@ def build(events: Iterable[Event], order: Sequence[str] = ()) -> Timeline:
     for e in evs:
         f = dict(e.fields)
         router = str(f.get("router", ""))
+        if e.iface and e.kind is EventKind.IFACE_CHANGED:
+            link_marks.append((e.iface, _event_mark(e)))
+            continue
         if e.iface:
             lane(e.iface)
         if e.kind is EventKind.STEP:
@@ -343,7 +385,8 @@ def build(events: Iterable[Event], order: Sequence[str] = ()) -> Timeline:
                 lane(str(f["iif"]))
         elif e.kind is EventKind.MFC_COUNTERS:
             counts[(router, f"{f['source']} -> {f['group']}")] = int(f["packets"])
-        elif e.kind in (EventKind.IGMP_IN, EventKind.IGMP_OUT) and e.iface:
+        elif e.kind in (EventKind.IGMP_IN, EventKind.IGMP_OUT, EventKind.MLD_IN,
+                        EventKind.MLD_OUT) and e.iface:
             _igmp_mark(lane(e.iface), e, f, own, names, hosts, host_bar)
         elif e.iface and e.kind is not EventKind.FORWARD_DECISION:  # one per packet
             lane(e.iface).marks.append(_event_mark(e))
@@ -359,6 +402,10 @@ def build(events: Iterable[Event], order: Sequence[str] = ()) -> Timeline:
         lane(name).bars.append(_forward_bar(name, row, since, t1,
                                             counts.get((router, row)), at_start,
                                             open_end=True))
+    for iface, mark in link_marks:
+        mine = [ln for ln in lanes.values() if ln.link == iface] or [lane(iface)]
+        for ln in mine:
+            ln.marks.append(mark)
     for router, at, what in daemon_marks:
         for name, ln in lanes.items():
             if not router or name.startswith(router + " "):
@@ -368,9 +415,8 @@ def build(events: Iterable[Event], order: Sequence[str] = ()) -> Timeline:
     for ln in lanes.values():
         ln.marks.sort(key=lambda m: m.time)
     rank = {name: i for i, name in enumerate(order)}
-    return Timeline(t0, t1, sorted(lanes.values(),
-                                   key=lambda ln: (rank.get(ln.iface, len(rank)), ln.iface)),
-                    steps, names)
+    return Timeline(t0, t1, sorted(lanes.values(), key=lambda ln: (
+        rank.get(ln.iface, rank.get(ln.link, len(rank))), ln.link, ln.family)), steps, names)
 
 
 def _host_row(group: str, host: str) -> str:
@@ -389,10 +435,11 @@ def _igmp_mark(ln: Lane, e: Event, f: Mapping[str, object], own: Mapping[str, st
     on its row under the group, updating its membership; a router's link-local report
     on the IGMP row in grey."""
     assert e.iface is not None
-    received = e.kind is EventKind.IGMP_IN
+    received = e.kind in (EventKind.IGMP_IN, EventKind.MLD_IN)
     kind = _igmp_kind(f.get("type"))
     version = f.get("version")
-    how = f"IGMPv{version}, {'received' if received else 'sent'}"
+    protocol = "MLD" if ln.family == "ipv6" else "IGMP"
+    how = f"{protocol}v{version}, {'received' if received else 'sent'}"
     if kind == "query":
         group = f.get("group")
         raw = f.get("sources")
@@ -406,7 +453,7 @@ def _igmp_mark(ln: Lane, e: Event, f: Mapping[str, object], own: Mapping[str, st
         return
     if kind not in ("report", "leave"):
         ln.marks.append(Mark("event", e.time, received, str(f.get("type")),
-                             f"IGMP {f.get('type')} ({how})"))
+                             f"{protocol} {f.get('type')} ({how})"))
         return
     host = str(f.get("src") or f.get("dst") or "?")
     records = _records(f)
@@ -414,10 +461,12 @@ def _igmp_mark(ln: Lane, e: Event, f: Mapping[str, object], own: Mapping[str, st
     if not received or all(_link_local(g) for _, g, _ in records):
         whose = ("this router's own" if own.get(e.iface) == host
                  else "a router's") if received else "this router's"
+        why = (f"{whose} join of link-local groups, not a host's membership"
+               if protocol == "IGMP" else "link-scope groups (ff02::/16: a router's "
+               "own, or a host's solicited-node ones), which no router forwards")
         ln.marks.append(Mark(
             "router-report", e.time, received, "",
-            f"report from {_who(host, names)}: {text} ({how}); {whose} join of "
-            "link-local groups, not a host's membership" if received else
+            f"report from {_who(host, names)}: {text} ({how}); {why}" if received else
             f"report sent: {text} ({how})"))
         return
     for rtype, group, sources in records:
@@ -650,7 +699,7 @@ def render_svg(events: Iterable[Event], *, width: float | None = None,
         igmp_y = y + header + igmp_h / 2
         events_y = igmp_y + igmp_h / 2 + 8
         body.append(f'<text x="24" y="{_fmt(igmp_y + 4)}" font-size="10" fill="#555">'
-                    'IGMP queries</text>')
+                    f'{"MLD" if ln.family == "ipv6" else "IGMP"} queries</text>')
         body.append(f'<text x="24" y="{_fmt(events_y + 4)}" font-size="10" fill="#555">'
                     'events</text>')
         plot_marks: list[str] = []

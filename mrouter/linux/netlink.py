@@ -21,6 +21,7 @@ pyroute2 is imported only when a query runs: the CLI must start fast.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 import struct
@@ -204,7 +205,7 @@ def bridge_port_states(ipr: Any) -> dict[str, int | None]:
     }
 
 
-# --- the kernel's multicast routing tables (RTNL_FAMILY_IPMR) --------------------------------
+# --- the kernel's multicast routing tables (RTNL_FAMILY_IPMR, RTNL_FAMILY_IP6MR) -------------
 #
 # /proc/net/ip_mr_vif and ip_mr_cache show only the default table. rtnetlink shows every
 # table, each entry with its table id: RTM_GETLINK with family RTNL_FAMILY_IPMR dumps each
@@ -212,10 +213,20 @@ def bridge_port_states(ipr: Any) -> dict[str, int | None]:
 # each table's MFC entries, resolved and unresolved (ipmr_rtm_dumproute), as `ip mroute
 # show table all` does. pyroute2 does not parse the IPMRA_* attributes, so these two dumps
 # are read here with a plain netlink socket. Reading needs no privilege.
+#
+# IPv6 (net/ipv6/ip6mr.c) has the route dump only: RTM_GETROUTE with RTNL_FAMILY_IP6MR
+# dumps every table's MFC entries (ip6mr_rtm_dumproute; the same attributes, 16-byte
+# addresses, rtnh_hops 1 for every outbound MIF since ip6mr has no other threshold), but
+# there is no RTM_GETLINK handler for it: rtnetlink then falls back to the ordinary link
+# dump (replies with ifi_family AF_UNSPEC, measured on 6.18), so MIFs are read from
+# /proc/net/ip6_mr_vif (default table only) and :func:`mroute_vifs` refuses RTNL_FAMILY_IP6MR.
 
 RTNL_FAMILY_IPMR = 128  # include/uapi/linux/rtnetlink.h
+RTNL_FAMILY_IP6MR = 129
 #: The table MRT_INIT takes when no MRT_TABLE was set (net/ipv4/ipmr.c: RT_TABLE_DEFAULT).
 RT_TABLE_DEFAULT = 253
+#: IPv6's default (net/ipv6/ip6mr.c: RT6_TABLE_DFLT, which is RT_TABLE_MAIN): 254, not 253.
+RT6_TABLE_DEFAULT = 254
 RTM_NEWLINK, RTM_GETLINK = 16, 18
 RTM_NEWROUTE, RTM_GETROUTE = 24, 26
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -249,6 +260,9 @@ RTNEXTHOP = struct.Struct("=HBBi")
 #: struct rta_mfc_stats { __u64 mfcs_packets, mfcs_bytes, mfcs_wrong_if; }
 RTA_MFC_STATS_STRUCT = struct.Struct("=QQQ")
 U16, U32, U64 = struct.Struct("=H"), struct.Struct("=I"), struct.Struct("=Q")
+#: family -> (address type, bytes) of RTA_SRC and RTA_DST in an MFC entry
+_MR_ADDRESS: dict[int, tuple[type[IPv4Address] | type[IPv6Address], int]] = {
+    RTNL_FAMILY_IPMR: (IPv4Address, 4), RTNL_FAMILY_IP6MR: (IPv6Address, 16)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,8 +284,8 @@ class MrouteEntry:
     """One MFC entry of one multicast routing table, interfaces by index."""
 
     table: int
-    source: IPv4Address
-    group: IPv4Address
+    source: IPv4Address | IPv6Address
+    group: IPv4Address | IPv6Address
     iif: int | None  # None: unresolved (an upcall is pending)
     oifs: dict[int, int]  # ifindex -> TTL threshold
     packets: int = 0
@@ -320,17 +334,24 @@ def _dump(msg_type: int, body: bytes) -> Iterator[tuple[int, bytes]]:
                 yield kind, payload
 
 
-def mroute_vifs() -> list[MrouteVif]:
-    """Every VIF of every multicast routing table of the calling thread's namespace."""
-    request = IFINFOMSG.pack(RTNL_FAMILY_IPMR, 0, 0, 0, 0)
+def mroute_vifs(family: int = RTNL_FAMILY_IPMR) -> list[MrouteVif]:
+    """Every VIF of every multicast routing table of the calling thread's namespace.
+
+    IPv4 only: the kernel has no MIF dump for RTNL_FAMILY_IP6MR (see above), and
+    asking for one raises OSError(EOPNOTSUPP) rather than misread an ordinary link dump."""
+    if family != RTNL_FAMILY_IPMR:
+        raise OSError(errno.EOPNOTSUPP, "the kernel dumps no MIFs over rtnetlink for "
+                                        f"family {family}; read /proc/net/ip6_mr_vif")
+    request = IFINFOMSG.pack(family, 0, 0, 0, 0)
     return [vif for kind, payload in _dump(RTM_GETLINK, request) if kind == RTM_NEWLINK
             for vif in parse_vifs(payload)]
 
 
-def mroute_entries() -> list[MrouteEntry]:
-    """Every MFC entry of every multicast routing table of the calling thread's namespace."""
-    request = RTMSG.pack(RTNL_FAMILY_IPMR, 0, 0, 0, 0, 0, 0, 0, 0)
-    found = (parse_entry(payload) for kind, payload in _dump(RTM_GETROUTE, request)
+def mroute_entries(family: int = RTNL_FAMILY_IPMR) -> list[MrouteEntry]:
+    """Every MFC entry of every multicast routing table of the calling thread's namespace,
+    of ``family`` (RTNL_FAMILY_IPMR for IPv4, RTNL_FAMILY_IP6MR for IPv6)."""
+    request = RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
+    found = (parse_entry(payload, family) for kind, payload in _dump(RTM_GETROUTE, request)
              if kind == RTM_NEWROUTE)
     return [e for e in found if e is not None]
 
@@ -341,8 +362,11 @@ def _number(raw: bytes | None) -> int:
 
 
 def parse_vifs(payload: bytes) -> list[MrouteVif]:
-    """The VIFs in one RTM_NEWLINK of an RTNL_FAMILY_IPMR dump (one table's)."""
-    found = []
+    """The VIFs in one RTM_NEWLINK of an RTNL_FAMILY_IPMR dump (one table's); none from
+    an ordinary link (whose IFLA_AF_SPEC holds per-family link settings, not VIFs)."""
+    found: list[MrouteVif] = []
+    if len(payload) < IFINFOMSG.size or payload[0] != RTNL_FAMILY_IPMR:
+        return found
     for a_type, spec in _attrs(payload[IFINFOMSG.size:]):
         if a_type != IFLA_AF_SPEC:
             continue
@@ -360,12 +384,13 @@ def parse_vifs(payload: bytes) -> list[MrouteVif]:
     return found
 
 
-def parse_entry(payload: bytes) -> MrouteEntry | None:
-    """The MFC entry in one RTM_NEWROUTE of an RTNL_FAMILY_IPMR dump (None if it is not one)."""
+def parse_entry(payload: bytes, family: int = RTNL_FAMILY_IPMR) -> MrouteEntry | None:
+    """The MFC entry in one RTM_NEWROUTE of a ``family`` dump (RTNL_FAMILY_IPMR or
+    RTNL_FAMILY_IP6MR); None if it is not one."""
     if len(payload) < RTMSG.size:
         return None
-    family, _, _, _, table_id, _, _, _, flags = RTMSG.unpack_from(payload)
-    if family != RTNL_FAMILY_IPMR:
+    got, _, _, _, table_id, _, _, _, flags = RTMSG.unpack_from(payload)
+    if got != family or family not in _MR_ADDRESS:
         return None
     attrs = dict(_attrs(payload[RTMSG.size:]))
     if RTA_TABLE in attrs:  # rtm_table is a byte; RTA_TABLE holds ids above 255
@@ -385,6 +410,52 @@ def parse_entry(payload: bytes) -> MrouteEntry | None:
     packets = octets = wrong_if = 0
     if len(attrs.get(RTA_MFC_STATS, b"")) >= RTA_MFC_STATS_STRUCT.size:
         packets, octets, wrong_if = RTA_MFC_STATS_STRUCT.unpack_from(attrs[RTA_MFC_STATS])
-    return MrouteEntry(table_id, IPv4Address(attrs.get(RTA_SRC, bytes(4))),
-                       IPv4Address(attrs.get(RTA_DST, bytes(4))), iif, oifs, packets, octets,
+    address, size = _MR_ADDRESS[family]
+    return MrouteEntry(table_id, address(attrs.get(RTA_SRC, bytes(size))),
+                       address(attrs.get(RTA_DST, bytes(size))), iif, oifs, packets, octets,
                        wrong_if)
+
+
+# --- multicast routing rules (`ip mrule`, `ip -6 mrule`) ------------------------------------
+#
+# With several tables, an arriving packet is looked up in the table the multicast FIB rules
+# choose (ipmr_fib_lookup, ip6mr_fib_lookup): by default one rule at priority 32767 sends
+# everything to the default table (253 for IPv4, 254 for IPv6), so a route in table 100 sees
+# no packet until a rule (`ip -6 mrule add iif up0 lookup 100`) sends the flow there.
+
+FR_ACT_TO_TBL = 1  # include/uapi/linux/fib_rules.h
+
+
+@dataclass(frozen=True, slots=True)
+class MrouteRule:
+    """One multicast FIB rule of RTNL_FAMILY_IPMR or RTNL_FAMILY_IP6MR."""
+
+    priority: int
+    action: int  # FR_ACT_*: FR_ACT_TO_TBL looks the packet up in ``table``
+    table: int
+    iif: str | None  # FRA_IIFNAME: only packets arriving there (None: any)
+    selective: bool  # other selectors (prefixes, oif, fwmark...) explain does not weigh
+
+
+def mroute_rules(ipr: Any, family: int) -> list[MrouteRule]:
+    """The multicast routing rules of ``family``, in priority order."""
+    out = []
+    for msg in ipr.get_rules(family=family):
+        table = msg.get_attr("FRA_TABLE") or msg["table"]
+        selective = bool(msg["src_len"] or msg["dst_len"] or msg.get_attr("FRA_OIFNAME")
+                         or msg.get_attr("FRA_FWMARK") or msg["flags"] & 0x2)  # FIB_RULE_INVERT
+        out.append(MrouteRule(int(msg.get_attr("FRA_PRIORITY") or 0), int(msg["action"]),
+                              int(table), msg.get_attr("FRA_IIFNAME"), selective))
+    return sorted(out, key=lambda r: r.priority)
+
+
+def rule_table(rules: list[MrouteRule], iif: str) -> int | None:
+    """The table a packet arriving on ``iif`` is looked up in (None: cannot tell, e.g. the
+    first rule that may match has selectors not weighed here, or is no lookup)."""
+    for rule in rules:
+        if rule.iif is not None and rule.iif != iif:
+            continue
+        if rule.selective or rule.action != FR_ACT_TO_TBL:
+            return None
+        return rule.table
+    return None

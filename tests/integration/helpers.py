@@ -11,7 +11,8 @@ defines its own sender, sniffer or member, nor imports from another test file).
   :func:`host_igmp` (IGMP version and report pace), :func:`users` (the kernel's table);
 - waiting and leftovers: :func:`wait_for`, :func:`netns_list`, :func:`host_links`;
 - IPv6: :func:`ipv6_addresses` (IPv6 on, addresses without DAD), :func:`send6`,
-  :func:`member6`.
+  :func:`member6`, :func:`flow6` (a steady sender while a block runs), :func:`router6`
+  (a stand-in IPv6 multicast router holding the MIFs and routes a test chooses).
 
 Import them as ``from helpers import ...`` (pytest puts this folder on the path). Every
 packet goes out inside a lab node's namespace: the helpers take the lab and a node name,
@@ -321,3 +322,64 @@ def member6(lab: Any, node: str, group: str, iface: str = "eth0") -> Iterator[so
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
                         IPV6_MREQ.pack(IPv6Address(group).packed, ifindex))
         yield sock
+
+
+ROUTER6_STANDIN = Path(__file__).with_name("router6_standin.py")
+
+
+@contextmanager
+def router6(lab: Any, node: str = "r1", mifs: tuple[str, ...] = ("up0", "dn0"),
+            routes: tuple[str, ...] = (), table: int | None = None,
+            sock: Path | None = None, members: tuple[str, ...] = (),
+            ) -> Iterator[subprocess.Popen[str]]:
+    """A stand-in IPv6 multicast router in ``node`` while the block runs: a process
+    holding an IPv6 table with these MIFs (``"dn0:8"``: threshold 8) and routes
+    (``"S,G,IIF,OIF+OIF"``), answering no upcall (see router6_standin.py); with
+    ``sock``, it answers ``show`` there as a dual-stack daemon would, with these
+    listeners (``"IFACE,GROUP"``)."""
+    argv = [sys.executable, str(ROUTER6_STANDIN)]
+    argv += [f"--mif={m}" for m in mifs] + [f"--route={r}" for r in routes]
+    if table is not None:
+        argv.append(f"--table={table}")
+    if sock is not None:
+        argv += [f"--socket={sock}", *(f"--member={m}" for m in members)]
+    proc = lab.node(node).spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            proc.wait(timeout=10)
+            raise AssertionError(f"the IPv6 stand-in router did not start: "
+                                 f"{proc.stderr.read() if proc.stderr else ''}")
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def flow6(lab: Any, group: str, *, node: str = "sender", iface: str = "eth0",
+          hops: int = 8, interval: float = 0.02) -> Iterator[None]:
+    """``node`` sends a datagram to the IPv6 ``group`` every ``interval`` s, out of
+    ``iface`` with this hop limit, while the block runs."""
+    import threading
+
+    where = lab.node(node)
+    ifindex = where.ifindex(iface)
+    with where.enter():
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    stop = threading.Event()
+    with sock:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, hops)
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                sock.sendto(b"explain me, IPv6", (group, PORT))
+
+        thread = threading.Thread(target=loop, name=f"flow6 {group}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
