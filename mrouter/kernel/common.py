@@ -40,12 +40,10 @@ from types import TracebackType
 from typing import ClassVar, Generic, Self, TypeVar
 
 from mrouter.errors import KernelError
-from mrouter.linux.constants import INT
+from mrouter.linux.constants import INT, MAXVIFS
 
 A = TypeVar("A", IPv4Address, IPv6Address)
 
-MAXVIFS = 32
-"""The kernel's limit on VIFs (MAXVIFS, mroute.h) and on MIFs (MAXMIFS, mroute6.h)."""
 
 DEFAULT_TABLE = 254
 """RT_TABLE_MAIN (= RT6_TABLE_DFLT): the table MRT_INIT owns when no MRT_TABLE is given."""

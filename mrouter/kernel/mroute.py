@@ -34,7 +34,6 @@ from mrouter.igmp.messages import ANY
 from mrouter.kernel import common
 from mrouter.kernel.common import (
     DEFAULT_TABLE,
-    MAXVIFS,
     SIOC_VIF_REQ,
     SIOCPROTOPRIVATE,
     WHOLE_PACKET_UPCALLS,
@@ -44,7 +43,7 @@ from mrouter.kernel.common import (
     UpcallType,
     VifCounters,
 )
-from mrouter.linux.constants import INT, IPV4_PROTOCOL_OFFSET
+from mrouter.linux.constants import INT, IPV4_PROTOCOL_OFFSET, MAXVIFS
 
 __all__ = [
     "DEFAULT_TABLE", "FAMILY", "IGMPMSG", "MAXVIFS", "MFCCTL", "SIOCGETSGCNT",

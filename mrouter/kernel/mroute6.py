@@ -84,7 +84,6 @@ from mrouter.errors import KernelError
 from mrouter.kernel import common
 from mrouter.kernel.common import (
     DEFAULT_TABLE,
-    MAXVIFS,
     SIOC_VIF_REQ,
     SIOCPROTOPRIVATE,
     WHOLE_PACKET_UPCALLS,
@@ -94,6 +93,7 @@ from mrouter.kernel.common import (
     UpcallType,
     VifCounters,
 )
+from mrouter.linux.constants import MAXVIFS
 
 __all__ = [
     "DEFAULT_TABLE", "FAMILY", "ICMP6_FILTER", "MAXMIFS", "MF6CCTL", "MIF6CTL",

@@ -49,3 +49,9 @@ IPPROTO_ICMPV6 = 58
 IPV6_NEXT_HEADER_OFFSET = 6
 IPV6_HEADER_LEN = 40
 IPV6_HOP_BY_HOP = 0  # the next-header value of a Hop-by-Hop Options header
+
+#: The kernel's limit on multicast interfaces: MAXVIFS in linux/mroute.h and MAXMIFS in
+#: linux/mroute6.h (both 32). The config refuses more; the kernel bindings check indexes.
+MAXVIFS = 32
+#: IP_PKTINFO (linux/in.h): the ancillary data that names a datagram's interface.
+IP_PKTINFO = 8

@@ -54,11 +54,12 @@ from mrouter import tomlpos
 from mrouter.errors import ConfigError
 from mrouter.igmp.family import IPV4
 from mrouter.igmp.settings import DEFAULTS, LIMITS, InterfaceSettings, SettingError
+from mrouter.linux.constants import MAXVIFS
 from mrouter.tomlpos import key_line
 
 MULTICAST = IPV4.multicast
 
-MAX_INTERFACES = 32  # the kernel's MAXVIFS
+MAX_INTERFACES = MAXVIFS
 
 
 class Mode(StrEnum):

@@ -41,12 +41,11 @@ from ipaddress import IPv4Address
 
 from mrouter.errors import McastError
 from mrouter.igmp.messages import ALL_IGMPV3_ROUTERS, ALL_ROUTERS
-from mrouter.linux.constants import IN_PKTINFO, IP_MREQN
+from mrouter.linux.constants import IN_PKTINFO, IP_MREQN, IP_PKTINFO
 
 log = logging.getLogger(__name__)
 
 # Linux constants Python's socket module lacks (include/uapi/linux/in.h).
-IP_PKTINFO = 8
 SIOCGSKNS = 0x894C  # the network namespace of a socket, as a new fd (linux/sockios.h)
 
 

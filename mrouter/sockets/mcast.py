@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from mrouter.errors import McastError
-from mrouter.linux import netlink, sysctl
+from mrouter.linux import constants, netlink, sysctl
 from mrouter.linux.constants import IN_PKTINFO, INT, IP_MREQN, SO_TIMESTAMPNS, TIMESPEC
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class IpOption(enum.IntEnum):
     """IPPROTO_IP socket options (include/uapi/linux/in.h); Python lacks several."""
 
     IP_TTL = 2
-    IP_PKTINFO = 8
+    IP_PKTINFO = constants.IP_PKTINFO
     IP_RECVTTL = 12
     IP_MULTICAST_IF = 32
     IP_MULTICAST_TTL = 33

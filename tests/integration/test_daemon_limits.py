@@ -23,10 +23,11 @@ import pytest
 from helpers import LAN, groups, member, start, wait_for
 
 from mrouter.errors import ControlError
+from mrouter.linux.constants import MAXVIFS
 
 pytestmark = pytest.mark.netns
 
-WIDE = 32  # the kernel's MAXVIFS
+WIDE = MAXVIFS
 
 
 def wide_topology(n: int) -> str:
