@@ -64,6 +64,9 @@ from mrouter.sockets.igmp_socket import Received
 log = logging.getLogger(__name__)
 
 READ_BATCH = 64  # packets handled per readable event before the loop looks around again
+#: ... and at most this long: one report may carry hundreds of records, so a count alone
+#: does not keep a burst from holding the loop (control socket, timers) for a second
+READ_SLICE = 0.02
 
 _FIRST = (MembershipChanged, TimerExpired)  # actions handed on before the others
 
@@ -231,16 +234,19 @@ class QuerierShell:
     def handle_readable(self, batch: int = READ_BATCH) -> None:
         """Read and handle up to ``batch`` waiting packets (from the socket or the tap).
 
-        Bounded so that a flood cannot starve the rest of the loop (timers, the daemon's
-        control socket): what is left is read on the next turn, as the socket stays
-        readable.
+        Bounded in count and in time (:data:`READ_SLICE`) so that a flood cannot starve
+        the rest of the loop (timers, the daemon's control socket): what is left is read
+        on the next turn, as the socket stays readable.
         """
         source: PacketSocket | Tap = self.tap if self.tap is not None else self.sock
+        until = time.perf_counter() + READ_SLICE
         for _ in range(batch):
             received = source.recv()
             if received is None:
                 return
             self.handle_packet(received)
+            if time.perf_counter() > until:
+                return
 
     def handle_packet(self, received: Received) -> None:
         data = received.data

@@ -43,6 +43,9 @@ from mrouter.errors import McastError
 from mrouter.igmp.messages import ALL_IGMPV3_ROUTERS, ALL_ROUTERS
 from mrouter.linux.constants import IN_PKTINFO, IP_MREQN, IP_PKTINFO
 
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+RECEIVE_BUFFER = 4 * 1024 * 1024  # bytes the kernel may queue for the daemon
+
 log = logging.getLogger(__name__)
 
 # Linux constants Python's socket module lacks (include/uapi/linux/in.h).
@@ -97,6 +100,13 @@ class IgmpSocket:
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, int(multicast_loop))
             sock.setblocking(False)
+            # A burst of reports (a LAN answering one general query, upcalls for many new
+            # flows) must wait in the socket while the loop handles it in time slices;
+            # SO_RCVBUFFORCE (root) passes net.core.rmem_max, SO_RCVBUF is the fallback.
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+            except OSError:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         except OSError as exc:
             raise McastError(
                 f"cannot set IP_PKTINFO/IP_HDRINCL on the IGMP socket: {exc.strerror}; "
