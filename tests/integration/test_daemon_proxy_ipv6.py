@@ -1,4 +1,4 @@
-"""Proxy mode (RFC 4605) for MLD on netns/chain-dual-stack.toml: r2 proxies its LAN's
+"""Proxy mode (RFC 4605) for MLD on netns/dual-chain.toml: r2 proxies its LAN's
 IPv6 (and IPv4) memberships up to r1.
 
 sender -- r1 (mrouter, router mode) -- r2 (mrouter, proxy: up0 upstream) -- lan0: h1, h2.
@@ -60,7 +60,7 @@ def listeners(daemon: Daemon, family: str) -> set[tuple[str, str]]:
 
 def test_mld_proxy_joins_upstream_and_traffic_flows_then_stops(
         lab_factory: Callable[[str], Any], tmp_path: Path) -> None:
-    lab = lab_factory("chain-dual-stack.toml")
+    lab = lab_factory("dual-chain.toml")
     r1 = start(lab, tmp_path, ROUTER, node="r1")
     r2 = start(lab, tmp_path, PROXY, node="r2")
     with member6(lab, "h1", GROUP6) as rx, member(lab, "h2", GROUP4) as rx4:
