@@ -268,7 +268,7 @@ class Daemon:
                                  on_undecodable=partial(self._on_undecodable, plane=plane))
             for iface in self.interfaces.values():
                 if iface.igmp and iface.active:
-                    self._start_membership(plane, iface)
+                    self._start_membership(plane, iface, starting=True)
         self.shell = self.planes.primary.shell
 
         self.control = ControlServer(self.socket_path, self.handlers.table())
@@ -286,14 +286,21 @@ class Daemon:
         assert plane is not None, address
         return plane
 
-    def _start_membership(self, plane: FamilyPlane, iface: Interface) -> None:
-        """Start IGMP (MLD) on ``iface``. MLD sends from the link-local address, which
-        is unusable while duplicate address detection runs: then the interface waits,
-        and the next address event (DAD done) starts it."""
+    def _start_membership(self, plane: FamilyPlane, iface: Interface, *,
+                          starting: bool = False) -> None:
+        """Start IGMP (MLD) on ``iface``; while ``starting``, IGMP's errors stop the
+        daemon (a full igmp_max_memberships is named), later they are logged. MLD sends
+        from the link-local address, which is unusable while duplicate address detection
+        runs: then the interface waits, and the next address event (DAD done) starts it."""
         if plane.family is IPV4:
-            self._guard(lambda: plane.shell.add_interface(
-                iface.name, igmp_settings(iface.config, self.config.path),
-                ifindex=iface.index, address=iface.address, network=iface.network))
+            def add() -> None:
+                plane.shell.add_interface(
+                    iface.name, igmp_settings(iface.config, self.config.path),
+                    ifindex=iface.index, address=iface.address, network=iface.network)
+            if starting:
+                add()
+            else:
+                self._guard(add)
             return
         try:
             plane.shell.add_interface(iface.name, plane.settings(iface.config),
