@@ -336,3 +336,25 @@ def test_route_add_del_join_leave_take_ipv6(lab: Any, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert all(json.loads(line).get("family") in ("ipv4", "ipv6")
                for line in out.stdout.splitlines() if line.strip())
+
+
+def test_reload_adds_and_removes_ipv6_routes_and_show_prints_both_families(
+        lab: Any, tmp_path: Path) -> None:
+    daemon = start(lab, tmp_path, DYNAMIC)
+    daemon.config.write_text(DYNAMIC + '[[routes]]\nsource = "2001:db8:1::2"\n'
+                             'group = "ff15::a"\nfrom = "up0"\nto = ["dn0"]\n')
+    daemon.proc.send_signal(signal.SIGHUP)
+    with lab.node("r1").enter():
+        wait_for(lambda: [str(e.group) for e in mroute6.read_mfc_table()] == ["ff15::a"])
+    with member6(lab, "h1", "ff15::a") as sock:
+        received(sock, 0.3)
+        sent = send6(lab, "ff15::a", "reloaded")
+        assert received(sock) == sent
+    daemon.config.write_text(DYNAMIC)
+    daemon.proc.send_signal(signal.SIGHUP)
+    # the route is gone; its (S,G) stays as a learnt entry, with nobody to send to
+    wait_for(lambda: daemon("show", what="routes")["static"] == [])
+    wait_for(lambda: oifs6(daemon, "ff15::a") == [])
+    out = daemon.cli("show", "interfaces")
+    assert out.returncode == 0, out.stderr
+    assert "MLDv2" in out.stdout and "v3" in out.stdout
