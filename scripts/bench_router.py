@@ -31,6 +31,12 @@ with four downstream LANs) with the peers running inside r1, interleaved with mr
             join limits raised in r1 so it can join 10k groups upstream).
 - start     spawn -> control socket answers: `mrouter run` (show interfaces) vs
             smcrouted (`smcroutectl show`).
+- forward6, join6, leave6: the forward, join and leave figures for IPv6 in the same
+            topology (basic.toml with IPv6 turned on, scripts/bench6.py): an IPv6 (S,G)
+            forwarded through mrouter (families = ["ipv4", "ipv6"]) vs smcroute (the
+            route in its config); the MLD join reaction on the wire (the host's MLDv2
+            report -> first forwarded packet) and leave -> last packet with default
+            timers and with fast leave.
 
     sudo .venv/bin/python scripts/bench_router.py             # everything (~4 min)
     sudo .venv/bin/python scripts/bench_router.py --quick     # small sizes (~1 min)
@@ -52,12 +58,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench6
 import benchlib as b
 
 from mrouter.igmp.codec import encode_packet
@@ -209,6 +216,116 @@ def bench_membership(workdir: Path, peer: str, reps: int, leave_reps: int, rate:
             "reaction_p90_ms": b.percentile(reactions, 0.9),
             "fresh_reaction_ms": fresh,
             "fresh_reaction_p50_ms": b.percentile(fresh, 0.5),
+            "call_to_first_p50_ms": b.percentile(call_to_first, 0.5),
+            "leave_p50_ms": b.percentile(leaves, 0.5),
+            "leave_max_ms": max(leaves) if leaves else math.nan}
+
+
+# --- IPv6 -------------------------------------------------------------------------------------
+
+GROUP6 = "ff15::1"
+SMCROUTE_BASIC6 = f"mroute from up0 source {bench6.SOURCE6} group {GROUP6} to dn0\n"
+
+
+def mrouter_basic6(fast_leave: bool = False, route: bool = False) -> str:
+    routes = [{"source": bench6.SOURCE6, "group": GROUP6, "from": "up0", "to": ["dn0"]}] \
+        if route else []
+    text = b.mrouter_config({"up0": {}, "dn0": {"igmp_version": 3, "mld_version": 2,
+                                                "fast_leave": fast_leave}}, routes)
+    return text.replace('mode = "router"\n', 'mode = "router"\nfamilies = ["ipv4", "ipv6"]\n')
+
+
+def bench_forward6(workdir: Path, rounds: int, window: float, senders: int) -> Result:
+    pps: dict[str, list[float]] = {"mrouter": [], "smcroute": []}
+    with Lab.from_file(BASIC) as lab:
+        bench6.enable_ipv6(lab)
+        r1 = lab.node("r1")
+        procs = [bench6.start_sender6(lab.node("sender"), IPv6Address(GROUP6), rate=0)
+                 for _ in range(senders)]
+        try:
+            for i in range(rounds):
+                b.progress(f"forward6: round {i + 1}/{rounds}")
+                for name in ("mrouter", "smcroute") if i % 2 == 0 else ("smcroute", "mrouter"):
+                    daemon = b.start_mrouter(r1, workdir, mrouter_basic6(route=True)) \
+                        if name == "mrouter" else b.start_smcroute(r1, workdir,
+                                                                   SMCROUTE_BASIC6)
+                    with b.running(daemon):
+                        daemon.wait_ready()
+                        if not b.wait_for(lambda: bench6.forwarding_entries6(r1) >= 1, 5.0,
+                                          0.01):
+                            raise RuntimeError(f"{name}: the IPv6 (S,G) never appeared")
+                        time.sleep(0.2)
+                        before, t0 = b.tx_packets(r1, "dn0"), time.perf_counter()
+                        time.sleep(window)
+                        after, t1 = b.tx_packets(r1, "dn0"), time.perf_counter()
+                        pps[name].append((after - before) / (t1 - t0))
+        finally:
+            for proc in procs:
+                b.stop(proc)
+    mr, smc = b.median(pps["mrouter"]), b.median(pps["smcroute"])
+    return {"mrouter_pps": pps["mrouter"], "smcroute_pps": pps["smcroute"],
+            "mrouter_median_pps": mr, "smcroute_median_pps": smc, "ratio": mr / smc,
+            "senders": senders, "window_s": window}
+
+
+def bench_membership6(workdir: Path, peer: str, reps: int, leave_reps: int, rate: float,
+                      block: int) -> Result:
+    """bench_membership for IPv6 and mrouter: MLD join reaction, leave -> last packet."""
+    reactions: list[float] = []
+    call_to_first: list[float] = []
+    leaves: list[float] = []
+    missed = 0
+    with Lab.from_file(BASIC) as lab:
+        bench6.enable_ipv6(lab)
+        r1, sender, receiver = lab.node("r1"), lab.node("sender"), lab.node("receiver")
+        daemon = b.start_mrouter(r1, workdir, mrouter_basic6(
+            fast_leave=peer == "mrouter-fast-leave"), tag=peer + "6")
+        member = bench6.HostMember6(receiver, "eth0")
+        with b.running(daemon), bench6.Capture6(r1, "dn0") as cap:
+            daemon.wait_ready()
+            time.sleep(0.3)
+            for i in range(reps):
+                group = IPv6Address(f"ff15::{block + 2:x}:{i + 1:x}")
+                snd = bench6.start_sender6(sender, group, rate=rate)
+                try:
+                    time.sleep(0.25)
+                    called = member.join(group)
+
+                    def forwarded(g: Any = group) -> bool:
+                        return cap.first_data(g) is not None
+
+                    def quiet(g: Any = group) -> bool:
+                        return time.time_ns() - (cap.last_data(g) or 0) > 500_000_000
+
+                    if not b.wait_for(forwarded, 5.0, 0.005):
+                        missed += 1
+                        member.leave(group)
+                        continue
+                    first = cap.first_data(group)  # type: ignore[arg-type]
+                    report = cap.first_igmp("join", group, called - 1_000_000)  # type: ignore[arg-type]
+                    assert first is not None
+                    if report is not None:
+                        reactions.append((first - report) / 1e6)
+                    call_to_first.append((first - called) / 1e6)
+                    if i < leave_reps:
+                        b.progress(f"{peer} (IPv6): leave {i + 1}/{leave_reps}")
+                        time.sleep(0.1)
+                        left = member.leave(group)
+                        if b.wait_for(quiet, 30.0, 0.02):
+                            leave_at = cap.first_igmp("leave", group, left - 1_000_000)  # type: ignore[arg-type]
+                            last = cap.last_data(group)  # type: ignore[arg-type]
+                            if leave_at is not None and last is not None:
+                                leaves.append((last - leave_at) / 1e6)
+                    else:
+                        member.leave(group)
+                finally:
+                    b.stop(snd)
+        member.close()
+    b.progress(f"{peer} (IPv6): {len(reactions)} joins, {len(leaves)} leaves, {missed} missed")
+    return {"reaction_ms": reactions, "call_to_first_ms": call_to_first, "leave_ms": leaves,
+            "missed": missed,
+            "reaction_p50_ms": b.percentile(reactions, 0.5),
+            "reaction_p90_ms": b.percentile(reactions, 0.9),
             "call_to_first_p50_ms": b.percentile(call_to_first, 0.5),
             "leave_p50_ms": b.percentile(leaves, 0.5),
             "leave_max_ms": max(leaves) if leaves else math.nan}
@@ -451,6 +568,37 @@ def report(results: Result) -> str:
             verdicts.append(verdict(mr["install_per_s"] >= 5000 and complete,
                                     f"{n} groups: route install {mr['install_per_s']:,.0f}/s"
                                     " >= 5k/s"))
+    if "forward6" in results:
+        r = results["forward6"]
+        rows.append(("IPv6 forwarding (packets/s, median)", f"{r['mrouter_median_pps']:,.0f}",
+                     f"{r['smcroute_median_pps']:,.0f} smcroute", ratio(r["ratio"])))
+        verdicts.append(verdict(r["ratio"] >= 0.98,
+                                f"IPv6 forwarding ratio vs smcroute {r['ratio']:.3f} >= 0.98"))
+    if "join6" in results:
+        # next to IGMP's figure of the same run (when join ran too)
+        igmp = results.get("join", {}).get("mrouter", {})
+        mld = results["join6"]
+        for label, key in (("MLD join reaction p50 (ms, wire)", "reaction_p50_ms"),
+                           ("MLD join reaction p90 (ms, wire)", "reaction_p90_ms"),
+                           ("MLD join call -> first packet p50 (ms)", "call_to_first_p50_ms")):
+            mv, iv = mld.get(key, math.nan), igmp.get(key, math.nan)
+            rows.append((label, fmt(mv, 3), fmt(iv, 3) + " IGMP", ratio(mv / iv)))
+    if "leave6" in results:
+        lv = results["leave6"]
+        for key, label in (("mrouter", "MLD leave -> last packet p50 (ms), default timers"),
+                           ("mrouter-fast-leave", "MLD leave -> last packet p50 (ms), fast "
+                            "leave")):
+            mv = lv.get(key, {}).get("leave_p50_ms", math.nan)
+            iv = results.get("leave", {}).get(key, {}).get("leave_p50_ms", math.nan)
+            rows.append((label, fmt(mv, 1), f"{fmt(iv, 1)} IGMP", ratio(mv / iv)))
+        default = lv.get("mrouter", {}).get("leave_max_ms", math.nan)
+        limit = LMQC * LMQI * 1000 + 50
+        verdicts.append(verdict(None if math.isnan(default) else default <= limit,
+                                f"MLD leave, default timers: worst {fmt(default, 1)} ms <= "
+                                f"LLQC x LLQI + 50 ms = {limit:.0f} ms"))
+        fast = lv.get("mrouter-fast-leave", {}).get("leave_max_ms", math.nan)
+        verdicts.append(verdict(None if math.isnan(fast) else fast < 20,
+                                f"MLD leave, fast leave: worst {fmt(fast, 1)} ms < 20 ms"))
     width = max(len(r[0]) for r in rows) if rows else 10
     lines = [f"{'measure':{width}}  {'mrouter':>12}  {'peer':>22}  {'ratio':>6}",
              "-" * (width + 48)]
@@ -469,7 +617,7 @@ def finite(value: Any) -> Any:
     return value
 
 
-SECTIONS = ("start", "forward", "join", "leave", "scale")
+SECTIONS = ("start", "forward", "join", "leave", "scale", "forward6", "join6", "leave6")
 
 
 def main() -> int:
@@ -528,6 +676,24 @@ def main() -> int:
             if want_leave:
                 results["leave"] = runs
             results["rate_pps"] = args.rate
+        if "forward6" in args.only:
+            b.progress("IPv6 forwarding: mrouter vs smcroute")
+            results["forward6"] = bench_forward6(workdir, 2 if q else 6, 0.5 if q else 2.0,
+                                                 args.senders)
+        if "join6" in args.only or "leave6" in args.only:
+            want_leave = "leave6" in args.only
+            runs6 = {}
+            peers6 = [("mrouter", leave_reps)]
+            if want_leave:
+                peers6.append(("mrouter-fast-leave", leave_reps))
+            for block, (peer, lreps) in enumerate(peers6):
+                b.progress(f"join/leave IPv6: {peer}")
+                runs6[peer] = bench_membership6(workdir, peer, reps if block == 0 else lreps,
+                                                lreps if want_leave else 0, args.rate, block)
+            if "join6" in args.only:
+                results["join6"] = runs6["mrouter"]
+            if want_leave:
+                results["leave6"] = runs6
         if "scale" in args.only:
             results["scale"] = {}
             for peer in ("mrouter", "igmpproxy"):
