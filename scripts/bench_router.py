@@ -31,7 +31,8 @@ with four downstream LANs) with the peers running inside r1, interleaved with mr
             join limits raised in r1 so it can join 10k groups upstream).
 - start     spawn -> control socket answers: `mrouter run` (show interfaces) vs
             smcrouted (`smcroutectl show`).
-- forward6, join6, leave6: the forward, join and leave figures for IPv6 in the same
+- forward6, join6, leave6, scale6: the forward, join, leave and scale figures for IPv6
+            (scale6: mrouter, MLDv2 reports, 10k groups) in the same
             topology (basic.toml with IPv6 turned on, scripts/bench6.py): an IPv6 (S,G)
             forwarded through mrouter (families = ["ipv4", "ipv6"]) vs smcroute (the
             route in its config); the MLD join reaction on the wire (the host's MLDv2
@@ -486,6 +487,95 @@ def bench_scale(workdir: Path, peer: str, count: int, rate: float,
             "rss_mb": rss_routes / 1024, "sender_pps": rate}
 
 
+# --- 10k IPv6 groups over the same 4 LANs --------------------------------------------------
+
+ADDRESSES6 = {("sender", "eth0"): "2001:db8:1::2/64", ("r1", "up0"): "2001:db8:1::1/64",
+              **{pair: address for k, (iface, _, _) in enumerate(LANS)
+                 for pair, address in ((("r1", iface), f"2001:db8:1{k}::1/64"),
+                                       ((f"h{k}", "eth0"), f"2001:db8:1{k}::2/64"))}}
+MLD_PER_PACKET = 60  # 20-byte address records: a report fits a 1500-byte MTU
+
+
+def send_reports6(lab: Lab, groups: list[IPv6Address]) -> None:
+    """MLDv2 TO_EX({}) records for each LAN's quarter of ``groups``, from its host's
+    link-local address (RFC 3810 §5.2.13), Router Alert and hop limit 1."""
+    from mrouter.mld.codec import encode_packet as encode_mld
+    from mrouter.mld.messages import ALL_MLDV2_ROUTERS, AddressRecord, V2Report
+    from mrouter.mld.messages import RecordType as MldRecordType
+    from mrouter.sockets.mld_socket import RawIpv6Sender, link_local
+
+    quarter = math.ceil(len(groups) / len(LANS))
+    for k in range(len(LANS)):
+        node = lab.node(f"h{k}")
+        with node.enter():
+            src = link_local("eth0", Path("/proc/thread-self/net/if_inet6"))
+            sender = RawIpv6Sender()
+        mine = groups[k * quarter:(k + 1) * quarter]
+        try:
+            for start in range(0, len(mine), MLD_PER_PACKET):
+                records = tuple(AddressRecord(MldRecordType.CHANGE_TO_EXCLUDE_MODE, g)
+                                for g in mine[start:start + MLD_PER_PACKET])
+                sender.send(encode_mld(V2Report(records=records), src.address,
+                                       ALL_MLDV2_ROUTERS), src.ifindex)
+                time.sleep(0.001)
+        finally:
+            sender.close()
+
+
+def bench_scale6(workdir: Path, count: int, rate: float, timeout: float) -> Result:
+    """bench_scale for mrouter and IPv6: MLD memberships, RSS, install rate."""
+    groups = [IPv6Address("ff15::a:0") + i for i in range(count)]
+    lab = b.lab_from_text(four_lans_topology(), workdir, "fourlans6")
+    with lab:
+        bench6.enable_ipv6(lab, ADDRESSES6)
+        r1 = lab.node("r1")
+        downs = [iface for iface, _, _ in LANS]
+        config = b.mrouter_config({"up0": {}, **{d: {"mld_version": 2} for d in downs}})
+        config = config.replace('mode = "router"\n', 'mode = "router"\nfamilies = ["ipv6"]\n')
+        daemon = b.start_mrouter(r1, workdir, config, tag="mrouter-scale6")
+        sock = workdir / "mrouter-scale6.sock"
+
+        def learned() -> int:
+            return sum(1 for g in request(sock, "show", timeout=30.0, what="groups")
+                       if g["group"].startswith("ff15:"))
+        with b.running(daemon):
+            daemon.wait_ready()
+            time.sleep(0.3)
+            rss_idle = b.rss_kb(daemon.pid)
+            b.progress(f"scale6: sending MLD reports for {count} groups")
+            t0 = time.perf_counter()
+            have, rounds = 0, 0
+            while have < count and rounds < REPORT_ROUNDS \
+                    and time.perf_counter() - t0 < timeout:
+                rounds += 1
+                send_reports6(lab, groups)
+                have = wait_stable(learned, count, t0 + timeout)
+            ok = have >= count
+            learn_s = time.perf_counter() - t0
+            busy_s = b.wait_idle(daemon.pid, 0.5, timeout)
+            rss_learned = b.rss_kb(daemon.pid)
+            b.progress(f"scale6: {have} groups learned in {learn_s:.2f} s; sending to every "
+                       "group")
+            snd = bench6.start_sender6(lab.node("sender"), groups[0], count=count, rate=rate)
+            try:
+                b.wait_for(lambda: bench6.forwarding_entries6(r1) >= 1, 10.0, 0.001)
+                t0 = time.perf_counter()
+                filled = b.wait_for(lambda: bench6.forwarding_entries6(r1) >= count, timeout,
+                                    0.02, max_interval=1.0)
+                install_s = time.perf_counter() - t0
+                routes = bench6.forwarding_entries6(r1)
+            finally:
+                b.stop(snd)
+            rss_routes = b.rss_kb(daemon.pid)
+            b.progress(f"scale6: {routes} routes in {install_s:.2f} s")
+    return {"groups": count, "learned": have, "all_learned": ok, "learn_s": learn_s,
+            "report_rounds": rounds, "busy_after_learned_s": busy_s,
+            "routes": routes, "all_routes": filled, "install_s": install_s,
+            "install_per_s": (routes - 1) / install_s if install_s else math.nan,
+            "rss_idle_mb": rss_idle / 1024, "rss_learned_mb": rss_learned / 1024,
+            "rss_mb": rss_routes / 1024, "sender_pps": rate}
+
+
 # --- report -------------------------------------------------------------------------------
 
 def fmt(value: float, digits: int = 2) -> str:
@@ -599,6 +689,22 @@ def report(results: Result) -> str:
         fast = lv.get("mrouter-fast-leave", {}).get("leave_max_ms", math.nan)
         verdicts.append(verdict(None if math.isnan(fast) else fast < 20,
                                 f"MLD leave, fast leave: worst {fmt(fast, 1)} ms < 20 ms"))
+    if "scale6" in results:
+        m6 = results["scale6"]
+        m4 = results.get("scale", {}).get("mrouter", {})
+        n = m6["groups"]
+        for label, key, digits in (
+                (f"{n} IPv6 groups: VmRSS after routes (MB)", "rss_mb", 1),
+                (f"{n} IPv6 groups: reports -> all learned (s)", "learn_s", 2),
+                (f"{n} IPv6 groups: route installs (routes/s)", "install_per_s", 0),
+                (f"{n} IPv6 groups: forwarding routes in MFC", "routes", 0)):
+            mv, iv = m6.get(key, math.nan), m4.get(key, math.nan)
+            rows.append((label, fmt(mv, digits), fmt(iv, digits) + " IPv4",
+                         ratio(mv / iv) if iv else "-"))
+        complete = m6["all_routes"] and m6["all_learned"]
+        verdicts.append(verdict(m6["rss_mb"] < 80 and complete,
+                                f"{n} IPv6 groups: RSS {m6['rss_mb']:.1f} MB < 80 MB"
+                                + ("" if complete else " (not all groups/routes!)")))
     width = max(len(r[0]) for r in rows) if rows else 10
     lines = [f"{'measure':{width}}  {'mrouter':>12}  {'peer':>22}  {'ratio':>6}",
              "-" * (width + 48)]
@@ -617,7 +723,8 @@ def finite(value: Any) -> Any:
     return value
 
 
-SECTIONS = ("start", "forward", "join", "leave", "scale", "forward6", "join6", "leave6")
+SECTIONS = ("start", "forward", "join", "leave", "scale", "forward6", "join6", "leave6",
+            "scale6")
 
 
 def main() -> int:
@@ -694,6 +801,10 @@ def main() -> int:
                 results["join6"] = runs6["mrouter"]
             if want_leave:
                 results["leave6"] = runs6
+        if "scale6" in args.only:
+            b.progress(f"scale6: mrouter, {groups} IPv6 groups")
+            results["scale6"] = bench_scale6(workdir, groups, 20000.0 if q else 50000.0,
+                                             args.timeout)
         if "scale" in args.only:
             results["scale"] = {}
             for peer in ("mrouter", "igmpproxy"):
