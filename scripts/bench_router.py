@@ -31,13 +31,15 @@ with four downstream LANs) with the peers running inside r1, interleaved with mr
             join limits raised in r1 so it can join 10k groups upstream).
 - start     spawn -> control socket answers: `mrouter run` (show interfaces) vs
             smcrouted (`smcroutectl show`).
-- forward6, join6, leave6, scale6: the forward, join, leave and scale figures for IPv6
-            (scale6: mrouter, MLDv2 reports, 10k groups) in the same
-            topology (basic.toml with IPv6 turned on, scripts/bench6.py): an IPv6 (S,G)
-            forwarded through mrouter (families = ["ipv4", "ipv6"]) vs smcroute (the
-            route in its config); the MLD join reaction on the wire (the host's MLDv2
-            report -> first forwarded packet) and leave -> last packet with default
-            timers and with fast leave.
+- forward6, join6, leave6, scale6: the same figures for IPv6, in the same topologies
+            with IPv6 turned on beside IPv4 (scripts/bench6.py), mrouter running with
+            families = ["ipv4", "ipv6"]: an IPv6 (S,G) forwarded, mrouter vs smcroute
+            (the route in its config); the MLD join reaction on the wire (the host's
+            MLDv2 report -> first forwarded packet) and leave -> last packet, default
+            timers and fast leave, next to IGMP's; 10k IPv6 groups over the four LANs
+            from crafted MLDv2 reports (60 TO_EX({}) records each): RSS, learn time and
+            install rate next to the IPv4 mrouter figures (families = ["ipv6"] there).
+            igmpproxy has no IPv6.
 
     sudo .venv/bin/python scripts/bench_router.py             # everything (~4 min)
     sudo .venv/bin/python scripts/bench_router.py --quick     # small sizes (~1 min)

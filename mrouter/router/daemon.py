@@ -636,10 +636,13 @@ class Daemon:
             self.apply_cache(plane.cache.refresh(group))
             host = plane.upstream_host
             if host is not None and host.iface.active:
-                table = plane.table
-                downstream = {  # an interface that is not there (yet) wants nothing upstream
+                table, family = plane.table, plane.family
+                # an interface that is not there (yet) wants nothing upstream; link-scope
+                # groups (MLD hosts report their solicited-node groups) stay on their link
+                downstream = {
                     name: {g: m for g in table.groups()
-                           if (m := table.membership(name, g)) is not None}
+                           if family.is_forwardable(g)
+                           and (m := table.membership(name, g)) is not None}
                     for name, i in self.interfaces.items() if i.igmp and i.active}
                 host.apply(proxy.merged_database(downstream))
 
