@@ -135,7 +135,7 @@ class ControlHandlers:
                 **querier_fields(iface),
                 **counters,
                 "dropped": dropped}
-        shell_iface = plane.shell._by_name.get(iface.name) if plane.shell else None
+        shell_iface = plane.shell.interface(iface.name) if plane.shell else None
         querier, is_self = plane.querier.get(iface.name, (None, iface.config.querier))
         return {
             "family": plane.key,

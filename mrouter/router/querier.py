@@ -222,6 +222,10 @@ class QuerierShell:
         self.perform(self.engine.add_interface(name, address, network, settings, self.clock()))
         return iface
 
+    def interface(self, name: str) -> ShellInterface | None:
+        """The interface ``name`` as the shell runs it (index, source address), if it does."""
+        return self._by_name.get(name)
+
     def remove_interface(self, name: str) -> None:
         iface = self._by_name[name]
         self.perform(self.engine.remove_interface(name, self.clock()))
