@@ -31,6 +31,15 @@ with four downstream LANs) with the peers running inside r1, interleaved with mr
             join limits raised in r1 so it can join 10k groups upstream).
 - start     spawn -> control socket answers: `mrouter run` (show interfaces) vs
             smcrouted (`smcroutectl show`).
+- forward6, join6, leave6, scale6: the same figures for IPv6, in the same topologies
+            with IPv6 turned on beside IPv4 (scripts/bench6.py), mrouter running with
+            families = ["ipv4", "ipv6"]: an IPv6 (S,G) forwarded, mrouter vs smcroute
+            (the route in its config); the MLD join reaction on the wire (the host's
+            MLDv2 report -> first forwarded packet) and leave -> last packet, default
+            timers and fast leave, next to IGMP's; 10k IPv6 groups over the four LANs
+            from crafted MLDv2 reports (60 TO_EX({}) records each): RSS, learn time and
+            install rate next to the IPv4 mrouter figures (families = ["ipv6"] there).
+            igmpproxy has no IPv6.
 
     sudo .venv/bin/python scripts/bench_router.py             # everything (~4 min)
     sudo .venv/bin/python scripts/bench_router.py --quick     # small sizes (~1 min)
@@ -52,12 +61,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench6
 import benchlib as b
 
 from mrouter.igmp.codec import encode_packet
@@ -209,6 +219,116 @@ def bench_membership(workdir: Path, peer: str, reps: int, leave_reps: int, rate:
             "reaction_p90_ms": b.percentile(reactions, 0.9),
             "fresh_reaction_ms": fresh,
             "fresh_reaction_p50_ms": b.percentile(fresh, 0.5),
+            "call_to_first_p50_ms": b.percentile(call_to_first, 0.5),
+            "leave_p50_ms": b.percentile(leaves, 0.5),
+            "leave_max_ms": max(leaves) if leaves else math.nan}
+
+
+# --- IPv6 -------------------------------------------------------------------------------------
+
+GROUP6 = "ff15::1"
+SMCROUTE_BASIC6 = f"mroute from up0 source {bench6.SOURCE6} group {GROUP6} to dn0\n"
+
+
+def mrouter_basic6(fast_leave: bool = False, route: bool = False) -> str:
+    routes = [{"source": bench6.SOURCE6, "group": GROUP6, "from": "up0", "to": ["dn0"]}] \
+        if route else []
+    text = b.mrouter_config({"up0": {}, "dn0": {"igmp_version": 3, "mld_version": 2,
+                                                "fast_leave": fast_leave}}, routes)
+    return text.replace('mode = "router"\n', 'mode = "router"\nfamilies = ["ipv4", "ipv6"]\n')
+
+
+def bench_forward6(workdir: Path, rounds: int, window: float, senders: int) -> Result:
+    pps: dict[str, list[float]] = {"mrouter": [], "smcroute": []}
+    with Lab.from_file(BASIC) as lab:
+        bench6.enable_ipv6(lab)
+        r1 = lab.node("r1")
+        procs = [bench6.start_sender6(lab.node("sender"), IPv6Address(GROUP6), rate=0)
+                 for _ in range(senders)]
+        try:
+            for i in range(rounds):
+                b.progress(f"forward6: round {i + 1}/{rounds}")
+                for name in ("mrouter", "smcroute") if i % 2 == 0 else ("smcroute", "mrouter"):
+                    daemon = b.start_mrouter(r1, workdir, mrouter_basic6(route=True)) \
+                        if name == "mrouter" else b.start_smcroute(r1, workdir,
+                                                                   SMCROUTE_BASIC6)
+                    with b.running(daemon):
+                        daemon.wait_ready()
+                        if not b.wait_for(lambda: bench6.forwarding_entries6(r1) >= 1, 5.0,
+                                          0.01):
+                            raise RuntimeError(f"{name}: the IPv6 (S,G) never appeared")
+                        time.sleep(0.2)
+                        before, t0 = b.tx_packets(r1, "dn0"), time.perf_counter()
+                        time.sleep(window)
+                        after, t1 = b.tx_packets(r1, "dn0"), time.perf_counter()
+                        pps[name].append((after - before) / (t1 - t0))
+        finally:
+            for proc in procs:
+                b.stop(proc)
+    mr, smc = b.median(pps["mrouter"]), b.median(pps["smcroute"])
+    return {"mrouter_pps": pps["mrouter"], "smcroute_pps": pps["smcroute"],
+            "mrouter_median_pps": mr, "smcroute_median_pps": smc, "ratio": mr / smc,
+            "senders": senders, "window_s": window}
+
+
+def bench_membership6(workdir: Path, peer: str, reps: int, leave_reps: int, rate: float,
+                      block: int) -> Result:
+    """bench_membership for IPv6 and mrouter: MLD join reaction, leave -> last packet."""
+    reactions: list[float] = []
+    call_to_first: list[float] = []
+    leaves: list[float] = []
+    missed = 0
+    with Lab.from_file(BASIC) as lab:
+        bench6.enable_ipv6(lab)
+        r1, sender, receiver = lab.node("r1"), lab.node("sender"), lab.node("receiver")
+        daemon = b.start_mrouter(r1, workdir, mrouter_basic6(
+            fast_leave=peer == "mrouter-fast-leave"), tag=peer + "6")
+        member = bench6.HostMember6(receiver, "eth0")
+        with b.running(daemon), bench6.Capture6(r1, "dn0") as cap:
+            daemon.wait_ready()
+            time.sleep(0.3)
+            for i in range(reps):
+                group = IPv6Address(f"ff15::{block + 2:x}:{i + 1:x}")
+                snd = bench6.start_sender6(sender, group, rate=rate)
+                try:
+                    time.sleep(0.25)
+                    called = member.join(group)
+
+                    def forwarded(g: Any = group) -> bool:
+                        return cap.first_data(g) is not None
+
+                    def quiet(g: Any = group) -> bool:
+                        return time.time_ns() - (cap.last_data(g) or 0) > 500_000_000
+
+                    if not b.wait_for(forwarded, 5.0, 0.005):
+                        missed += 1
+                        member.leave(group)
+                        continue
+                    first = cap.first_data(group)  # type: ignore[arg-type]
+                    report = cap.first_igmp("join", group, called - 1_000_000)  # type: ignore[arg-type]
+                    assert first is not None
+                    if report is not None:
+                        reactions.append((first - report) / 1e6)
+                    call_to_first.append((first - called) / 1e6)
+                    if i < leave_reps:
+                        b.progress(f"{peer} (IPv6): leave {i + 1}/{leave_reps}")
+                        time.sleep(0.1)
+                        left = member.leave(group)
+                        if b.wait_for(quiet, 30.0, 0.02):
+                            leave_at = cap.first_igmp("leave", group, left - 1_000_000)  # type: ignore[arg-type]
+                            last = cap.last_data(group)  # type: ignore[arg-type]
+                            if leave_at is not None and last is not None:
+                                leaves.append((last - leave_at) / 1e6)
+                    else:
+                        member.leave(group)
+                finally:
+                    b.stop(snd)
+        member.close()
+    b.progress(f"{peer} (IPv6): {len(reactions)} joins, {len(leaves)} leaves, {missed} missed")
+    return {"reaction_ms": reactions, "call_to_first_ms": call_to_first, "leave_ms": leaves,
+            "missed": missed,
+            "reaction_p50_ms": b.percentile(reactions, 0.5),
+            "reaction_p90_ms": b.percentile(reactions, 0.9),
             "call_to_first_p50_ms": b.percentile(call_to_first, 0.5),
             "leave_p50_ms": b.percentile(leaves, 0.5),
             "leave_max_ms": max(leaves) if leaves else math.nan}
@@ -369,6 +489,95 @@ def bench_scale(workdir: Path, peer: str, count: int, rate: float,
             "rss_mb": rss_routes / 1024, "sender_pps": rate}
 
 
+# --- 10k IPv6 groups over the same 4 LANs --------------------------------------------------
+
+ADDRESSES6 = {("sender", "eth0"): "2001:db8:1::2/64", ("r1", "up0"): "2001:db8:1::1/64",
+              **{pair: address for k, (iface, _, _) in enumerate(LANS)
+                 for pair, address in ((("r1", iface), f"2001:db8:1{k}::1/64"),
+                                       ((f"h{k}", "eth0"), f"2001:db8:1{k}::2/64"))}}
+MLD_PER_PACKET = 60  # 20-byte address records: a report fits a 1500-byte MTU
+
+
+def send_reports6(lab: Lab, groups: list[IPv6Address]) -> None:
+    """MLDv2 TO_EX({}) records for each LAN's quarter of ``groups``, from its host's
+    link-local address (RFC 3810 §5.2.13), Router Alert and hop limit 1."""
+    from mrouter.mld.codec import encode_packet as encode_mld
+    from mrouter.mld.messages import ALL_MLDV2_ROUTERS, AddressRecord, V2Report
+    from mrouter.mld.messages import RecordType as MldRecordType
+    from mrouter.sockets.mld_socket import RawIpv6Sender, link_local
+
+    quarter = math.ceil(len(groups) / len(LANS))
+    for k in range(len(LANS)):
+        node = lab.node(f"h{k}")
+        with node.enter():
+            src = link_local("eth0", Path("/proc/thread-self/net/if_inet6"))
+            sender = RawIpv6Sender()
+        mine = groups[k * quarter:(k + 1) * quarter]
+        try:
+            for start in range(0, len(mine), MLD_PER_PACKET):
+                records = tuple(AddressRecord(MldRecordType.CHANGE_TO_EXCLUDE_MODE, g)
+                                for g in mine[start:start + MLD_PER_PACKET])
+                sender.send(encode_mld(V2Report(records=records), src.address,
+                                       ALL_MLDV2_ROUTERS), src.ifindex)
+                time.sleep(0.001)
+        finally:
+            sender.close()
+
+
+def bench_scale6(workdir: Path, count: int, rate: float, timeout: float) -> Result:
+    """bench_scale for mrouter and IPv6: MLD memberships, RSS, install rate."""
+    groups = [IPv6Address("ff15::a:0") + i for i in range(count)]
+    lab = b.lab_from_text(four_lans_topology(), workdir, "fourlans6")
+    with lab:
+        bench6.enable_ipv6(lab, ADDRESSES6)
+        r1 = lab.node("r1")
+        downs = [iface for iface, _, _ in LANS]
+        config = b.mrouter_config({"up0": {}, **{d: {"mld_version": 2} for d in downs}})
+        config = config.replace('mode = "router"\n', 'mode = "router"\nfamilies = ["ipv6"]\n')
+        daemon = b.start_mrouter(r1, workdir, config, tag="mrouter-scale6")
+        sock = workdir / "mrouter-scale6.sock"
+
+        def learned() -> int:
+            return sum(1 for g in request(sock, "show", timeout=30.0, what="groups")
+                       if g["group"].startswith("ff15:"))
+        with b.running(daemon):
+            daemon.wait_ready()
+            time.sleep(0.3)
+            rss_idle = b.rss_kb(daemon.pid)
+            b.progress(f"scale6: sending MLD reports for {count} groups")
+            t0 = time.perf_counter()
+            have, rounds = 0, 0
+            while have < count and rounds < REPORT_ROUNDS \
+                    and time.perf_counter() - t0 < timeout:
+                rounds += 1
+                send_reports6(lab, groups)
+                have = wait_stable(learned, count, t0 + timeout)
+            ok = have >= count
+            learn_s = time.perf_counter() - t0
+            busy_s = b.wait_idle(daemon.pid, 0.5, timeout)
+            rss_learned = b.rss_kb(daemon.pid)
+            b.progress(f"scale6: {have} groups learned in {learn_s:.2f} s; sending to every "
+                       "group")
+            snd = bench6.start_sender6(lab.node("sender"), groups[0], count=count, rate=rate)
+            try:
+                b.wait_for(lambda: bench6.forwarding_entries6(r1) >= 1, 10.0, 0.001)
+                t0 = time.perf_counter()
+                filled = b.wait_for(lambda: bench6.forwarding_entries6(r1) >= count, timeout,
+                                    0.02, max_interval=1.0)
+                install_s = time.perf_counter() - t0
+                routes = bench6.forwarding_entries6(r1)
+            finally:
+                b.stop(snd)
+            rss_routes = b.rss_kb(daemon.pid)
+            b.progress(f"scale6: {routes} routes in {install_s:.2f} s")
+    return {"groups": count, "learned": have, "all_learned": ok, "learn_s": learn_s,
+            "report_rounds": rounds, "busy_after_learned_s": busy_s,
+            "routes": routes, "all_routes": filled, "install_s": install_s,
+            "install_per_s": (routes - 1) / install_s if install_s else math.nan,
+            "rss_idle_mb": rss_idle / 1024, "rss_learned_mb": rss_learned / 1024,
+            "rss_mb": rss_routes / 1024, "sender_pps": rate}
+
+
 # --- report -------------------------------------------------------------------------------
 
 def fmt(value: float, digits: int = 2) -> str:
@@ -451,6 +660,53 @@ def report(results: Result) -> str:
             verdicts.append(verdict(mr["install_per_s"] >= 5000 and complete,
                                     f"{n} groups: route install {mr['install_per_s']:,.0f}/s"
                                     " >= 5k/s"))
+    if "forward6" in results:
+        r = results["forward6"]
+        rows.append(("IPv6 forwarding (packets/s, median)", f"{r['mrouter_median_pps']:,.0f}",
+                     f"{r['smcroute_median_pps']:,.0f} smcroute", ratio(r["ratio"])))
+        verdicts.append(verdict(r["ratio"] >= 0.98,
+                                f"IPv6 forwarding ratio vs smcroute {r['ratio']:.3f} >= 0.98"))
+    if "join6" in results:
+        # next to IGMP's figure of the same run (when join ran too)
+        igmp = results.get("join", {}).get("mrouter", {})
+        mld = results["join6"]
+        for label, key in (("MLD join reaction p50 (ms, wire)", "reaction_p50_ms"),
+                           ("MLD join reaction p90 (ms, wire)", "reaction_p90_ms"),
+                           ("MLD join call -> first packet p50 (ms)", "call_to_first_p50_ms")):
+            mv, iv = mld.get(key, math.nan), igmp.get(key, math.nan)
+            rows.append((label, fmt(mv, 3), fmt(iv, 3) + " IGMP", ratio(mv / iv)))
+    if "leave6" in results:
+        lv = results["leave6"]
+        for key, label in (("mrouter", "MLD leave -> last packet p50 (ms), default timers"),
+                           ("mrouter-fast-leave", "MLD leave -> last packet p50 (ms), fast "
+                            "leave")):
+            mv = lv.get(key, {}).get("leave_p50_ms", math.nan)
+            iv = results.get("leave", {}).get(key, {}).get("leave_p50_ms", math.nan)
+            rows.append((label, fmt(mv, 1), f"{fmt(iv, 1)} IGMP", ratio(mv / iv)))
+        default = lv.get("mrouter", {}).get("leave_max_ms", math.nan)
+        limit = LMQC * LMQI * 1000 + 50
+        verdicts.append(verdict(None if math.isnan(default) else default <= limit,
+                                f"MLD leave, default timers: worst {fmt(default, 1)} ms <= "
+                                f"LLQC x LLQI + 50 ms = {limit:.0f} ms"))
+        fast = lv.get("mrouter-fast-leave", {}).get("leave_max_ms", math.nan)
+        verdicts.append(verdict(None if math.isnan(fast) else fast < 20,
+                                f"MLD leave, fast leave: worst {fmt(fast, 1)} ms < 20 ms"))
+    if "scale6" in results:
+        m6 = results["scale6"]
+        m4 = results.get("scale", {}).get("mrouter", {})
+        n = m6["groups"]
+        for label, key, digits in (
+                (f"{n} IPv6 groups: VmRSS after routes (MB)", "rss_mb", 1),
+                (f"{n} IPv6 groups: reports -> all learned (s)", "learn_s", 2),
+                (f"{n} IPv6 groups: route installs (routes/s)", "install_per_s", 0),
+                (f"{n} IPv6 groups: forwarding routes in MFC", "routes", 0)):
+            mv, iv = m6.get(key, math.nan), m4.get(key, math.nan)
+            rows.append((label, fmt(mv, digits), fmt(iv, digits) + " IPv4",
+                         ratio(mv / iv) if iv else "-"))
+        complete = m6["all_routes"] and m6["all_learned"]
+        verdicts.append(verdict(m6["rss_mb"] < 80 and complete,
+                                f"{n} IPv6 groups: RSS {m6['rss_mb']:.1f} MB < 80 MB"
+                                + ("" if complete else " (not all groups/routes!)")))
     width = max(len(r[0]) for r in rows) if rows else 10
     lines = [f"{'measure':{width}}  {'mrouter':>12}  {'peer':>22}  {'ratio':>6}",
              "-" * (width + 48)]
@@ -469,7 +725,8 @@ def finite(value: Any) -> Any:
     return value
 
 
-SECTIONS = ("start", "forward", "join", "leave", "scale")
+SECTIONS = ("start", "forward", "join", "leave", "scale", "forward6", "join6", "leave6",
+            "scale6")
 
 
 def main() -> int:
@@ -528,6 +785,28 @@ def main() -> int:
             if want_leave:
                 results["leave"] = runs
             results["rate_pps"] = args.rate
+        if "forward6" in args.only:
+            b.progress("IPv6 forwarding: mrouter vs smcroute")
+            results["forward6"] = bench_forward6(workdir, 2 if q else 6, 0.5 if q else 2.0,
+                                                 args.senders)
+        if "join6" in args.only or "leave6" in args.only:
+            want_leave = "leave6" in args.only
+            runs6 = {}
+            peers6 = [("mrouter", leave_reps)]
+            if want_leave:
+                peers6.append(("mrouter-fast-leave", leave_reps))
+            for block, (peer, lreps) in enumerate(peers6):
+                b.progress(f"join/leave IPv6: {peer}")
+                runs6[peer] = bench_membership6(workdir, peer, reps if block == 0 else lreps,
+                                                lreps if want_leave else 0, args.rate, block)
+            if "join6" in args.only:
+                results["join6"] = runs6["mrouter"]
+            if want_leave:
+                results["leave6"] = runs6
+        if "scale6" in args.only:
+            b.progress(f"scale6: mrouter, {groups} IPv6 groups")
+            results["scale6"] = bench_scale6(workdir, groups, 20000.0 if q else 50000.0,
+                                             args.timeout)
         if "scale" in args.only:
             results["scale"] = {}
             for peer in ("mrouter", "igmpproxy"):

@@ -184,11 +184,18 @@ def _addr_list(items: list[str]) -> str:
     return ",".join(items) if items else "-"
 
 
+def _protocol(row: Any) -> str:
+    """An interface row's membership protocol and version: IGMP's "v3", MLD's "MLDv2"."""
+    if "mld" in row:  # an IPv6 row (dual stack)
+        return f"MLDv{row['mld_version']}" if row["mld"] else "-"
+    return f"v{row['igmp_version']}" if row["igmp"] else "-"
+
+
 def _show_interfaces(result: Any) -> str:
-    rows = [(i["name"], i["vif"], i["ifindex"], i["address"], i["role"],
-             "up" if i["active"] else "stopped",
-             f"v{i['igmp_version']}" if i["igmp"] else "-",
-             ("self" if i["is_querier"] else i["querier"] or "?") if i["igmp"] else "-",
+    rows = [(i["name"], i["vif"], i["ifindex"], i["address"] or "-", i["role"],
+             "up" if i["active"] else "stopped", _protocol(i),
+             ("self" if i["is_querier"] else i["querier"] or "?")
+             if i.get("igmp", i.get("mld")) else "-",
              i.get("packets_in", "?"), i.get("packets_out", "?")) for i in result]
     return table(("IFACE", "VIF", "IFINDEX", "ADDRESS", "ROLE", "STATE", "IGMP", "QUERIER",
                   "PKTS_IN", "PKTS_OUT"), rows)
@@ -197,11 +204,11 @@ def _show_interfaces(result: Any) -> str:
 def _show_groups(result: Any) -> str:
     rows = []
     for g in result:
-        igmp = g.get("igmp") or {}
+        igmp = g.get("igmp") or g.get("mld") or {}
         timer = igmp.get("group_timer")
         rows.append((
             g["iface"], g["group"], g["filter_mode"], _addr_list(g["sources"]),
-            "static" if g["static"] else "igmp",
+            "static" if g["static"] else "mld" if "mld" in g else "igmp",
             "-" if timer is None else f"{timer:.1f}s",
             f"v{igmp['compat_mode']}" if igmp else "-",
             ("self" if g.get("is_querier") else g.get("querier") or "?")

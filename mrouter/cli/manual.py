@@ -227,11 +227,14 @@ KEY_MEANINGS: dict[str, dict[str, str]] = {
                       "name; at least one, at most 32 (the kernel's VIFs).",
         "routes": "[[routes]] tables: static routes.",
         "memberships": "[[memberships]] tables: static joins.",
+        "families": 'the address families routed: ["ipv4"], ["ipv6"] or ["ipv4", "ipv6"] '
+                    "(IGMP and MLD on the same interfaces, one process).",
     },
     "interfaces": {
         "role": '"upstream" or "downstream": meaningful in proxy mode only (exactly one '
                 "upstream interface); a router ignores it.",
         "igmp_version": "the IGMP version the querier speaks, 2 or 3.",
+        "mld_version": "the MLD version the querier speaks, 1 or 2 (with ipv6 in families).",
         "robustness": "the Robustness Variable (RFC 3376 §8.1), at least 1.",
         "query_interval": "seconds between general queries (RFC 3376 §8.2).",
         "query_response_interval": "seconds hosts may take to answer a general query (Max "
@@ -280,6 +283,15 @@ KEY_MEANINGS: dict[str, dict[str, str]] = {
         "source": "only traffic from this source (INCLUDE mode); omit it for any source.",
     },
 }
+
+# The mld_ keys: an interface setting for MLD alone (without the prefix it is both's).
+KEY_MEANINGS["interfaces"].update({
+    f"mld_{key}": f"{key} for MLD only; unset: {key}."
+    for key in ("robustness", "query_interval", "query_response_interval",
+                "startup_query_interval", "startup_query_count", "last_member_query_interval",
+                "last_member_query_count", "max_groups", "max_sources", "max_group_sources",
+                "max_query_interval", "max_robustness", "fast_leave", "querier",
+                "require_router_alert")})
 
 #: TOML key -> dataclass field, where the names differ.
 _FIELD_OF = {"routes": {"from": "iif", "to": "oifs"}}

@@ -38,6 +38,16 @@ hold (issue 11)::
 
 (Adopted values are lowered only to the larger of the bound and the interface's own
 setting. IGMP with an IP TTL other than 1 is always dropped and counted.)
+
+Dual stack (issue 14): ``families = ["ipv4", "ipv6"]`` (default ``["ipv4"]``, so a config
+without the key runs as before) routes IPv6 as well, MLD on the same interfaces. An
+interface's ``mld_version`` (1 or 2, default 2) is MLD's ``igmp_version``; the timer,
+querier and bound keys above apply to both protocols, and each can be given for MLD
+alone with an ``mld_`` prefix (``mld_query_interval = 60``). Routes and memberships take
+IPv6 sources and groups (``ff15::1``, ``ff15::/16``); link-local scope (ff02::/16) is
+refused as 224.0.0.0/24 is. ``ttl_threshold`` is IPv4's: ip6mr stores a MIF threshold
+but never compares it (mrouter.kernel.mroute6), so IPv6 MIFs are declared with 1 and an
+IPv6 packet is forwarded whenever its hop limit survives the decrement.
 """
 
 from __future__ import annotations
@@ -46,18 +56,33 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from ipaddress import AddressValueError, IPv4Address, IPv4Network, NetmaskValueError
+from ipaddress import (
+    AddressValueError,
+    IPv6Address,
+    IPv6Network,
+    NetmaskValueError,
+    ip_address,
+    ip_network,
+)
 from pathlib import Path
 from typing import Any
 
 from mrouter import tomlpos
 from mrouter.errors import ConfigError
-from mrouter.igmp.family import IPV4
-from mrouter.igmp.settings import DEFAULTS, LIMITS, InterfaceSettings, SettingError
+from mrouter.igmp.family import IPV4, IPV6, Address, Network
+from mrouter.igmp.settings import (
+    DEFAULTS,
+    LIMITS,
+    MLD_DEFAULTS,
+    InterfaceSettings,
+    SettingError,
+)
 from mrouter.linux.constants import MAXVIFS
 from mrouter.tomlpos import key_line
 
 MULTICAST = IPV4.multicast
+#: families key -> the family object; the config's order is kept
+FAMILIES = {"ipv4": IPV4, "ipv6": IPV6}
 
 MAX_INTERFACES = MAXVIFS
 
@@ -82,6 +107,7 @@ class InterfaceConfig:
     ttl_threshold: int = 1
     optional: bool = False  # start without it; it is set up when it appears
     igmp: InterfaceSettings = DEFAULTS
+    mld: InterfaceSettings = MLD_DEFAULTS  # used when families has "ipv6"
 
     @property
     def igmp_version(self) -> int:
@@ -96,10 +122,10 @@ class InterfaceConfig:
 class RouteConfig:
     """One ``[[routes]]`` entry: (S,G), (*,G) when ``source`` is None, or a group prefix."""
 
-    group: IPv4Network
+    group: Network
     iif: str
     oifs: tuple[str, ...]
-    source: IPv4Address | None = None
+    source: Address | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +133,8 @@ class MembershipConfig:
     """One ``[[memberships]]`` entry: a static join on an interface (smcroute's mgroup)."""
 
     iface: str
-    group: IPv4Address
-    source: IPv4Address | None = None
+    group: Address
+    source: Address | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +150,7 @@ class Config:
     interfaces: tuple[InterfaceConfig, ...] = ()
     routes: tuple[RouteConfig, ...] = ()
     memberships: tuple[MembershipConfig, ...] = field(default=())
+    families: tuple[str, ...] = ("ipv4",)  # keys of FAMILIES
 
     def interface(self, name: str) -> InterfaceConfig:
         for iface in self.interfaces:
@@ -204,12 +231,16 @@ def _enum(cls: type[Mode] | type[Role]) -> Callable[[Any], Any]:
     return check
 
 
-def _source(value: Any) -> IPv4Address:
+def _source(value: Any) -> Address:
     if not isinstance(value, str):
-        raise ValueError('must be a quoted IPv4 address such as "198.51.100.2"')
+        raise ValueError('must be a quoted IPv4 or IPv6 address such as "198.51.100.2" or '
+                         '"2001:db8:1::2"')
     try:
-        address = IPv4Address(value)
-    except AddressValueError:
+        address = ip_address(value)
+    except ValueError:
+        if ":" in value:
+            raise ValueError(f'"{value}" is not an IPv6 address; write e.g. '
+                             '"2001:db8:1::2"') from None
         raise ValueError(f'"{value}" is not an IPv4 address; write e.g. "198.51.100.2"'
                          ) from None
     if address.is_multicast or address.is_unspecified:
@@ -217,26 +248,34 @@ def _source(value: Any) -> IPv4Address:
     return address
 
 
-def _group_prefix(value: Any) -> IPv4Network:
+def _group_prefix(value: Any) -> Network:
     if not isinstance(value, str):
-        raise ValueError('must be a quoted group such as "239.1.1.1" or "239.1.0.0/16"')
+        raise ValueError('must be a quoted group such as "239.1.1.1", "239.1.0.0/16" or '
+                         '"ff15::1"')
     try:
-        network = IPv4Network(value)
+        network = ip_network(value)
     except (AddressValueError, NetmaskValueError, ValueError):
         raise ValueError(f'"{value}" is not a group address or prefix; write e.g. '
-                         '"239.1.1.1" or "239.1.0.0/16" (no host bits set)') from None
-    if not network.subnet_of(MULTICAST):
-        raise ValueError(f"{network} is not multicast; groups are in {MULTICAST}")
-    if network.subnet_of(IPV4.link_local):
-        raise ValueError(f"{network} is link-local ({IPV4.link_local}) and is never forwarded")
+                         '"239.1.1.1", "239.1.0.0/16" or "ff15::1" (no host bits set)') from None
+    family = IPV6 if isinstance(network, IPv6Network) else IPV4
+    if not network.subnet_of(family.multicast):  # type: ignore[arg-type]
+        raise ValueError(f"{network} is not multicast; groups are in {family.multicast}")
+    if network.subnet_of(family.link_local):  # type: ignore[arg-type]
+        raise ValueError(f"{network} is link-local ({family.link_local}) and is never "
+                         "forwarded")
     return network
 
 
-def _group(value: Any) -> IPv4Address:
+def _group(value: Any) -> Address:
     network = _group_prefix(value)
-    if network.prefixlen != 32:
+    if network.prefixlen != network.max_prefixlen:
         raise ValueError(f"{network} is a prefix; a membership needs one group address")
     return network.network_address
+
+
+def family_key(address: Address | Network) -> str:
+    """The families key of an address or network: "ipv4" or "ipv6"."""
+    return "ipv6" if isinstance(address, IPv6Address | IPv6Network) else "ipv4"
 
 
 _IFNAME = re.compile(r"^[^\s/:]{1,15}$")
@@ -278,10 +317,16 @@ _IGMP_KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "querier": (_bool, "querier"),
     "require_router_alert": (_bool, "require_router_alert"),
 }
-_ALL_INTERFACE_KEYS = {**_INTERFACE_KEYS, **_IGMP_KEYS}
+#: The MLD settings: mld_version, and each IGMP setting again with an mld_ prefix (for
+#: MLD alone; without the prefix a setting is both protocols').
+_MLD_KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "mld_version": (_choice(1, 2), "version"),
+    **{f"mld_{k}": v for k, v in _IGMP_KEYS.items() if k != "igmp_version"},
+}
+_ALL_INTERFACE_KEYS = {**_INTERFACE_KEYS, **_IGMP_KEYS, **_MLD_KEYS}
 
-_TOP_KEYS = ("mode", "table", "expire_after", "poll_interval", "interfaces", "routes",
-             "memberships")
+_TOP_KEYS = ("mode", "families", "table", "expire_after", "poll_interval", "interfaces",
+             "routes", "memberships")
 _ROUTE_KEYS = ("source", "group", "from", "to")
 _MEMBERSHIP_KEYS = ("iface", "group", "source")
 
@@ -334,7 +379,18 @@ def _parse_interface(ctx: _Context, name: str, data: Any) -> InterfaceConfig:
         if key not in data:
             key = "query_interval"  # the other side of QRI < QI
         raise ctx.error(table, key, exc.problem) from None
-    return InterfaceConfig(name=name, igmp=settings, **fields)
+    # MLD: the shared settings (not igmp_version), then the mld_ ones over them
+    mld = {f: v for f, v in igmp.items() if f != "version"}
+    mld.update({_MLD_KEYS[k][1]: _value(ctx, table, k, v, _MLD_KEYS[k][0])
+                for k, v in data.items() if k in _MLD_KEYS})
+    try:
+        mld_settings = InterfaceSettings(**{"version": 2, **mld, "protocol": "MLD"})
+    except SettingError as exc:
+        key = next((k for k, (_, f) in _MLD_KEYS.items() if f == exc.field and k in data),
+                   next((k for k, (_, f) in _IGMP_KEYS.items()
+                         if f == exc.field and k in data), "mld_version"))
+        raise ctx.error(table, key, exc.problem) from None
+    return InterfaceConfig(name=name, igmp=settings, mld=mld_settings, **fields)
 
 
 def _parse_route(ctx: _Context, number: int, data: Mapping[str, Any],
@@ -347,7 +403,8 @@ def _parse_route(ctx: _Context, number: int, data: Mapping[str, Any],
                             "and to (source is optional: omit it for (*,G))")
     source = _value(ctx, table, "source", data["source"], _source) if "source" in data else None
     group = _value(ctx, table, "group", data["group"], _group_prefix)
-    if source is not None and group.prefixlen != 32:
+    _same_family(ctx, table, group, source)
+    if source is not None and group.prefixlen != group.max_prefixlen:
         raise ctx.error(table, "group", f"{group} is a prefix; an (S,G) route needs one group "
                         "(omit source for a prefix route)")
     iif = _known_iface(ctx, table, "from", data["from"], names)
@@ -382,7 +439,25 @@ def _parse_membership(ctx: _Context, number: int, data: Mapping[str, Any],
     iface = _known_iface(ctx, table, "iface", data["iface"], names)
     group = _value(ctx, table, "group", data["group"], _group)
     source = _value(ctx, table, "source", data["source"], _source) if "source" in data else None
+    _same_family(ctx, table, group, source)
     return MembershipConfig(iface=iface, group=group, source=source)
+
+
+def _same_family(ctx: _Context, table: str, group: Address | Network,
+                 source: Address | None) -> None:
+    if source is not None and family_key(source) != family_key(group):
+        raise ctx.error(table, "source", f"{source} and the group {group} are of different "
+                        "address families; give an IPv4 source for an IPv4 group and an "
+                        "IPv6 one for an IPv6 group")
+
+
+def _families(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or any(v not in FAMILIES for v in value):
+        raise ValueError('must be a list of address families: ["ipv4"], ["ipv6"] or '
+                         '["ipv4", "ipv6"]')
+    if len(set(value)) != len(value):
+        raise ValueError("names a family twice")
+    return tuple(value)
 
 
 def parse_config(text: str, path: str = "<config>") -> Config:
@@ -394,6 +469,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     ctx = _Context(path, text)
     _check_keys(ctx, "", data, _TOP_KEYS)
     mode = _value(ctx, "", "mode", data.get("mode", "router"), _enum(Mode))
+    families = _value(ctx, "", "families", data.get("families", ["ipv4"]), _families)
     table = _value(ctx, "", "table", data["table"], _int(0, 2**32 - 1)) \
         if "table" in data else None
     expire_after = _value(ctx, "", "expire_after", data.get("expire_after", 300.0),
@@ -419,9 +495,16 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     memberships = tuple(
         _parse_membership(ctx, n, d, names) for n, d in
         enumerate(_array_of_tables(ctx, "memberships", data.get("memberships", [])), 1))
+    groups = [("routes", n, r.group) for n, r in enumerate(routes, 1)] + [
+        ("memberships", n, m.group) for n, m in enumerate(memberships, 1)]
+    for kind, n, group in groups:
+        if family_key(group) not in families:
+            raise ctx.error(f"{kind}#{n}", "group", f"{group} is {family_key(group)}, which "
+                            f"families does not list ({', '.join(families)}); add it to "
+                            "families")
     return Config(path=path, mode=mode, table=table, expire_after=expire_after,
                   poll_interval=poll_interval, interfaces=interfaces, routes=routes,
-                  memberships=memberships)
+                  memberships=memberships, families=families)
 
 
 def _check_roles(ctx: _Context, mode: Mode, interfaces: tuple[InterfaceConfig, ...]) -> None:

@@ -26,6 +26,13 @@ memberships are merged (:mod:`mrouter.router.proxy`) and joined on the upstream
 interface (:mod:`mrouter.router.upstream`), so the kernel's host side sends the reports
 upstream.
 
+Dual stack (issue 14): with ``families = ["ipv4", "ipv6"]`` the same loop serves both
+families on the same interfaces, one :class:`~mrouter.router.planes.FamilyPlane` per
+family (its engine, route table, forwarding cache, kernel table and socket: MLD and
+MRT6 upcalls share the MRT6_INIT raw ICMPv6 socket as IGMP and upcalls share IPv4's).
+Every step below runs for each plane, the plane of an address being its version; the
+attributes ``mrt``, ``engine``, ``table``, ``cache``, ``shell`` are the first family's.
+
 This module is the loop and the lifecycle (:meth:`Daemon.open`, :meth:`Daemon.run`,
 :meth:`Daemon.close`) and what ties the parts together: the engine's decisions, the
 upcalls and the kernel's forwarding cache. VIF numbers are the interfaces' positions in
@@ -44,7 +51,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from ipaddress import IPv4Address
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -61,7 +68,8 @@ from mrouter.igmp.engine import (
     QuerierChanged,
     SendQuery,
 )
-from mrouter.kernel.mroute import MrouteSocket, Upcall, UpcallType, is_upcall, parse_upcall
+from mrouter.igmp.family import IPV4, Address
+from mrouter.kernel.common import UpcallOf, UpcallType
 from mrouter.linux.service import PidFile, notify
 from mrouter.router import proxy
 from mrouter.router.config import (
@@ -76,6 +84,7 @@ from mrouter.router.handlers import ControlHandlers, static_route
 from mrouter.router.ifevents import LinkEvents
 from mrouter.router.interfaces import Interface, follow, resolve_interfaces
 from mrouter.router.metrics import MetricsServer, exposition
+from mrouter.router.planes import FamilyPlane, Planes
 from mrouter.router.querier import QuerierShell
 from mrouter.router.routes import (
     CacheAction,
@@ -90,6 +99,7 @@ from mrouter.router.routes import (
 from mrouter.router.stats import Statistics, message_kind
 from mrouter.router.upstream import UpstreamHost
 from mrouter.sockets.igmp_socket import IgmpSocket, Received
+from mrouter.sockets.mld_socket import MldSocket
 
 log = logging.getLogger(__name__)
 _SHELL_LOG = logging.getLogger("mrouter.router.querier")
@@ -140,8 +150,8 @@ class Daemon:
     (``mrt``, ``igmp_sock``, ``shell``, ``control``, ``link_events``, declared below).
     """
 
-    mrt: MrouteSocket
-    igmp_sock: IgmpSocket
+    mrt: Any  # the first family's kernel table (MrouteSocket or Mroute6Socket)
+    igmp_sock: Any  # and its IgmpSocket (MldSocket)
     shell: QuerierShell
     control: ControlServer
     link_events: LinkEvents
@@ -156,6 +166,9 @@ class Daemon:
             raise ConfigError(f"dataplane {dataplane!r}: write kernel or user")
         if log_decisions and dataplane != "user":
             raise ConfigError("decisions can be logged only with the user data plane")
+        if dataplane == "user" and config.families != ("ipv4",):
+            raise ConfigError(f"{config.path}: families: the user data plane forwards IPv4 "
+                              'only; run with families = ["ipv4"] or the kernel data plane')
         self.log_decisions = log_decisions
         self.config = config
         self.dataplane = dataplane
@@ -171,13 +184,11 @@ class Daemon:
         self.rng = rng or random.Random()
         self.stopping = False
         self.started = 0.0
-        self.wrongvif: dict[tuple[IPv4Address, IPv4Address], int] = {}
         # drops per interface by reason: the engine's Dropped actions and the daemon's own
+        # (the first family's; another family's are in its plane)
         self.dropped: dict[str, Counter[str]] = {}
         self._signals: list[int] = []
         self._closers: list[Callable[[], None]] = []
-        self._in_kernel: set[tuple[IPv4Address, IPv4Address]] = set()
-        self._counted: dict[tuple[IPv4Address, IPv4Address], int] = {}
         self._next_counter_event = 0.0
         self._next_aging = 0.0
         self._resync_at: float | None = None
@@ -186,13 +197,21 @@ class Daemon:
         self.by_index: dict[int, Interface] = {}
         self.upstream = config.upstream.name if config.mode is Mode.PROXY \
             and config.upstream else None
-        self.table = RouteTable((), upstream=self.upstream)
-        self.cache = ForwardingCache(self.table, expiry=config.expire_after)
+        self.planes = Planes(config.families, self.rng, upstream=self.upstream,
+                             expiry=config.expire_after)
+        primary = self.planes.primary
+        self.table: RouteTable = primary.table
+        self.cache: ForwardingCache = primary.cache
+        self.wrongvif: dict[tuple[Address, Address], int] = primary.wrongvif
+        self._in_kernel: set[tuple[Address, Address]] = primary.in_kernel
+        self._counted: dict[tuple[Address, Address], int] = primary.counted
+        self._dropped_of: dict[str, dict[str, Counter[str]]] = {
+            p.key: self.dropped if p is primary else {} for p in self.planes}
         self.upstream_host: UpstreamHost | None = None
         # the routes and memberships of the config file that run (reload compares them)
         self.config_routes: set[StaticRoute] = {static_route(r) for r in config.routes}
         self.config_members: set[MembershipConfig] = set(config.memberships)
-        self.engine = Engine(self.rng)
+        self.engine: Engine = primary.engine
         self.handlers = ControlHandlers(self)
 
     # --- setup -------------------------------------------------------------------------
@@ -214,21 +233,35 @@ class Daemon:
         self.interfaces.update((i.name, i) for i in resolve_interfaces(config))
         self.by_vif.update((i.vif, i) for i in self.interfaces.values())
         self.by_index.update((i.index, i) for i in self.interfaces.values() if i.active)
-        self.table.interfaces = self._active_names()
-        if self.upstream is not None:
-            self.upstream_host = UpstreamHost(self.interfaces[self.upstream],
-                                              self._on_upstream)
-            self._closers.append(self.upstream_host.close)
+        for plane in self.planes:
+            plane.table.interfaces = self._active_names()
+            if self.upstream is not None:
+                plane.upstream_host = UpstreamHost(self.interfaces[self.upstream],
+                                                   self._on_upstream)
+                self._closers.append(plane.upstream_host.close)
+        self.upstream_host = self.planes.primary.upstream_host
 
-        self.mrt = MrouteSocket(config.table, asserts=True)
-        self._closers.append(self.mrt.close)
-        self.igmp_sock = IgmpSocket(self.mrt.sock)
-        for iface in self.interfaces.values():
-            if not iface.active:
-                continue  # an optional interface that is not there yet
-            self.mrt.add_vif(iface.vif, iface.index, threshold=iface.config.ttl_threshold)
-            log.debug("VIF %d: %s (ifindex %d, %s)", iface.vif, iface.name, iface.index,
-                      iface.address)
+        for plane in self.planes:
+            plane.mrt = plane.binding.socket(config.table, asserts=True)
+            self._closers.append(plane.mrt.close)
+            if plane.family is IPV4:
+                plane.sock = IgmpSocket(plane.mrt.sock)
+            else:  # MLD and MRT6 upcalls on the MRT6_INIT socket, nothing else
+                plane.mrt.filter_mld()
+                plane.sock = MldSocket(plane.mrt.sock)
+            for iface in self.interfaces.values():
+                if not iface.active:
+                    continue  # an optional interface that is not there yet
+                plane.mrt.add_vif(iface.vif, iface.index,
+                                  threshold=plane.threshold(iface.config))
+                if plane.family is IPV4:
+                    log.debug("VIF %d: %s (ifindex %d, %s)", iface.vif, iface.name,
+                             iface.index, iface.address)
+                else:
+                    log.debug("IPv6 MIF %d: %s (ifindex %d)", iface.vif, iface.name,
+                             iface.index)
+        self.mrt = self.planes.primary.mrt
+        self.igmp_sock = self.planes.primary.sock
 
         if self.dataplane == "user":
             # The kernel keeps the VIFs and (S,G) entries without outbound interfaces: it
@@ -240,21 +273,24 @@ class Daemon:
             self._closers.append(self.user_plane.close)
 
         for route in self.config_routes:
-            self.table.add_route(route)
+            self._plane(route.group).table.add_route(route)
         for m in config.memberships:
-            self.table.join(m.iface, m.group, m.source)
+            self._plane(m.group).table.join(m.iface, m.group, m.source)
 
-        # The IGMP loop plumbing (decode, engine, send queries) is the querier's shell;
-        # upcalls come back to us through on_other, engine decisions through on_action.
-        self.shell = _Shell(self.engine, self.igmp_sock, self.clock,
-                            on_action=self._on_action, on_other=self._on_other,
-                            on_igmp=self._on_igmp, on_undecodable=self._on_undecodable,
-                            stats=self.stats)
-        for iface in self.interfaces.values():
-            if iface.igmp and iface.active:
-                self.shell.add_interface(iface.name, igmp_settings(iface.config, config.path),
-                                         ifindex=iface.index, address=iface.address,
-                                         network=iface.network)
+        # The IGMP (MLD) loop plumbing (decode, engine, send queries) is the querier's
+        # shell; upcalls come back to us through on_other, engine decisions through
+        # on_action.
+        for plane in self.planes:
+            plane.shell = _Shell(plane.engine, plane.sock, self.clock,
+                                 on_action=partial(self._on_action, plane=plane),
+                                 on_other=partial(self._on_other, plane=plane),
+                                 on_igmp=self._on_igmp if plane.family is IPV4 else None,
+                                 on_undecodable=partial(self._on_undecodable, plane=plane),
+                                 stats=self.stats)
+            for iface in self.interfaces.values():
+                if iface.igmp and iface.active:
+                    self._start_membership(plane, iface, starting=True)
+        self.shell = self.planes.primary.shell
 
         self.control = ControlServer(self.socket_path, self.handlers.table())
         self._closers.append(self.control.close)
@@ -263,11 +299,43 @@ class Daemon:
         if self.metrics_address is not None:
             self.metrics = MetricsServer(*self.metrics_address, self.render_metrics)
             self._closers.append(self.metrics.close)
-        self.apply_cache(self.cache.install_static(now))
+        for plane in self.planes:
+            self.apply_cache(plane.cache.install_static(now))
         self.membership_changed(None)
         self._next_aging = now + self.config.poll_interval
         self.link_events = LinkEvents()
         self._closers.append(self.link_events.close)
+
+    def _plane(self, address: Any) -> FamilyPlane:
+        """The plane of an address or network the config checked (its family is served)."""
+        plane = self.planes.of(address)
+        assert plane is not None, address
+        return plane
+
+    def _start_membership(self, plane: FamilyPlane, iface: Interface, *,
+                          starting: bool = False) -> None:
+        """Start IGMP (MLD) on ``iface``; while ``starting``, IGMP's errors stop the
+        daemon (a full igmp_max_memberships is named), later they are logged. MLD sends
+        from the link-local address, which is unusable while duplicate address detection
+        runs: then the interface waits, and the next address event (DAD done) starts it."""
+        if plane.family is IPV4:
+            def add() -> None:
+                plane.shell.add_interface(
+                    iface.name, igmp_settings(iface.config, self.config.path),
+                    ifindex=iface.index, address=iface.address, network=iface.network)
+            if starting:
+                add()
+            else:
+                self._guard(add)
+            return
+        try:
+            plane.shell.add_interface(iface.name, plane.settings(iface.config),
+                                      ifindex=iface.index)
+        except MrouterError as exc:
+            log.warning("%s: MLD waits: %s", iface.name, exc)
+            plane.waiting.add(iface.name)
+        else:
+            plane.waiting.discard(iface.name)
 
     def _active_names(self) -> tuple[str, ...]:
         """The interfaces that are there and running, in config order."""
@@ -295,7 +363,8 @@ class Daemon:
         old_handlers = {s: signal.signal(s, self._on_signal) for s in handled}
         sel = selectors.DefaultSelector()
         try:
-            sel.register(self.igmp_sock.sock, selectors.EVENT_READ, "igmp")
+            for plane in self.planes:
+                sel.register(plane.sock.sock, selectors.EVENT_READ, plane)
             sel.register(wake_r, selectors.EVENT_READ, "wake")
             sel.register(self.link_events, selectors.EVENT_READ, "links")
             registered: dict[int, socket.socket] = {}
@@ -315,8 +384,8 @@ class Daemon:
                 if self.metrics is not None:
                     self._sync_selector(sel, metrics, self.metrics.interest(), "metrics")
                 for key, events in sel.select(self._timeout()):
-                    if key.data == "igmp":
-                        self._guard(self.shell.handle_readable)
+                    if isinstance(key.data, FamilyPlane):
+                        self._guard(key.data.shell.handle_readable)
                     elif key.data == "links":
                         if self.link_events.read() and self._resync_at is None:
                             self._resync_at = self.clock() + RESYNC_DELAY
@@ -374,9 +443,10 @@ class Daemon:
             deadlines.append(self._next_counter_event)
         if self._resync_at is not None:
             deadlines.append(self._resync_at)
-        igmp = self.shell.timeout()
-        if igmp is not None:
-            deadlines.append(now + igmp)
+        for plane in self.planes:
+            igmp = plane.shell.timeout()
+            if igmp is not None:
+                deadlines.append(now + igmp)
         deadlines.append(now + self.control.timeout())
         if self.metrics is not None:
             deadlines.append(now + self.metrics.timeout())
@@ -397,28 +467,34 @@ class Daemon:
 
     def _on_time(self) -> None:
         now = self.clock()
-        deadline = self.engine.next_deadline()
-        if deadline is not None and deadline <= now:
-            self._guard(self.shell.handle_timers)
+        for plane in self.planes:
+            deadline = plane.engine.next_deadline()
+            if deadline is not None and deadline <= now:
+                self._guard(plane.shell.handle_timers)
         if self._resync_at is not None and now >= self._resync_at:
             self._resync_at = None
             self.sync_interfaces()
         if now >= self._next_aging:
             self._next_aging = now + self.config.poll_interval
-            self.apply_cache(self.cache.age(self._packet_counts(), now))
+            for plane in self.planes:
+                self.apply_cache(plane.cache.age(self._packet_counts(plane), now))
         if self.events.writer is not None and now >= self._next_counter_event:
             self._next_counter_event = now + COUNTER_EVENT_INTERVAL
             self._record_counters(now)
 
     def _record_counters(self, now: float) -> None:
         """An ``mfc_counters`` event for each (S,G) whose packet count changed."""
-        for key in list(self._in_kernel)[:COUNTER_EVENT_MAX_ENTRIES]:
+        for plane in self.planes:
+            self._record_plane_counters(plane, now)
+
+    def _record_plane_counters(self, plane: FamilyPlane, now: float) -> None:
+        for key in list(plane.in_kernel)[:COUNTER_EVENT_MAX_ENTRIES]:
             try:
-                c = self.mrt.sg_counters(*key)
+                c = plane.mrt.sg_counters(*key)
             except MrouterError:
                 continue
-            if self._counted.get(key) != c.packets:
-                self._counted[key] = c.packets
+            if plane.counted.get(key) != c.packets:
+                plane.counted[key] = c.packets
                 self.events.record("mfc_counters", now, source=key[0], group=key[1],
                                    packets=c.packets, bytes=c.bytes, wrong_if=c.wrong_if)
 
@@ -436,7 +512,13 @@ class Daemon:
             return
         now = self.clock()
         follow(self.interfaces, current, lambda i: self._stop_interface(i, now),
-               lambda i: self._start_interface(i, now))
+               lambda i: self._start_interface(i, now),
+               need_address="ipv4" in self.config.families)
+        for plane in self.planes:  # MLD waiting for a link-local address to leave DAD
+            for name in sorted(plane.waiting):
+                iface = self.interfaces[name]
+                if iface.active:
+                    self._start_membership(plane, iface)
 
     def _stop_interface(self, iface: Interface, now: float) -> None:
         log.warning("%s: gone or without an IPv4 address; stopped (VIF %d)", iface.name,
@@ -444,47 +526,60 @@ class Daemon:
         iface.active = False
         self.events.record("iface_changed", now, iface.name, state="down")
         self.by_index.pop(iface.index, None)
-        with contextlib.suppress(MrouterError):  # the kernel drops VIFs of deleted links
-            self.mrt.del_vif(iface.vif)
-        self.table.interfaces = self._active_names()
+        for plane in self.planes:
+            with contextlib.suppress(MrouterError):  # the kernel drops VIFs of deleted links
+                plane.mrt.del_vif(iface.vif)
+            plane.table.interfaces = self._active_names()
         if self.user_plane is not None:
             self.user_plane.set_interfaces(self._dataplane_interfaces())
-        if iface.igmp:  # leaving 224.0.0.22 on a deleted link fails: nothing to undo then
-            self._guard(lambda: self.shell.remove_interface(iface.name))
-        self.apply_cache(self.cache.remove_interface(iface.name))
-        if self.upstream_host is not None:
-            if iface is self.upstream_host.iface:
-                self.upstream_host.reset()
-            else:
-                self.membership_changed(None)  # its members no longer count upstream
+        for plane in self.planes:
+            # leaving 224.0.0.22 (ff02::16) on a deleted link fails: nothing to undo then
+            if iface.igmp and iface.name not in plane.waiting:
+                self._guard(partial(plane.shell.remove_interface, iface.name))
+            plane.waiting.discard(iface.name)
+            plane.querier.pop(iface.name, None)
+            self.apply_cache(plane.cache.remove_interface(iface.name))
+            if plane.upstream_host is not None and iface is plane.upstream_host.iface:
+                plane.upstream_host.reset()
+        if self.upstream is not None and iface.name != self.upstream:
+            self.membership_changed(None)  # its members no longer count upstream
 
     def _start_interface(self, iface: Interface, now: float) -> None:
-        try:
-            self.mrt.add_vif(iface.vif, iface.index, threshold=iface.config.ttl_threshold)
-        except MrouterError as exc:
-            log.warning("%s: cannot start: %s", iface.name, exc)
-            return
+        added: list[FamilyPlane] = []
+        for plane in self.planes:
+            try:
+                plane.mrt.add_vif(iface.vif, iface.index,
+                                  threshold=plane.threshold(iface.config))
+            except MrouterError as exc:
+                log.warning("%s: cannot start: %s", iface.name, exc)
+                for done in added:
+                    with contextlib.suppress(MrouterError):
+                        done.mrt.del_vif(iface.vif)
+                return
+            added.append(plane)
         iface.active = True
         self.events.record("iface_changed", now, iface.name, state="up")
         self.by_index[iface.index] = iface
         log.info("%s: back (ifindex %d, %s) on VIF %d", iface.name, iface.index,
                  iface.address, iface.vif)
-        self.table.interfaces = self._active_names()
         if self.user_plane is not None:
             self.user_plane.set_interfaces(self._dataplane_interfaces())
-        self.apply_cache(self.cache.install_static(now) + self.cache.refresh())
-        if self.upstream_host is not None:
+        for plane in self.planes:
+            plane.table.interfaces = self._active_names()
+            self.apply_cache(plane.cache.install_static(now) + plane.cache.refresh())
+        if self.upstream is not None:
             self.membership_changed(None)  # join upstream again (on the new index)
         if iface.igmp:
-            self._guard(lambda: self.shell.add_interface(
-                iface.name, igmp_settings(iface.config, self.config.path),
-                ifindex=iface.index, address=iface.address, network=iface.network))
+            for plane in self.planes:
+                self._start_membership(plane, iface)
 
-    def _packet_counts(self) -> dict[tuple[IPv4Address, IPv4Address], int]:
+    def _packet_counts(self, plane: FamilyPlane | None = None,
+                       ) -> dict[tuple[Address, Address], int]:
+        plane = plane or self.planes.primary
         counts = {}
-        for key in self.cache.entries:
+        for key in plane.cache.entries:
             with contextlib.suppress(MrouterError):
-                counts[key] = self.mrt.sg_counters(*key).packets
+                counts[key] = plane.mrt.sg_counters(*key).packets
         return counts
 
 
@@ -500,16 +595,19 @@ class Daemon:
         self.stats.igmp_received(iface, *message_kind(packet.igmp))
         self.events.record("igmp_in", now, iface, src=packet.ip.src, **igmp_fields(packet.igmp))
 
-    def _on_other(self, received: Received) -> None:
-        """A packet on the MRT_INIT socket that is not IGMP: a kernel upcall."""
-        if not is_upcall(received.data):
+    def _on_other(self, received: Received, plane: FamilyPlane | None = None) -> None:
+        """A packet on the MRT_INIT (MRT6_INIT) socket that is not IGMP (MLD): a kernel
+        upcall."""
+        plane = plane or self.planes.primary
+        if not plane.binding.is_upcall(received.data):
             return
         try:
-            self._on_upcall(parse_upcall(received.data))
+            self._on_upcall(plane.binding.parse_upcall(received.data), plane)
         except MrouterError as exc:
             log.warning("upcall: %s", exc)
 
-    def _on_upcall(self, upcall: Upcall) -> None:
+    def _on_upcall(self, upcall: UpcallOf[Any], plane: FamilyPlane | None = None) -> None:
+        plane = plane or self.planes.primary
         iface = self.by_vif.get(upcall.vif)
         if iface is None:
             return
@@ -518,96 +616,112 @@ class Daemon:
                            source=upcall.source, group=upcall.group)
         if upcall.kind is UpcallType.NOCACHE:
             log.debug("NOCACHE (%s, %s) on %s", upcall.source, upcall.group, iface.name)
-            self.apply_cache(self.cache.resolve(upcall.source, upcall.group, iface.name,
-                                                 self.clock()))
+            self.apply_cache(plane.cache.resolve(upcall.source, upcall.group, iface.name,
+                                                  self.clock()))
         elif upcall.kind is UpcallType.WRONGVIF:
             key = (upcall.source, upcall.group)
-            self.wrongvif[key] = self.wrongvif.get(key, 0) + 1
-            level = logging.INFO if self.wrongvif[key] == 1 else logging.DEBUG
+            plane.wrongvif[key] = plane.wrongvif.get(key, 0) + 1
+            level = logging.INFO if plane.wrongvif[key] == 1 else logging.DEBUG
             log.log(level, "(%s, %s) arrived on the wrong interface %s (%d times); ignored",
-                    upcall.source, upcall.group, iface.name, self.wrongvif[key])
+                    upcall.source, upcall.group, iface.name, plane.wrongvif[key])
         else:
             log.debug("ignored %s upcall for (%s, %s)", upcall.kind.name, upcall.source,
                       upcall.group)
 
-    def _on_action(self, action: Action) -> None:
+    def _on_action(self, action: Action, plane: FamilyPlane | None = None) -> None:
         """The engine's decisions (the shell already sent queries and logged them).
 
         The routes change first and the event is recorded after, with the time the
         decision was made: a receiver's wait ends at the route update.
         """
+        plane = plane or self.planes.primary
         now = self.clock()
         if isinstance(action, MembershipChanged):
-            self.table.set_membership(action.iface, action.group, action.filter_mode,
-                                      action.sources)
+            plane.table.set_membership(action.iface, action.group, action.filter_mode,
+                                       action.sources)
             self.membership_changed(action.group)
         elif isinstance(action, QuerierChanged):
-            iface = self.interfaces[action.iface]
-            iface.querier, iface.is_querier = action.querier, action.is_self
+            if plane.family is IPV4:
+                iface = self.interfaces[action.iface]
+                iface.querier, iface.is_querier = action.querier, action.is_self
+            else:
+                plane.querier[action.iface] = (action.querier, action.is_self)
             if not _SHELL_LOG.isEnabledFor(logging.INFO):  # else the shell said it
-                log.info("%s: querier is now %s%s", action.iface, action.querier,
+                what = "querier" if plane.family is IPV4 else "MLD querier"
+                log.info("%s: %s is now %s%s", action.iface, what, action.querier,
                          " (this router)" if action.is_self else "")
-            self.table.set_querier(action.iface, action.is_self)
-            self.apply_cache(self.cache.refresh())
+            plane.table.set_querier(action.iface, action.is_self)
+            self.apply_cache(plane.cache.refresh())
         elif isinstance(action, Dropped):
-            self.dropped.setdefault(action.iface, Counter())[action.reason] += 1
-        self.events.record_action(action, now)
+            self._dropped_of[plane.key].setdefault(action.iface,
+                                                   Counter())[action.reason] += 1
+        if plane.family is IPV4:  # the event stream and timeline are IPv4's (issue 14 §3)
+            self.events.record_action(action, now)
 
-    def _on_undecodable(self, ifindex: int) -> None:
+    def _on_undecodable(self, ifindex: int, plane: FamilyPlane | None = None) -> None:
+        plane = plane or self.planes.primary
         iface = self.by_index.get(ifindex)
         if iface is not None:
-            self.dropped.setdefault(iface.name, Counter())[UNDECODABLE] += 1
+            self._dropped_of[plane.key].setdefault(iface.name, Counter())[UNDECODABLE] += 1
 
-    def _on_upstream(self, group: IPv4Address, state: Membership | None) -> None:
+    def _on_upstream(self, group: Address, state: Membership | None) -> None:
         """Proxy mode: the membership held upstream for ``group`` changed (None: left)."""
-        assert self.upstream_host is not None
-        mode, sources = (FilterMode.INCLUDE, frozenset[IPv4Address]()) if state is None \
+        assert self.upstream is not None
+        mode, sources = (FilterMode.INCLUDE, frozenset[Address]()) if state is None \
             else (state.filter_mode, state.sources)
-        self.events.record("upstream_membership", self.clock(), self.upstream_host.iface.name,
+        self.events.record("upstream_membership", self.clock(), self.upstream,
                            group=group, filter_mode=mode.name, sources=sources)
 
-    def membership_changed(self, group: IPv4Address | None) -> None:
-        self.apply_cache(self.cache.refresh(group))
-        if self.upstream_host is not None and self.upstream_host.iface.active:
-            downstream = {  # an interface that is not there (yet) wants nothing upstream
-                name: {g: m for g in self.table.groups()
-                       if (m := self.table.membership(name, g)) is not None}
-                for name, i in self.interfaces.items() if i.igmp and i.active}
-            self.upstream_host.apply(proxy.merged_database(downstream))
+    def membership_changed(self, group: Address | None) -> None:
+        planes = list(self.planes) if group is None else [self._plane(group)]
+        for plane in planes:
+            self.apply_cache(plane.cache.refresh(group))
+            host = plane.upstream_host
+            if host is not None and host.iface.active:
+                table, family = plane.table, plane.family
+                # an interface that is not there (yet) wants nothing upstream; link-scope
+                # groups (MLD hosts report their solicited-node groups) stay on their link
+                downstream = {
+                    name: {g: m for g in table.groups()
+                           if family.is_forwardable(g)
+                           and (m := table.membership(name, g)) is not None}
+                    for name, i in self.interfaces.items() if i.igmp and i.active}
+                host.apply(proxy.merged_database(downstream))
 
     def apply_cache(self, actions: list[CacheAction]) -> None:
         if self.user_plane is not None:
             self.user_plane.invalidate()  # routes or membership changed: ask the table again
         for action in actions:
+            plane = self._plane(action.source)
             try:
                 if isinstance(action, Install):
                     ttls = {} if self.user_plane is not None else {
-                        self.interfaces[o].vif: self.interfaces[o].config.ttl_threshold
+                        self.interfaces[o].vif: plane.threshold(self.interfaces[o].config)
                         for o in action.oifs}
-                    self.mrt.add_mfc(action.source, action.group,
-                                     self.interfaces[action.iif].vif, ttls)
+                    plane.mrt.add_mfc(action.source, action.group,
+                                      self.interfaces[action.iif].vif, ttls)
                     key = (action.source, action.group)
-                    self.stats.route("updates" if key in self._in_kernel else "installs")
-                    self.events.record("mfc_update" if key in self._in_kernel else "mfc_add",
+                    self.stats.route("updates" if key in plane.in_kernel else "installs")
+                    self.events.record("mfc_update" if key in plane.in_kernel else "mfc_add",
                                        self.clock(), source=action.source, group=action.group,
                                        iif=action.iif, oifs=sorted(action.oifs))
-                    self._in_kernel.add(key)
+                    plane.in_kernel.add(key)
                     log.info("route (%s, %s) from %s to %s", action.source, action.group,
                              action.iif, ", ".join(sorted(action.oifs)) or "nowhere")
                 elif isinstance(action, Uninstall):
                     key = (action.source, action.group)
                     counts: dict[str, Any] = {}
                     with contextlib.suppress(MrouterError):
-                        c = self.mrt.sg_counters(*key)
+                        c = plane.mrt.sg_counters(*key)
                         counts = {"packets": c.packets, "bytes": c.bytes,
                                   "wrong_if": c.wrong_if}
-                    self.mrt.del_mfc(action.source, action.group)
+                    plane.mrt.del_mfc(action.source, action.group)
                     self.stats.route("removals")
-                    self._in_kernel.discard(key)
-                    self._counted.pop(key, None)
+                    plane.in_kernel.discard(key)
+                    plane.counted.pop(key, None)
                     self.events.record("mfc_delete", self.clock(), source=action.source,
                                        group=action.group, **counts)
-                    self.wrongvif.pop((action.source, action.group), None)
+                    plane.wrongvif.pop((action.source, action.group), None)
                     log.info("route (%s, %s) removed", action.source, action.group)
             except MrouterError as exc:
                 log.error("kernel: %s", exc)
@@ -656,23 +770,27 @@ class Daemon:
                                                      self.config.interfaces):
             raise ConfigError(f"{new.path}: mode, table or [interfaces] changed; those need "
                               "a restart (mrouter stop, then mrouter run); nothing was changed")
+        if new.families != self.config.families:
+            raise ConfigError(f"{new.path}: families changed; that needs a restart (mrouter "
+                              "stop, then mrouter run); nothing was changed")
         routes = {static_route(r) for r in new.routes}
         for route in self.config_routes - routes:
-            self.table.remove_route(route.source, route.group, route.iif)
+            self._plane(route.group).table.remove_route(route.source, route.group, route.iif)
         for route in routes - self.config_routes:
-            self.table.add_route(route)
+            self._plane(route.group).table.add_route(route)
         members: set[MembershipConfig] = set(new.memberships)
         for m in self.config_members - members:
-            self.table.leave(m.iface, m.group, m.source)
+            self._plane(m.group).table.leave(m.iface, m.group, m.source)
         for m in members - self.config_members:
-            self.table.join(m.iface, m.group, m.source)
+            self._plane(m.group).table.join(m.iface, m.group, m.source)
         summary = {"routes_added": len(routes - self.config_routes),
                    "routes_removed": len(self.config_routes - routes),
                    "memberships_added": len(members - self.config_members),
                    "memberships_removed": len(self.config_members - members)}
         self.config_routes, self.config_members, self.config = routes, members, new
-        self.cache.expiry = new.expire_after  # takes effect at the next counter poll
-        self.apply_cache(self.cache.install_static(self.clock()))
+        for plane in self.planes:
+            plane.cache.expiry = new.expire_after  # takes effect at the next counter poll
+            self.apply_cache(plane.cache.install_static(self.clock()))
         self.membership_changed(None)
         return summary
 

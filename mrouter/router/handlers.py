@@ -15,6 +15,12 @@ rows are computed one at a time as the control server sends them, a bounded slic
 loop turn, so tens of thousands of groups never hold up IGMP or upcalls. The list of
 keys is taken at the first slice and ordered in steps; a row whose state went in the
 meantime is left out, one that changed is shown as it is when its turn comes.
+
+A dual-stack daemon shows every family (in the config's order of ``families``): each row
+and route says its ``family`` ("ipv4", "ipv6"). An IPv6 row has the IPv4 row's keys with
+MLD's names (``mld``, ``mld_version``, the engine's view under ``mld``) and the
+interface's link-local ``address``; ``route`` and ``join``/``leave`` take either
+family's addresses and act on that family's table.
 """
 
 from __future__ import annotations
@@ -23,17 +29,18 @@ import heapq
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
-from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mrouter.errors import MrouterError, RequestError
+from mrouter.igmp.family import IPV4
 from mrouter.router.config import RouteConfig, parse_membership, parse_route
 from mrouter.router.control import PENDING, Handler, Stream
-from mrouter.router.interfaces import querier_fields
+from mrouter.router.interfaces import Interface, querier_fields
 from mrouter.router.routes import StaticRoute
 
 if TYPE_CHECKING:
     from mrouter.router.daemon import Daemon
+    from mrouter.router.planes import FamilyPlane
 
 log = logging.getLogger("mrouter.router.daemon")  # the daemon's log, as before the split
 K = TypeVar("K", int, tuple[int, int])
@@ -101,18 +108,28 @@ class ControlHandlers:
 
     # --- show ----------------------------------------------------------------------------
     def show_interfaces(self) -> list[dict[str, Any]]:
-        """One row per configured interface (at most 32: not streamed); ``dropped`` counts
-        what was dropped there, by reason (the engine's reasons and the daemon's own)."""
+        """One row per configured interface and family (at most 32 each: not streamed);
+        ``dropped`` counts what was dropped there, by reason (the engine's reasons and the
+        daemon's own)."""
         d = self.daemon
         rows = []
-        for iface in d.interfaces.values():
-            try:
-                c = d.mrt.vif_counters(iface.vif)
-                counters = {"packets_in": c.packets_in, "packets_out": c.packets_out,
-                            "bytes_in": c.bytes_in, "bytes_out": c.bytes_out}
-            except MrouterError:
-                counters = {}
-            rows.append({
+        for plane in d.planes:
+            for iface in d.interfaces.values():
+                rows.append(self._interface_row(plane, iface))
+        return rows
+
+    def _interface_row(self, plane: FamilyPlane, iface: Interface) -> dict[str, Any]:
+        d = self.daemon
+        try:
+            c = plane.mrt.vif_counters(iface.vif)
+            counters = {"packets_in": c.packets_in, "packets_out": c.packets_out,
+                        "bytes_in": c.bytes_in, "bytes_out": c.bytes_out}
+        except MrouterError:
+            counters = {}
+        dropped = dict(sorted(d._dropped_of[plane.key].get(iface.name, {}).items()))
+        if plane.family is IPV4:
+            return {
+                "family": plane.key,
                 "name": iface.name, "vif": iface.vif, "ifindex": iface.index,
                 "address": str(iface.address), "role": iface.config.role.value,
                 "active": iface.active,
@@ -120,8 +137,20 @@ class ControlHandlers:
                 "igmp_version": iface.config.igmp_version if iface.igmp else None,
                 **querier_fields(iface),
                 **counters,
-                "dropped": dict(sorted(d.dropped.get(iface.name, {}).items()))})
-        return rows
+                "dropped": dropped}
+        shell_iface = plane.shell.interface(iface.name) if plane.shell else None
+        querier, is_self = plane.querier.get(iface.name, (None, iface.config.querier))
+        return {
+            "family": plane.key,
+            "name": iface.name, "vif": iface.vif, "ifindex": iface.index,
+            "address": str(shell_iface.address) if shell_iface else None,
+            "role": iface.config.role.value, "active": iface.active,
+            "mld": iface.igmp,
+            "mld_version": iface.config.mld.version if iface.igmp else None,
+            "querier": str(querier) if querier else None,
+            "is_querier": (is_self and shell_iface is not None) if iface.igmp else None,
+            **counters,
+            "dropped": dropped}
 
     def show_groups(self) -> Stream:
         """Merged membership per (interface, group), with the interface's querier;
@@ -130,51 +159,69 @@ class ControlHandlers:
         return Stream(self._group_rows())
 
     def _group_rows(self) -> Iterator[Any]:  # rows, and PENDING while preparing
+        for plane in self.daemon.planes:
+            yield from self._plane_group_rows(plane)
+
+    def _plane_group_rows(self, plane: FamilyPlane) -> Iterator[Any]:
         d = self.daemon
-        for number in _ordered(lambda: list(d.table.groups()), int):
+        address = type(plane.family.unspecified)
+        view_key = "igmp" if plane.family is IPV4 else "mld"
+        for number in _ordered(lambda: list(plane.table.groups()), int):
             if number is PENDING:
                 yield PENDING
                 continue
-            group = IPv4Address(number)
+            group = address(number)
             now = d.clock()
-            engine_ifaces = set(d.engine.interfaces())  # as they are now, at this row
+            engine_ifaces = set(plane.engine.interfaces())  # as they are now, at this row
             for name, iface in d.interfaces.items():
-                m = d.table.membership(name, group)
+                m = plane.table.membership(name, group)
                 if m is None:
                     continue
-                view = d.engine.group_snapshot(name, group, now) \
+                view = plane.engine.group_snapshot(name, group, now) \
                     if name in engine_ifaces else None
-                yield {"iface": name, "group": str(group),
+                if plane.family is IPV4:
+                    querier = querier_fields(iface)
+                else:
+                    q, is_self = plane.querier.get(name, (None, False))
+                    querier = {"querier": str(q) if q else None,
+                               "is_querier": is_self if iface.igmp else None}
+                yield {"family": plane.key, "iface": name, "group": str(group),
                        "filter_mode": m.filter_mode.name,
                        "sources": sorted(map(str, m.sources)),
-                       "static": d.table.is_static(name, group),
-                       **querier_fields(iface),
-                       "igmp": None if view is None else view.to_json()}
+                       "static": plane.table.is_static(name, group),
+                       **querier,
+                       view_key: None if view is None else view.to_json()}
 
     def show_routes(self) -> dict[str, Any]:
         d = self.daemon
-        static = [{"source": str(r.source) if r.source else None, "group": str(r.group),
-                   "from": r.iif, "to": sorted(r.oifs)} for r in d.table.routes]
+        static = [{"family": p.key, "source": str(r.source) if r.source else None,
+                   "group": str(r.group), "from": r.iif, "to": sorted(r.oifs)}
+                  for p in d.planes for r in p.table.routes]
         return {"static": static, "entries": Stream(self._route_entries())}
 
     def _route_entries(self) -> Iterator[Any]:  # entries, and PENDING while preparing
+        for plane in self.daemon.planes:
+            yield from self._plane_route_entries(plane)
+
+    def _plane_route_entries(self, plane: FamilyPlane) -> Iterator[Any]:
         d = self.daemon
-        for numbers in _ordered(lambda: list(d.cache.entries),
+        address = type(plane.family.unspecified)
+        for numbers in _ordered(lambda: list(plane.cache.entries),
                                 lambda k: (int(k[0]), int(k[1]))):
             if numbers is PENDING:
                 yield PENDING
                 continue
-            source, group = IPv4Address(numbers[0]), IPv4Address(numbers[1])
-            e = d.cache.entries.get((source, group))
+            source, group = address(numbers[0]), address(numbers[1])
+            e = plane.cache.entries.get((source, group))
             if e is None:
                 continue  # removed since the request came
             try:
-                c = d.mrt.sg_counters(source, group)
+                c = plane.mrt.sg_counters(source, group)
                 packets, nbytes, wrong = c.packets, c.bytes, c.wrong_if
             except MrouterError:
                 packets = nbytes = wrong = 0
-            yield {"source": str(source), "group": str(group), "iif": e.iif,
-                   "oifs": sorted(e.oifs), "packets": packets, "bytes": nbytes,
+            yield {"family": plane.key, "source": str(source), "group": str(group),
+                   "iif": e.iif, "oifs": sorted(e.oifs), "packets": packets, "bytes": nbytes,
                    "wrong_if": wrong, "age": round(d.clock() - e.installed_at, 1),
                    "static": e.static}
 
@@ -187,17 +234,18 @@ class ControlHandlers:
         if action == "del" and not fields.get("to"):  # a route is known by (S, G, from)
             fields["to"] = [n for n in names if n != fields.get("from")][:1]
         route = static_route(parse_route(fields, names))
+        plane = self._plane_of(route.group)
         if action == "add":
-            d.table.add_route(route)
+            plane.table.add_route(route)
         elif action == "del":
-            if not d.table.remove_route(route.source, route.group, route.iif):
+            if not plane.table.remove_route(route.source, route.group, route.iif):
                 raise RequestError(f"no such route: {describe(route)}; see mrouter show routes")
             # a route is known by (S, G, from): whatever its "to", a config route deleted
             # here is no longer running, so a reload of the same file brings it back
             d.config_routes = {r for r in d.config_routes if r.key != route.key}
         else:
             raise RequestError(f"route action must be add or del, not {action!r}")
-        d.apply_cache(d.cache.install_static(d.clock()) + d.cache.refresh())
+        d.apply_cache(plane.cache.install_static(d.clock()) + plane.cache.refresh())
         log.info("route %s: %s", action, describe(route))
         return {"route": describe(route)}
 
@@ -205,7 +253,8 @@ class ControlHandlers:
         d = self.daemon
         fields = {k: request[k] for k in ("iface", "group", "source") if k in request}
         m = parse_membership(fields, tuple(d.interfaces))
-        done = (d.table.join if join else d.table.leave)(m.iface, m.group, m.source)
+        table = self._plane_of(m.group).table
+        done = (table.join if join else table.leave)(m.iface, m.group, m.source)
         if not done:
             state = "already joined" if join else "not joined"
             raise RequestError(f"{m.group} on {m.iface} is {state}"
@@ -213,3 +262,13 @@ class ControlHandlers:
         d.membership_changed(m.group)
         return {"iface": m.iface, "group": str(m.group),
                 "source": str(m.source) if m.source else None}
+
+    def _plane_of(self, group: Any) -> FamilyPlane:
+        plane = self.daemon.planes.of(group)
+        if plane is None:
+            family = "ipv6" if group.version == 6 else "ipv4"
+            raise RequestError(f"{group} is {family}, which this daemon does not route "
+                               f"(families = {list(self.daemon.config.families)}); add "
+                               f'"{family}" to families in {self.daemon.config.path} and '
+                               "restart it")
+        return plane

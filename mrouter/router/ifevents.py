@@ -24,6 +24,7 @@ from mrouter.errors import KernelError
 #: rtnetlink multicast groups (linux/rtnetlink.h): RTMGRP_LINK, RTMGRP_IPV4_IFADDR
 RTMGRP_LINK = 0x1
 RTMGRP_IPV4_IFADDR = 0x10
+RTMGRP_IPV6_IFADDR = 0x100  # IPv6 addresses: a link-local address leaving DAD (MLD)
 #: the messages that mean an interface or an IPv4 address changed
 EVENTS = frozenset({"RTM_NEWLINK", "RTM_DELLINK", "RTM_NEWADDR", "RTM_DELADDR"})
 RECV_BUFFER = 1 << 16
@@ -37,7 +38,7 @@ class LinkEvents:
 
         try:
             self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-            self.sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR))
+            self.sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR))
         except OSError as exc:
             raise KernelError(f"cannot listen for interface events (rtnetlink): "
                               f"{exc.strerror}") from None

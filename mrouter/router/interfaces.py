@@ -51,6 +51,7 @@ def resolve_interfaces(config: Config) -> list[Interface]:
     from mrouter.sockets.mcast import interfaces
 
     known = {i.name: i for i in interfaces()}
+    ipv4 = "ipv4" in config.families  # an IPv6-only daemon needs no IPv4 address
     result = []
     for vif, iface in enumerate(config.interfaces):
         igmp = not (config.mode is Mode.PROXY and iface.role is Role.UPSTREAM)
@@ -60,7 +61,7 @@ def resolve_interfaces(config: Config) -> list[Interface]:
             problem = (f"no such interface in this network namespace (it has "
                        f"{', '.join(known)})")
             fix = "fix the name or create the interface"
-        elif not found.addresses:
+        elif ipv4 and not found.addresses:
             problem = "has no IPv4 address"
             fix = f"add one (ip addr add ADDRESS/LEN dev {iface.name})"
         if problem is not None:
@@ -74,29 +75,34 @@ def resolve_interfaces(config: Config) -> list[Interface]:
             continue
         assert found is not None
         # querier until the election says otherwise, unless configured never to query
-        result.append(Interface(iface, vif, found.index, found.addresses[0].ip,
-                                found.addresses[0].network, igmp, is_querier=iface.querier))
+        address, network = (found.addresses[0].ip, found.addresses[0].network) \
+            if found.addresses else (IPv4Address(0), IPv4Network(0))
+        result.append(Interface(iface, vif, found.index, address, network, igmp,
+                                is_querier=iface.querier))
     return result
 
 
 def follow(running: Mapping[str, Interface], current: Mapping[str, Any],
-           stop: Callable[[Interface], None], start: Callable[[Interface], None]) -> None:
+           stop: Callable[[Interface], None], start: Callable[[Interface], None], *,
+           need_address: bool = True) -> None:
     """Bring ``running`` in line with ``current`` (the namespace's interfaces by name, as
     :func:`mrouter.sockets.mcast.interfaces` gives them).
 
     An interface that vanished or lost its address stops; one that (re)appears with an
     address starts again on its VIF; a new index or address restarts it (the querier
-    election depends on the address).
+    election depends on the address). Without ``need_address`` (an IPv6-only daemon) an
+    interface needs no IPv4 address to run.
     """
     for iface in running.values():
         found = current.get(iface.name)
-        usable = found is not None and bool(found.addresses)
+        usable = found is not None and (bool(found.addresses) or not need_address)
         if iface.active and (not usable or (found is not None
                                             and found.index != iface.index)):
             stop(iface)
         if found is None or not usable:
             continue
-        address, network = found.addresses[0].ip, found.addresses[0].network
+        address, network = (found.addresses[0].ip, found.addresses[0].network) \
+            if found.addresses else (IPv4Address(0), IPv4Network(0))
         if iface.active and address != iface.address:
             log.info("%s: address changed from %s to %s", iface.name, iface.address,
                      address)

@@ -17,8 +17,8 @@ which groups to join, change or leave upstream (the kernel then sends the report
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from ipaddress import IPv4Address
 
+from mrouter.igmp.family import Address
 from mrouter.router.routes import FilterMode, Membership
 
 
@@ -27,8 +27,8 @@ def merge(states: Iterable[Membership | None]) -> Membership | None:
     present = [s for s in states if s is not None and not s.empty]
     if not present:
         return None
-    included: set[IPv4Address] = set()
-    excluded: set[IPv4Address] | None = None
+    included: set[Address] = set()
+    excluded: set[Address] | None = None
     for state in present:
         if state.filter_mode is FilterMode.INCLUDE:
             included |= state.sources
@@ -39,8 +39,8 @@ def merge(states: Iterable[Membership | None]) -> Membership | None:
     return Membership(FilterMode.EXCLUDE, frozenset(excluded - included))
 
 
-def merged_database(per_interface: Mapping[str, Mapping[IPv4Address, Membership]],
-                    ) -> dict[IPv4Address, Membership]:
+def merged_database(per_interface: Mapping[str, Mapping[Address, Membership]],
+                    ) -> dict[Address, Membership]:
     """Merge every downstream interface's memberships, group by group."""
     groups = {g for memberships in per_interface.values() for g in memberships}
     result = {}
@@ -51,11 +51,11 @@ def merged_database(per_interface: Mapping[str, Mapping[IPv4Address, Membership]
     return result
 
 
-def upstream_changes(old: Mapping[IPv4Address, Membership],
-                     new: Mapping[IPv4Address, Membership],
-                     ) -> dict[IPv4Address, Membership | None]:
+def upstream_changes(old: Mapping[Address, Membership],
+                     new: Mapping[Address, Membership],
+                     ) -> dict[Address, Membership | None]:
     """Groups whose upstream membership changed, with the new state (None: leave)."""
-    changes: dict[IPv4Address, Membership | None] = {}
+    changes: dict[Address, Membership | None] = {}
     for group in old.keys() | new.keys():
         if old.get(group) != new.get(group):
             changes[group] = new.get(group)

@@ -55,6 +55,7 @@ from mrouter.igmp.engine import (
     SendQuery,
     TimerExpired,
 )
+from mrouter.kernel import mroute6
 from mrouter.kernel.mroute import is_upcall
 from mrouter.linux import bpf
 from mrouter.linux.constants import ETH_P_IP, IPPROTO_IGMP, PACKET_OUTGOING
@@ -128,9 +129,10 @@ class Wire:
 
 IGMP_WIRE = Wire("IGMP", igmp_codec.decode_packet, igmp_codec.encode_packet,
                  lambda p: p.igmp, lambda p: p.ip.ttl, is_upcall, _igmp_address)
-# MLD upcalls (MRT6, im6_mbz) come with the IPv6 daemon; a querier's tap sees none.
+# MLD upcalls (MRT6, im6_mbz 0) reach the daemon's MldSocket, which returns them without
+# an IPv6 header (an MLD packet it returns starts with IPv6's version nibble, 6)
 MLD_WIRE = Wire("MLD", mld_codec.decode_packet, mld_codec.encode_packet,
-                lambda p: p.mld, lambda p: p.ip.hop_limit, lambda _data: False, _mld_address)
+                lambda p: p.mld, lambda p: p.ip.hop_limit, mroute6.is_upcall, _mld_address)
 WIRES = {"IGMP": IGMP_WIRE, "MLD": MLD_WIRE}
 
 
@@ -222,6 +224,10 @@ class QuerierShell:
         self._by_name[name] = iface
         self.perform(self.engine.add_interface(name, address, network, settings, self.clock()))
         return iface
+
+    def interface(self, name: str) -> ShellInterface | None:
+        """The interface ``name`` as the shell runs it (index, source address), if it does."""
+        return self._by_name.get(name)
 
     def remove_interface(self, name: str) -> None:
         iface = self._by_name[name]

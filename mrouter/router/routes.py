@@ -16,6 +16,9 @@ interface ``iif``, which interfaces does it leave by?
   traffic from a downstream goes upstream and to the other member downstreams, a member
   downstream counting only while this router is its querier.
 
+One table serves one family; a dual-stack daemon has one per family (IPv4 and IPv6 are
+separate kernel tables too).
+
 Two rules hold whatever the state: link-local groups (the family's link-local scope,
 224.0.0.0/24 for IPv4) are never forwarded, and a packet never goes back out of its
 inbound interface. The table takes those facts from its
@@ -31,9 +34,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from typing import Any
 
-from mrouter.igmp.family import IPV4, AddressFamily
+from mrouter.igmp.family import IPV4, Address, AddressFamily, Network
 from mrouter.igmp.tables import FilterMode  # the one FilterMode, the engine's
 
 __all__ = ["CacheAction", "CacheEntry", "FilterMode", "ForwardingCache", "Install",
@@ -44,17 +47,17 @@ __all__ = ["CacheAction", "CacheEntry", "FilterMode", "ForwardingCache", "Instal
 class StaticRoute:
     """(S,G) when ``source`` is set, else (*,G) for every group in ``group``."""
 
-    group: IPv4Network
+    group: Network
     iif: str
     oifs: frozenset[str]
-    source: IPv4Address | None = None
+    source: Address | None = None
 
-    def matches(self, source: IPv4Address, group: IPv4Address, iif: str) -> bool:
+    def matches(self, source: Address, group: Address, iif: str) -> bool:
         return (self.iif == iif and group in self.group
                 and (self.source is None or self.source == source))
 
     @property
-    def key(self) -> tuple[IPv4Address | None, IPv4Network, str]:
+    def key(self) -> tuple[Address | None, Network, str]:
         return (self.source, self.group, self.iif)
 
 
@@ -63,9 +66,9 @@ class Membership:
     """Forwarding state of one group on one interface (the engine's MembershipChanged)."""
 
     filter_mode: FilterMode
-    sources: frozenset[IPv4Address]
+    sources: frozenset[Address]
 
-    def wants(self, source: IPv4Address) -> bool:
+    def wants(self, source: Address) -> bool:
         if self.filter_mode is FilterMode.INCLUDE:
             return source in self.sources
         return source not in self.sources
@@ -83,13 +86,13 @@ class RouteTable:
     """
 
     def __init__(self, interfaces: Iterable[str], *, upstream: str | None = None,
-                 family: AddressFamily[IPv4Address, IPv4Network] = IPV4) -> None:
+                 family: AddressFamily[Any, Any] = IPV4) -> None:
         self.interfaces = tuple(interfaces)
         self.upstream = upstream
         self.family = family
-        self._routes: dict[tuple[IPv4Address | None, IPv4Network, str], StaticRoute] = {}
-        self._dynamic: dict[tuple[str, IPv4Address], Membership] = {}
-        self._static: dict[tuple[str, IPv4Address], set[IPv4Address | None]] = {}
+        self._routes: dict[tuple[Address | None, Network, str], StaticRoute] = {}
+        self._dynamic: dict[tuple[str, Address], Membership] = {}
+        self._static: dict[tuple[str, Address], set[Address | None]] = {}
         self._not_querier: set[str] = set()
 
     # --- static routes ---
@@ -97,7 +100,7 @@ class RouteTable:
         """Add a route, replacing one with the same (source, group, iif)."""
         self._routes[route.key] = route
 
-    def remove_route(self, source: IPv4Address | None, group: IPv4Network, iif: str) -> bool:
+    def remove_route(self, source: Address | None, group: Network, iif: str) -> bool:
         """Remove a route; False if there was none."""
         return self._routes.pop((source, group, iif), None) is not None
 
@@ -108,11 +111,11 @@ class RouteTable:
     def static_sg(self) -> Iterator[StaticRoute]:
         """The exact (S,G) routes, which can be installed before any packet arrives."""
         return (r for r in self._routes.values()
-                if r.source is not None and r.group.prefixlen == 32)
+                if r.source is not None and r.group.prefixlen == r.group.max_prefixlen)
 
     # --- membership ---
-    def set_membership(self, iface: str, group: IPv4Address, filter_mode: FilterMode,
-                       sources: Iterable[IPv4Address]) -> None:
+    def set_membership(self, iface: str, group: Address, filter_mode: FilterMode,
+                       sources: Iterable[Address]) -> None:
         """The engine's latest state for (iface, group); INCLUDE {} removes it."""
         membership = Membership(filter_mode, frozenset(sources))
         if membership.empty:
@@ -120,7 +123,7 @@ class RouteTable:
         else:
             self._dynamic[(iface, group)] = membership
 
-    def join(self, iface: str, group: IPv4Address, source: IPv4Address | None = None) -> bool:
+    def join(self, iface: str, group: Address, source: Address | None = None) -> bool:
         """Static membership; ``source`` None means any source. False if already there."""
         joined = self._static.setdefault((iface, group), set())
         if source in joined:
@@ -128,7 +131,7 @@ class RouteTable:
         joined.add(source)
         return True
 
-    def leave(self, iface: str, group: IPv4Address, source: IPv4Address | None = None) -> bool:
+    def leave(self, iface: str, group: Address, source: Address | None = None) -> bool:
         """Remove a static membership; False if there was none."""
         joined = self._static.get((iface, group))
         if joined is None or source not in joined:
@@ -138,11 +141,11 @@ class RouteTable:
             del self._static[(iface, group)]
         return True
 
-    def static_memberships(self) -> list[tuple[str, IPv4Address, IPv4Address | None]]:
+    def static_memberships(self) -> list[tuple[str, Address, Address | None]]:
         return sorted(((i, g, s) for (i, g), ss in self._static.items() for s in ss),
-                      key=lambda t: (t[0], t[1], t[2] or IPv4Address(0)))
+                      key=lambda t: (t[0], int(t[1]), int(t[2] or 0)))
 
-    def is_static(self, iface: str, group: IPv4Address) -> bool:
+    def is_static(self, iface: str, group: Address) -> bool:
         """Whether (iface, group) has a static membership (of any source)."""
         return bool(self._static.get((iface, group)))
 
@@ -153,7 +156,7 @@ class RouteTable:
         else:
             self._not_querier.add(iface)
 
-    def membership(self, iface: str, group: IPv4Address) -> Membership | None:
+    def membership(self, iface: str, group: Address) -> Membership | None:
         """The merged membership of (iface, group), static joins included."""
         dynamic = self._dynamic.get((iface, group))
         static = self._static.get((iface, group), set())
@@ -166,10 +169,10 @@ class RouteTable:
             return Membership(FilterMode.INCLUDE, dynamic.sources | static_sources)
         return Membership(FilterMode.EXCLUDE, dynamic.sources - static_sources)
 
-    def groups(self) -> set[IPv4Address]:
+    def groups(self) -> set[Address]:
         return {g for _, g in self._dynamic} | {g for _, g in self._static}
 
-    def member_interfaces(self, source: IPv4Address, group: IPv4Address) -> set[str]:
+    def member_interfaces(self, source: Address, group: Address) -> set[str]:
         wanted = set()
         for iface in self.interfaces:
             m = self.membership(iface, group)
@@ -178,7 +181,7 @@ class RouteTable:
         return wanted
 
     # --- the question ---
-    def oifs(self, source: IPv4Address, group: IPv4Address, iif: str) -> frozenset[str]:
+    def oifs(self, source: Address, group: Address, iif: str) -> frozenset[str]:
         """Outbound interfaces for (source, group) arriving on ``iif``."""
         if not self.family.is_forwardable(group):  # link-local scope or not multicast
             return frozenset()
@@ -206,16 +209,16 @@ class RouteTable:
 class Install:
     """Add or replace the kernel MFC entry for (source, group)."""
 
-    source: IPv4Address
-    group: IPv4Address
+    source: Address
+    group: Address
     iif: str
     oifs: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
 class Uninstall:
-    source: IPv4Address
-    group: IPv4Address
+    source: Address
+    group: Address
 
 
 CacheAction = Install | Uninstall
@@ -223,8 +226,8 @@ CacheAction = Install | Uninstall
 
 @dataclass(slots=True)
 class CacheEntry:
-    source: IPv4Address
-    group: IPv4Address
+    source: Address
+    group: Address
     iif: str
     oifs: frozenset[str]
     installed_at: float
@@ -244,12 +247,12 @@ class ForwardingCache:
     def __init__(self, table: RouteTable, *, expiry: float = 300.0) -> None:
         self.table = table
         self.expiry = expiry
-        self.entries: dict[tuple[IPv4Address, IPv4Address], CacheEntry] = {}
+        self.entries: dict[tuple[Address, Address], CacheEntry] = {}
         # the sources with an entry, per group: a membership change touches one group's
         # entries without scanning every entry (10k groups installed is a normal day)
-        self._sources: dict[IPv4Address, set[IPv4Address]] = {}
+        self._sources: dict[Address, set[Address]] = {}
 
-    def _entry(self, source: IPv4Address, group: IPv4Address, iif: str, now: float,
+    def _entry(self, source: Address, group: Address, iif: str, now: float,
                static: bool) -> Install:
         oifs = self.table.oifs(source, group, iif)
         self._sources.setdefault(group, set()).add(source)
@@ -272,18 +275,18 @@ class ForwardingCache:
                 entry.static = True
         return actions
 
-    def resolve(self, source: IPv4Address, group: IPv4Address, iif: str,
+    def resolve(self, source: Address, group: Address, iif: str,
                 now: float) -> list[CacheAction]:
         """A NOCACHE upcall: install (S,G) with what the table says (maybe nothing)."""
         if self.table.family.is_link_local(group):
             return []
         return [self._entry(source, group, iif, now, self._is_static(source, group))]
 
-    def _is_static(self, source: IPv4Address, group: IPv4Address) -> bool:
+    def _is_static(self, source: Address, group: Address) -> bool:
         return any(r.source == source and r.group.network_address == group
                    for r in self.table.static_sg())
 
-    def refresh(self, group: IPv4Address | None = None) -> list[CacheAction]:
+    def refresh(self, group: Address | None = None) -> list[CacheAction]:
         """Recompute entries (of one group, or all) after routes or membership changed."""
         actions: list[CacheAction] = []
         entries = self.entries.values() if group is None else [
@@ -296,7 +299,7 @@ class ForwardingCache:
                 actions.append(Install(entry.source, entry.group, entry.iif, oifs))
         return actions
 
-    def remove(self, source: IPv4Address, group: IPv4Address) -> list[CacheAction]:
+    def remove(self, source: Address, group: Address) -> list[CacheAction]:
         if self.entries.pop((source, group), None) is None:
             return []
         sources = self._sources[group]
@@ -312,7 +315,7 @@ class ForwardingCache:
             actions += self.remove(*key)
         return actions + self.refresh()
 
-    def age(self, counters: dict[tuple[IPv4Address, IPv4Address], int],
+    def age(self, counters: dict[tuple[Address, Address], int],
             now: float) -> list[CacheAction]:
         """Expire dynamic entries whose packet count did not move for ``expiry`` seconds.
 

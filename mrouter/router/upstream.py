@@ -3,20 +3,21 @@
 Theory of operation: in proxy mode (RFC 4605) the daemon runs router-side IGMP
 downstream; :mod:`mrouter.router.proxy` merges what it learnt there into one membership
 database, and :class:`UpstreamHost` holds that database on the upstream interface from
-ordinary multicast sockets, one per group, so the kernel's own host side sends the
-reports (and answers the upstream querier). :meth:`UpstreamHost.apply` joins, changes and
-leaves groups as the database changes; :meth:`UpstreamHost.reset` forgets everything when
-the upstream link goes away.
+ordinary multicast sockets, one per group (of the group's family: a dual-stack proxy has
+one host per family), so the kernel's own host side sends the reports (IGMP or MLD) and
+answers the upstream querier. :meth:`UpstreamHost.apply` joins, changes and leaves
+groups as the database changes; :meth:`UpstreamHost.reset` forgets everything when the
+upstream link goes away.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from ipaddress import IPv4Address
 from typing import Any
 
 from mrouter.errors import MrouterError
+from mrouter.igmp.family import Address
 from mrouter.router import proxy
 from mrouter.router.interfaces import Interface
 from mrouter.router.routes import FilterMode, Membership
@@ -33,16 +34,17 @@ class UpstreamHost:
     """
 
     def __init__(self, iface: Interface,
-                 on_change: Callable[[IPv4Address, Membership | None], None] = lambda g, m: None,
+                 on_change: Callable[[Address, Membership | None], None] = lambda g, m: None,
                  ) -> None:
         self.iface = iface
         # each group joined, changed (its new state) or left (None) upstream
         self.on_change = on_change
-        self.joined: dict[IPv4Address, Membership] = {}
-        self._sockets: dict[IPv4Address, Any] = {}
+        self.joined: dict[Address, Membership] = {}
+        self._sockets: dict[Address, Any] = {}
 
-    def apply(self, database: Mapping[IPv4Address, Membership]) -> None:
-        from mrouter.sockets.mcast import McastSocket, interface
+    def apply(self, database: Mapping[Address, Membership]) -> None:
+        from mrouter.sockets.mcast import interface
+        from mrouter.sockets.mcast6 import open_socket
 
         upstream = interface(self.iface.index)
         for group, state in proxy.upstream_changes(self.joined, database).items():
@@ -54,7 +56,7 @@ class UpstreamHost:
                 log.info("proxy: left %s upstream on %s", group, self.iface.name)
                 self.on_change(group, None)
                 continue
-            sock = McastSocket()
+            sock: Any = open_socket(group)  # IGMP or MLD: the kernel's host side of its family
             try:
                 if state.filter_mode is FilterMode.INCLUDE:
                     for source in sorted(state.sources):

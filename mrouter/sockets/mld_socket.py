@@ -142,18 +142,32 @@ def link_local(iface: str, if_inet6: Path = IF_INET6) -> LinkLocal:
     return LinkLocal(ifindex, address, IPv6Network(f"{address}/64", strict=False))
 
 
+def ifindex_of(ancdata: list[tuple[int, int, bytes]]) -> int:
+    """The IPV6_PKTINFO ifindex of a message's ancillary data (0 when there is none)."""
+    for level, kind, payload in ancdata:
+        if level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO \
+                and len(payload) >= IN6_PKTINFO.size:
+            return int(IN6_PKTINFO.unpack_from(payload)[1])
+    return 0
+
+
 class MldSocket:
     """A non-blocking raw ICMPv6 socket that reads MLD and sends it with hop limit 1 and
     a Router Alert (see the module docstring)."""
 
-    def __init__(self, *, multicast_loop: bool = False) -> None:
-        try:
-            sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-        except PermissionError as exc:
-            raise McastError("cannot open a raw ICMPv6 socket: permission denied; run as "
-                             "root or with CAP_NET_RAW") from exc
-        except OSError as exc:
-            raise McastError(f"cannot open a raw ICMPv6 socket: {exc.strerror}") from exc
+    def __init__(self, sock: socket.socket | None = None, *,
+                 multicast_loop: bool = False) -> None:
+        """``sock``: a raw ICMPv6 socket to use (the daemon's MRT6_INIT socket, on which
+        kernel upcalls arrive too: :meth:`recv` returns those as they are); None opens
+        one."""
+        if sock is None:
+            try:
+                sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+            except PermissionError as exc:
+                raise McastError("cannot open a raw ICMPv6 socket: permission denied; run "
+                                 "as root or with CAP_NET_RAW") from exc
+            except OSError as exc:
+                raise McastError(f"cannot open a raw ICMPv6 socket: {exc.strerror}") from exc
         self.sock = sock
         try:
             sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, icmp6_filter(MLD_TYPES))
@@ -204,6 +218,10 @@ class MldSocket:
             return None
         except OSError as exc:
             raise McastError(f"reading the ICMPv6 socket failed: {exc.strerror}") from exc
+        if data and data[0] == 0:
+            # a kernel upcall (struct mrt6msg, im6_mbz 0: no ICMPv6 type is 0), queued
+            # past the ICMPv6 filter; handed on whole, without an IPv6 header
+            return Received(bytes(data), ifindex_of(ancdata))
         src = IPv6Address(addr[0].split("%", 1)[0])
         dst, ifindex, hop_limit, options = IPv6Address(0), 0, 0, None
         for level, kind, payload in ancdata:
