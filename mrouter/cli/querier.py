@@ -214,8 +214,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     family = IPV6 if settings.protocol == "MLD" else IPV4
-    # MLD events say their family; IGMP's keep the shape they always had.
-    tag = {} if family is IPV4 else {"family": family.key}
+    # every event says its family ("ipv4" or "ipv6"), like every JSON object that carries
+    # addresses of one family
+    tag = {"family": family.key}
 
     def emit(event: dict[str, Any]) -> None:
         event = {"time": round(time.time(), 6), **event}

@@ -137,7 +137,7 @@ def message_fields(msg: IgmpMessage) -> Fields:
 
 
 def ip_fields(ip: IPv4Header) -> Fields:
-    return {"src": str(ip.src), "dst": str(ip.dst), "ttl": ip.ttl,
+    return {"family": "ipv4", "src": str(ip.src), "dst": str(ip.dst), "ttl": ip.ttl,
             "router_alert": ip.router_alert, "ip_checksum_ok": ip.checksum_ok}
 
 

@@ -93,12 +93,13 @@ def test_mld_decode_shows_the_mld_of_a_mixed_capture(capture: Path,
         1, "query", "general", 10.0)
     assert "truncated IPv6 packet" in str(cut["error"]) and cut["offset"] == 60
     assert (bad["type"], bad["checksum_ok"]) == ("v1_done", False)
-    # the same keys as igmp decode's, plus the family
+    # the same keys as igmp decode's (both say their family), less IPv4's header checksum
     _, igmp_out, _ = run(["igmp", "decode", str(capture), "--json"], capsys)
     igmp = lines(igmp_out)
     assert [g["frame"] for g in igmp] == [2]  # igmp decode shows only the IGMP
     assert set(igmp[0]) - set(report) == {"ip_checksum_ok"}
-    assert set(report) - set(igmp[0]) == {"family"}
+    assert set(report) - set(igmp[0]) == set()
+    assert (igmp[0]["family"], report["family"]) == ("ipv4", "ipv6")
 
 
 def test_mld_decode_text_is_aligned_columns(capture: Path,
