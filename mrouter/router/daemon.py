@@ -58,7 +58,6 @@ from typing import Any
 from mrouter.dataplane.user import DataplaneInterface, UserDataplane
 from mrouter.diag.events import EventLog, EventWriter, igmp_fields
 from mrouter.errors import ConfigError, MrouterError
-from mrouter.igmp.codec import Packet
 from mrouter.igmp.engine import (
     Action,
     Dropped,
@@ -284,7 +283,7 @@ class Daemon:
             plane.shell = _Shell(plane.engine, plane.sock, self.clock,
                                  on_action=partial(self._on_action, plane=plane),
                                  on_other=partial(self._on_other, plane=plane),
-                                 on_igmp=self._on_igmp if plane.family is IPV4 else None,
+                                 on_igmp=partial(self._on_igmp, plane=plane),
                                  on_undecodable=partial(self._on_undecodable, plane=plane),
                                  stats=self.stats)
             for iface in self.interfaces.values():
@@ -591,9 +590,18 @@ class Daemon:
         except MrouterError as exc:
             log.warning("IGMP: %s", exc)
 
-    def _on_igmp(self, iface: str, packet: Packet, now: float) -> None:
-        self.stats.igmp_received(iface, *message_kind(packet.igmp))
-        self.events.record("igmp_in", now, iface, src=packet.ip.src, **igmp_fields(packet.igmp))
+    def _on_igmp(self, iface: str, packet: Any, now: float,
+                 plane: FamilyPlane | None = None) -> None:
+        """An IGMP (MLD) message the shell decoded and gave the engine: counted, recorded
+        (igmp_in; mld_in with "family": "ipv6" for MLD, see mrouter.diag.events)."""
+        if plane is None or plane.family is IPV4:
+            self.stats.igmp_received(iface, *message_kind(packet.igmp))
+            self.events.record("igmp_in", now, iface, src=packet.ip.src,
+                               **igmp_fields(packet.igmp))
+        else:
+            self.stats.igmp_received(iface, *message_kind(packet.mld))
+            self.events.record("mld_in", now, iface, src=packet.ip.src, family=plane.key,
+                               **igmp_fields(packet.mld))
 
     def _on_other(self, received: Received, plane: FamilyPlane | None = None) -> None:
         """A packet on the MRT_INIT (MRT6_INIT) socket that is not IGMP (MLD): a kernel
@@ -655,8 +663,7 @@ class Daemon:
         elif isinstance(action, Dropped):
             self._dropped_of[plane.key].setdefault(action.iface,
                                                    Counter())[action.reason] += 1
-        if plane.family is IPV4:  # the event stream and timeline are IPv4's (issue 14 §3)
-            self.events.record_action(action, now)
+        self.events.record_action(action, now, plane.key)
 
     def _on_undecodable(self, ifindex: int, plane: FamilyPlane | None = None) -> None:
         plane = plane or self.planes.primary
