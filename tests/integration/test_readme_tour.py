@@ -23,26 +23,45 @@ pytestmark = pytest.mark.netns
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def tour_block() -> str:
+def tour_blocks() -> list[str]:
+    """The tour's shell blocks: IPv4 on basic.toml, then both families on dual-stack.toml."""
     text = README.read_text()
-    section = text[text.index("## A five-minute tour"):]
-    return section[section.index("```sh\n") + 6:section.index("```\n", section.index("```sh"))]
+    section = text[text.index("## A five-minute tour"):text.index("## Running a router")]
+    return [part.split("```\n")[0] for part in section.split("```sh\n")[1:]]
 
 
-@pytest.mark.timeout(120)
-def test_the_tour_routes_ten_datagrams_and_leaves_nothing(tmp_path: Path) -> None:
-    name = f"tour{os.getpid()}"
-    script = tour_block()
-    assert "mrouter lab down tour" in script  # the block this test knows
+def run_block(script: str, name: str, word: str, tmp_path: Path) -> str:
+    """Run one block as written, its lab name and /tmp paths made this run's own."""
     script = script.replace(". .venv/bin/activate", ":")
-    script = re.sub(r"/tmp/tour\b", str(tmp_path / "tour"), script)
-    script = re.sub(r"\btour\b(?![/.])", name, script)
+    script = re.sub(rf"/tmp/{word}\b", str(tmp_path / word), script)
+    script = re.sub(rf"\b{word}\b(?![/.])", name, script)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     result = subprocess.run(["bash", "-c", "set -e\n" + script], capture_output=True,
                             text=True, timeout=100, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
-    summary = next(line for line in out.splitlines() if line.startswith("239.1.1.1"))
-    assert re.search(r"\b10\b", summary), out  # received 10
-    assert "198.51.100.2" in out  # show routes: the forwarded (S,G)
     assert not [ns for ns in netns_list() if name in ns]  # the lab is gone
+    return result.stdout
+
+
+@pytest.mark.timeout(120)
+def test_the_tour_routes_ten_datagrams_and_leaves_nothing(tmp_path: Path) -> None:
+    block = tour_blocks()[0]
+    assert "mrouter lab down tour" in block  # the block this test knows
+    out = run_block(block, f"tour{os.getpid()}", "tour", tmp_path)
+    summary = next(line for line in out.splitlines() if line.startswith("239.1.1.1"))
+    assert summary.split()[2] == "10", out  # RECV: all 10 arrived
+    assert "198.51.100.2" in out  # show routes: the forwarded (S,G)
+
+
+@pytest.mark.timeout(120)
+def test_the_dual_stack_tour_routes_an_ipv4_and_an_ipv6_flow(tmp_path: Path) -> None:
+    block = tour_blocks()[1]
+    assert "mrouter lab down tour6" in block
+    out = run_block(block, f"tourv{os.getpid()}", "tour6", tmp_path)
+    rows = {line.split()[0]: line.split() for line in out.splitlines()
+            if line.startswith(("239.1.1.1 ", "ff15::1 "))}
+    assert rows["239.1.1.1"][2] == rows["ff15::1"][2] == "10", out
+    routes = [line.split()[:4] for line in out.splitlines()
+              if line.startswith(("198.51.100.2 ", "2001:db8:1::2 "))]
+    assert sorted(routes) == [["198.51.100.2", "239.1.1.1", "up0", "dn0"],
+                              ["2001:db8:1::2", "ff15::1", "up0", "dn0"]], out
