@@ -76,6 +76,7 @@ from mrouter.router.handlers import ControlHandlers, static_route
 from mrouter.router.ifevents import LinkEvents
 from mrouter.router.interfaces import Interface, follow, resolve_interfaces
 from mrouter.router.metrics import MetricsServer, exposition
+from mrouter.router.mrules import TableRules
 from mrouter.router.querier import QuerierShell
 from mrouter.router.routes import (
     CacheAction,
@@ -222,11 +223,14 @@ class Daemon:
 
         self.mrt = MrouteSocket(config.table, asserts=True)
         self._closers.append(self.mrt.close)
+        self.mrules = TableRules.open(socket.AF_INET, config.table, self.interfaces)
+        self._closers.append(self.mrules.close)
         self.igmp_sock = IgmpSocket(self.mrt.sock)
         for iface in self.interfaces.values():
             if not iface.active:
                 continue  # an optional interface that is not there yet
             self.mrt.add_vif(iface.vif, iface.index, threshold=iface.config.ttl_threshold)
+            self.mrules.add(iface.name)
             log.debug("VIF %d: %s (ifindex %d, %s)", iface.vif, iface.name, iface.index,
                       iface.address)
 
@@ -446,6 +450,7 @@ class Daemon:
         self.by_index.pop(iface.index, None)
         with contextlib.suppress(MrouterError):  # the kernel drops VIFs of deleted links
             self.mrt.del_vif(iface.vif)
+        self.mrules.remove(iface.name)
         self.table.interfaces = self._active_names()
         if self.user_plane is not None:
             self.user_plane.set_interfaces(self._dataplane_interfaces())
@@ -465,6 +470,7 @@ class Daemon:
             log.warning("%s: cannot start: %s", iface.name, exc)
             return
         iface.active = True
+        self.mrules.add(iface.name, strict=False)
         self.events.record("iface_changed", now, iface.name, state="up")
         self.by_index[iface.index] = iface
         log.info("%s: back (ifindex %d, %s) on VIF %d", iface.name, iface.index,
