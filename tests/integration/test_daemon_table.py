@@ -10,8 +10,10 @@ Lab basic.toml: sender 198.51.100.2 -- r1 up0 | r1 dn0 -- receiver.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from ipaddress import IPv4Address
@@ -157,3 +159,22 @@ def test_explain_says_forwarded_only_while_the_rule_sends_the_flow(
         stop(daemon)
     assert daemon.proc.returncode == 0  # the rule deleted by hand is no error at stop
     assert mrules(r1) == []
+
+
+def test_a_daemon_that_dropped_root_still_deletes_its_rules(lab: Any) -> None:
+    """`--user nobody` keeps CAP_NET_ADMIN, which is what deleting a rule needs."""
+    r1 = lab.node("r1")
+    shared = Path(tempfile.mkdtemp(prefix="mrouter-mrule-"))  # nobody reads the config
+    try:
+        shared.chmod(0o755)
+        daemon = start(lab, shared, TABLE_100, "--user", "nobody")
+        try:
+            assert sorted(mrules(r1)) == sorted([ours("up0"), ours("dn0")])
+            forwards(lab, daemon, "nobody")
+        finally:
+            stop(daemon)
+        assert daemon.proc.returncode == 0
+        assert "cannot delete" not in daemon.log.read_text()
+        assert mrules(r1) == []
+    finally:
+        shutil.rmtree(shared)
