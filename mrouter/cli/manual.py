@@ -218,7 +218,10 @@ KEY_MEANINGS: dict[str, dict[str, str]] = {
                 'by static routes and learnt memberships. "proxy": RFC 4605 IGMP proxying, '
                 "one upstream interface (host side) and downstream ones (router side).",
         "table": "the kernel multicast routing table (MRT_TABLE) the daemon owns; unset: "
-                 "the main one. Several daemons in one namespace need one table each.",
+                 "the main one. Several daemons in one namespace need one table each. "
+                 "For a table other than the default, the daemon adds a multicast rule "
+                 "per interface (ip mrule ... priority 32700 proto 109) while it runs, so "
+                 "that arriving packets are looked up in it.",
         "expire_after": "seconds without packets before a learnt (S,G) route is removed "
                         "from the kernel.",
         "poll_interval": "seconds between reads of the kernel's per-route packet counters "

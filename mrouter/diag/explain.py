@@ -27,7 +27,7 @@ X (the packet's own path, in order)::
     no_vif_input         the interface the flow arrives on is not a VIF (MIF)
     no_vif               X is not a VIF (MIF)
     no_table_rule        the table explained is not the default one and no multicast rule
-                         (`ip -6 mrule`) sends the flow to it (read for IPv6 only)
+                         (`ip mrule`, `ip -6 mrule`) sends the flow to it
     foreign_owner        no route, and the table belongs to another process
     no_route             no (S,G) entry in the kernel's cache
     unresolved           only an unresolved entry (upcall sent, nobody answered)
@@ -801,10 +801,13 @@ def gather(group: IPAddress, source: IPAddress | None = None, *,
                      + (f" on {socket_path}" if socket_path else "")
                      + ": treating the table as owned by another process")
     rule_tables = None
-    if fam is IPV6 and table != fam.default_table:
-        # (IPv4 is left as it was; the same rules apply to it, see RTNL_FAMILY_IPMR)
-        rules = netlink.query(lambda ipr: netlink.mroute_rules(ipr, fam.rtnl_family))
-        rule_tables = {i.name: netlink.rule_table(rules, i.name) for i in interfaces}
+    if table != fam.default_table:
+        try:
+            rules = netlink.query(lambda ipr: netlink.mroute_rules(ipr, fam.rtnl_family))
+        except OSError:  # no rules to read (no multiple tables): nothing is claimed
+            pass
+        else:
+            rule_tables = {i.name: netlink.rule_table(rules, i.name) for i in interfaces}
     if listen > 0 and not flows:
         notes.append(f"no packet to {group} arrived in {listen:g} s of listening")
     edge = edge_view(group, daemon, routes, pim)

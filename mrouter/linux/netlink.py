@@ -1,5 +1,6 @@
-"""rtnetlink reading: links, IPv4 and IPv6 addresses and route lookups (through pyroute2),
-and the kernel's multicast routing tables, every table (a plain netlink socket).
+"""rtnetlink: links, IPv4 and IPv6 addresses and route lookups (through pyroute2), the
+kernel's multicast routing tables, every table (a plain netlink socket), and the multicast
+routing rules that pick a table (`ip mrule`: read, added and deleted through pyroute2).
 
 Theory of operation: every shell that asks the kernel about interfaces asks here. The
 multicast socket shell (:func:`mrouter.sockets.mcast.interfaces`), ``mrouter explain``,
@@ -422,6 +423,10 @@ def parse_entry(payload: bytes, family: int = RTNL_FAMILY_IPMR) -> MrouteEntry |
 # choose (ipmr_fib_lookup, ip6mr_fib_lookup): by default one rule at priority 32767 sends
 # everything to the default table (253 for IPv4, 254 for IPv6), so a route in table 100 sees
 # no packet until a rule (`ip -6 mrule add iif up0 lookup 100`) sends the flow there.
+# Rules are FIB rules of family RTNL_FAMILY_IPMR or RTNL_FAMILY_IP6MR (net/core/fib_rules.c),
+# added and deleted through pyroute2 (``IPRoute.rule`` takes those families as they are,
+# checked in a namespace on 6.18). The kernel deletes the first rule matching every field
+# given, FRA_PROTOCOL included, so a rule is deleted by all it was added with.
 
 FR_ACT_TO_TBL = 1  # include/uapi/linux/fib_rules.h
 
@@ -435,18 +440,55 @@ class MrouteRule:
     table: int
     iif: str | None  # FRA_IIFNAME: only packets arriving there (None: any)
     selective: bool  # other selectors (prefixes, oif, fwmark...) explain does not weigh
+    protocol: int = 0  # FRA_PROTOCOL: who added it (RTPROT_*, or a daemon's own value)
 
 
 def mroute_rules(ipr: Any, family: int) -> list[MrouteRule]:
-    """The multicast routing rules of ``family``, in priority order."""
+    """The multicast routing rules of ``family``, in priority order; OSError with the
+    kernel's errno if it refuses the dump."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        found = list(ipr.get_rules(family=family))
+    except NetlinkError as exc:
+        raise OSError(exc.code, os.strerror(exc.code)) from None
     out = []
-    for msg in ipr.get_rules(family=family):
+    for msg in found:
         table = msg.get_attr("FRA_TABLE") or msg["table"]
         selective = bool(msg["src_len"] or msg["dst_len"] or msg.get_attr("FRA_OIFNAME")
                          or msg.get_attr("FRA_FWMARK") or msg["flags"] & 0x2)  # FIB_RULE_INVERT
         out.append(MrouteRule(int(msg.get_attr("FRA_PRIORITY") or 0), int(msg["action"]),
-                              int(table), msg.get_attr("FRA_IIFNAME"), selective))
+                              int(table), msg.get_attr("FRA_IIFNAME"), selective,
+                              int(msg.get_attr("FRA_PROTOCOL") or 0)))
     return sorted(out, key=lambda r: r.priority)
+
+
+def add_mroute_rule(ipr: Any, family: int, iif: str, table: int, priority: int,
+                    protocol: int) -> None:
+    """Add the rule "packets arriving on ``iif`` are looked up in ``table``" of ``family``
+    (`ip mrule add iif IIF lookup TABLE priority PRIORITY protocol PROTOCOL`); OSError
+    with the kernel's errno if it refuses (EEXIST: that very rule is there)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        ipr.rule("add", family=family, iifname=iif, table=table, priority=priority,
+                 protocol=protocol, action=FR_ACT_TO_TBL)
+    except NetlinkError as exc:
+        raise OSError(exc.code, os.strerror(exc.code)) from None
+
+
+def delete_mroute_rule(ipr: Any, family: int, rule: MrouteRule) -> None:
+    """Delete the multicast rule of ``family`` that has every field of ``rule`` (as
+    :func:`mroute_rules` read it or :func:`add_mroute_rule` added it); OSError with the
+    kernel's errno if it refuses (ENOENT: no such rule)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    fields: dict[str, Any] = {"iifname": rule.iif} if rule.iif is not None else {}
+    try:
+        ipr.rule("del", family=family, table=rule.table, priority=rule.priority,
+                 protocol=rule.protocol, action=rule.action, **fields)
+    except NetlinkError as exc:
+        raise OSError(exc.code, os.strerror(exc.code)) from None
 
 
 def rule_table(rules: list[MrouteRule], iif: str) -> int | None:

@@ -83,6 +83,7 @@ from mrouter.router.handlers import ControlHandlers, static_route
 from mrouter.router.ifevents import LinkEvents
 from mrouter.router.interfaces import Interface, follow, resolve_interfaces
 from mrouter.router.metrics import MetricsServer, exposition
+from mrouter.router.mrules import TableRules
 from mrouter.router.planes import FamilyPlane, Planes
 from mrouter.router.querier import QuerierShell
 from mrouter.router.routes import (
@@ -199,6 +200,8 @@ class Daemon:
         self.planes = Planes(config.families, self.rng, upstream=self.upstream,
                              expiry=config.expire_after)
         primary = self.planes.primary
+        #: per family, the multicast rules that send the interfaces' packets to the table
+        self.mrules_of: dict[str, TableRules] = {}
         self.table: RouteTable = primary.table
         self.cache: ForwardingCache = primary.cache
         self.wrongvif: dict[tuple[Address, Address], int] = primary.wrongvif
@@ -243,6 +246,11 @@ class Daemon:
         for plane in self.planes:
             plane.mrt = plane.binding.socket(config.table, asserts=True)
             self._closers.append(plane.mrt.close)
+            # a table other than the default sees only what a multicast rule sends it
+            rules = TableRules.open(socket.AF_INET if plane.family is IPV4 else socket.AF_INET6,
+                                    config.table, self.interfaces)
+            self.mrules_of[plane.key] = rules
+            self._closers.append(rules.close)
             if plane.family is IPV4:
                 plane.sock = IgmpSocket(plane.mrt.sock)
             else:  # MLD and MRT6 upcalls on the MRT6_INIT socket, nothing else
@@ -253,6 +261,7 @@ class Daemon:
                     continue  # an optional interface that is not there yet
                 plane.mrt.add_vif(iface.vif, iface.index,
                                   threshold=plane.threshold(iface.config))
+                rules.add(iface.name)
                 if plane.family is IPV4:
                     log.debug("VIF %d: %s (ifindex %d, %s)", iface.vif, iface.name,
                              iface.index, iface.address)
@@ -528,6 +537,7 @@ class Daemon:
         for plane in self.planes:
             with contextlib.suppress(MrouterError):  # the kernel drops VIFs of deleted links
                 plane.mrt.del_vif(iface.vif)
+            self.mrules_of[plane.key].remove(iface.name)
             plane.table.interfaces = self._active_names()
         if self.user_plane is not None:
             self.user_plane.set_interfaces(self._dataplane_interfaces())
@@ -557,6 +567,8 @@ class Daemon:
                 return
             added.append(plane)
         iface.active = True
+        for plane in added:
+            self.mrules_of[plane.key].add(iface.name, strict=False)
         self.events.record("iface_changed", now, iface.name, state="up")
         self.by_index[iface.index] = iface
         log.info("%s: back (ifindex %d, %s) on VIF %d", iface.name, iface.index,

@@ -85,7 +85,9 @@ def test_table_flag_picks_one_of_several(lab: Any, tmp_path: Path) -> None:
         default.add_vif(0, r1.ifindex("up0"))
         sock = str(tmp_path / "no-daemon.sock")
         in_100, human = explain(r1, "--socket", sock, "--table", "100")
-        assert in_100["dn0"]["reason"] not in ("no_vif", "no_route"), in_100["dn0"]
+        # its VIFs and route are seen; no `ip mrule` sends up0's packets to table 100
+        assert in_100["dn0"]["reason"] == "no_table_rule", in_100["dn0"]
+        assert in_100["dn0"]["fix"] == "ip mrule add iif up0 lookup 100"
         assert "(table 100)" in human
         in_default, human = explain(r1, "--socket", sock)
         assert in_default["dn0"]["reason"] == "no_vif"  # dn0 is no VIF of the default table
