@@ -37,10 +37,15 @@ failure says what went wrong and what to do:
   one socket dropping a group does not make the host leave it while another socket holds
   it: the group stays listed, with one user fewer.
 
-The IPv6 socket, :class:`mrouter.sockets.mcast6.Mcast6Socket`, has the same shape and
-the same errors (this module's :class:`Op`, :func:`explain` and interfaces, its own table
-of causes); :func:`mrouter.sockets.mcast6.open_socket` picks the class by the group's
-family.
+Both families' sockets are one implementation, :class:`FamilySocket`: what differs only
+in numbers (option levels and names, the packet-info struct, the table of causes) is a
+:class:`SocketFamily` table (:data:`IPV4_SOCKET` here, ``mcast6.IPV6_SOCKET``), and each
+subclass keeps only what truly differs (validation, the request structs, the TTL or hop
+limit, the outgoing interface). The IPv6 socket,
+:class:`mrouter.sockets.mcast6.Mcast6Socket`, thus has the same methods and the same
+errors (this module's :class:`Op`, :func:`explain`, interfaces and shared causes
+:data:`_COMMON_CAUSES`, plus its own); :func:`mrouter.sockets.mcast6.open_socket` picks
+the class by the group's family.
 
 ``/proc/thread-self`` rather than ``/proc/self``: a thread that switched network namespace
 (``Lab.node(...).enter()``) sees its own namespace's table. ``/proc/sys`` is read the same
@@ -538,6 +543,9 @@ _NOT_PERMITTED = (
 _COMMON_CAUSES: dict[tuple[Op | None, int], str] = {
     (Op.JOIN, errno_mod.ENODEV): "{no_device}",
     (Op.LEAVE, errno_mod.ENODEV): "{no_device}",
+    (Op.LEAVE, errno_mod.EADDRNOTAVAIL): (  # {option}: IP_DROP_MEMBERSHIP, IPV6_LEAVE_GROUP
+        "this socket has not joined it ({joined}); {option} must name the group "
+        "and interface of an earlier join on the same socket"),
     (Op.JOIN_SOURCE, errno_mod.EADDRNOTAVAIL): (
         "this socket already receives {source} in {group} on {where}; nothing to do"),
     (Op.JOIN_SOURCE, errno_mod.EINVAL): (
@@ -576,9 +584,6 @@ _ERRORS: dict[tuple[Op | None, int], str] = {
     (Op.JOIN, errno_mod.EINVAL): (
         "the kernel refused the group (EINVAL); check that {group} is a multicast address "
         "and the interface exists"),
-    (Op.LEAVE, errno_mod.EADDRNOTAVAIL): (
-        "this socket has not joined it ({joined}); IP_DROP_MEMBERSHIP must name the group "
-        "and interface of an earlier join on the same socket"),
     (Op.JOIN_SOURCE, errno_mod.ENOBUFS): "{buffers}",
     (Op.JOIN_SOURCE, errno_mod.EADDRINUSE): (
         "this socket holds an any-source membership of {group} on {where}; leave it first, "

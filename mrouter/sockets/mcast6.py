@@ -2,11 +2,13 @@
 
 Theory of operation
 -------------------
-:class:`Mcast6Socket` is :class:`mrouter.sockets.mcast.McastSocket` for AF_INET6, with
-the same methods, the same :class:`~mrouter.sockets.mcast.Op` names in its messages and
-the same error classes (:class:`~mrouter.errors.McastError`,
-:class:`~mrouter.sockets.mcast.McastSyscallError`); only the options and the causes
-differ (RFC 3493 §5.2, RFC 3678, Linux ``net/ipv6/ipv6_sockglue.c`` and ``mcast.c``):
+:class:`Mcast6Socket` is :class:`mrouter.sockets.mcast.McastSocket` for AF_INET6: both
+are :class:`~mrouter.sockets.mcast.FamilySocket` over a table of what differs
+(:data:`IPV6_SOCKET` here), with the same methods, the same
+:class:`~mrouter.sockets.mcast.Op` names in its messages and the same error classes
+(:class:`~mrouter.errors.McastError`, :class:`~mrouter.sockets.mcast.McastSyscallError`);
+only the options and the causes differ (RFC 3493 §5.2, RFC 3678, Linux
+``net/ipv6/ipv6_sockglue.c`` and ``mcast.c``):
 
 - ``loop`` is IPV6_MULTICAST_LOOP; ``hops`` (alias ``ttl``, so callers need not care
   about the family) is IPV6_MULTICAST_HOPS, 0..255 or -1 for the default (1);
@@ -272,9 +274,6 @@ _CAUSES: dict[tuple[Op | None, int], str] = {
         "group on one interface is refused); leave it first, or join from another socket"),
     (Op.JOIN, errno_mod.EINVAL): (
         "the kernel refused the group (EINVAL); check that {group} is a multicast address"),
-    (Op.LEAVE, errno_mod.EADDRNOTAVAIL): (
-        "this socket has not joined it ({joined}); IPV6_LEAVE_GROUP must name the group "
-        "and interface of an earlier join on the same socket"),
     (Op.JOIN_SOURCE, errno_mod.ENOBUFS): _SOURCE_LIMIT6,
     (Op.BLOCK, errno_mod.ENOBUFS): _SOURCE_LIMIT6,
     (Op.BIND, errno_mod.EADDRNOTAVAIL): (
