@@ -103,6 +103,8 @@ class Ipv6Option(enum.IntEnum):
     IPV6_PKTINFO = 50  # the control message IPV6_RECVPKTINFO asks for
     IPV6_RECVHOPLIMIT = 51
     IPV6_HOPLIMIT = 52  # the control message IPV6_RECVHOPLIMIT asks for
+    IPV6_RECVHOPOPTS = 53
+    IPV6_HOPOPTS = 54  # the control message IPV6_RECVHOPOPTS asks for, a sticky option too
 
 
 # --- kernel structs --------------------------------------------------------------------
