@@ -493,20 +493,10 @@ def _check_families(targets: list[Target], sources: list[IPAddress]) -> None:
 
 def _join(sock: AnySocket, group: IPAddress, iface: str | None,
           source: IPAddress | None) -> None:
-    """A join on a socket of the group's family (the shells' one dispatch point)."""
-    if isinstance(sock, mcast6.Mcast6Socket):
-        assert isinstance(group, IPv6Address)
-        if source is None:
-            sock.join(group, iface)
-        else:
-            assert isinstance(source, IPv6Address)
-            sock.join_source(group, source, iface)
-        return
-    assert isinstance(group, IPv4Address)
+    """A join on a socket of the group's family: any-source, or from ``source``."""
     if source is None:
         sock.join(group, iface)
     else:
-        assert isinstance(source, IPv4Address)
         sock.join_source(group, source, iface)
 
 

@@ -37,10 +37,15 @@ failure says what went wrong and what to do:
   one socket dropping a group does not make the host leave it while another socket holds
   it: the group stays listed, with one user fewer.
 
-The IPv6 socket, :class:`mrouter.sockets.mcast6.Mcast6Socket`, has the same shape and
-the same errors (this module's :class:`Op`, :func:`explain` and interfaces, its own table
-of causes); :func:`mrouter.sockets.mcast6.open_socket` picks the class by the group's
-family.
+Both families' sockets are one implementation, :class:`FamilySocket`: what differs only
+in numbers (option levels and names, the packet-info struct, the table of causes) is a
+:class:`SocketFamily` table (:data:`IPV4_SOCKET` here, ``mcast6.IPV6_SOCKET``), and each
+subclass keeps only what truly differs (validation, the request structs, the TTL or hop
+limit, the outgoing interface). The IPv6 socket,
+:class:`mrouter.sockets.mcast6.Mcast6Socket`, thus has the same methods and the same
+errors (this module's :class:`Op`, :func:`explain`, interfaces and shared causes
+:data:`_COMMON_CAUSES`, plus its own); :func:`mrouter.sockets.mcast6.open_socket` picks
+the class by the group's family.
 
 ``/proc/thread-self`` rather than ``/proc/self``: a thread that switched network namespace
 (``Lab.node(...).enter()``) sees its own namespace's table. ``/proc/sys`` is read the same
@@ -56,11 +61,11 @@ import os
 import socket
 import struct
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from ipaddress import AddressValueError, IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from mrouter.errors import McastError
 from mrouter.linux import constants, netlink, sysctl
@@ -72,6 +77,7 @@ INADDR_ANY = IPv4Address(0)
 PROC_NET = Path("/proc/thread-self/net")
 
 IPAddress = IPv4Address | IPv6Address
+_A = TypeVar("_A", bound=IPv4Address | IPv6Address)
 
 
 class Family(enum.StrEnum):
@@ -142,7 +148,7 @@ IP_MREQ_SOURCE = struct.Struct("=4s4s4s")
 
 # --- validation --------------------------------------------------------------------
 
-def _address(value: IPv4Address | str | int, what: str) -> IPv4Address:
+def _address(value: IPAddress | str | int, what: str) -> IPv4Address:
     if isinstance(value, IPv4Address):
         return value
     try:
@@ -152,7 +158,7 @@ def _address(value: IPv4Address | str | int, what: str) -> IPv4Address:
                          f"write it in dotted form, e.g. 239.1.1.1") from None
 
 
-def as_group(value: IPv4Address | str) -> IPv4Address:
+def as_group(value: IPAddress | str) -> IPv4Address:
     """The group address, or :class:`McastError` if it is not a multicast address."""
     group = _address(value, "group")
     if not group.is_multicast:
@@ -162,7 +168,7 @@ def as_group(value: IPv4Address | str) -> IPv4Address:
     return group
 
 
-def as_source(value: IPv4Address | str) -> IPv4Address:
+def as_source(value: IPAddress | str) -> IPv4Address:
     """A source address for a source-specific operation: a unicast sender address."""
     source = _address(value, "source")
     if source.is_multicast or source.is_unspecified or source == IPv4Address("255.255.255.255"):
@@ -278,14 +284,23 @@ def interface(name_or_index: str | int, *, among: list[Interface] | None = None)
 def interface_by_address(address: IPv4Address | str,
                          *, among: list[Interface] | None = None) -> Interface:
     """The interface that holds this local IPv4 address."""
-    addr = _address(address, "interface address")
+    return interface_holding(_address(address, "interface address"), among=among)
+
+
+def interface_holding(address: IPAddress, *, among: list[Interface] | None = None) -> Interface:
+    """The interface that holds this local address, of either family."""
     known = interfaces() if among is None else among
+
+    def own(i: Interface) -> tuple[IPv4Interface, ...] | tuple[IPv6Interface, ...]:
+        return i.addresses if address.version == 4 else i.addresses6
+
     for iface in known:
-        if any(a.ip == addr for a in iface.addresses):
+        if any(a.ip == address for a in own(iface)):
             return iface
-    here = ", ".join(f"{a.ip} ({i.name})" for i in known for a in i.addresses) or "none"
-    raise McastError(f"no interface has the address {addr}: the IPv4 addresses here are "
-                     f"{here}; name an interface by one of them or by its name")
+    here = ", ".join(f"{a.ip} ({i.name})" for i in known for a in own(i)) or "none"
+    raise McastError(f"no interface has the address {address}: the IPv{address.version} "
+                     f"addresses here are {here}; name an interface by one of them or by "
+                     f"its name")
 
 
 IfaceSpec = Interface | IPv4Address | IPv6Address | str | int | None
@@ -435,15 +450,23 @@ def parse_mcfilter(text: str) -> dict[tuple[int, IPAddress], tuple[SourceFilter,
 
     The name is cut to 6 characters, so entries are keyed by (ifindex, group).
     """
-    result: dict[tuple[int, IPAddress], list[SourceFilter]] = {}
+    address: Callable[[int], IPAddress] = IPv4Address
+    return parse_filters(text, address)
+
+
+def parse_filters(text: str, address: Callable[[int], _A]
+                  ) -> dict[tuple[int, _A], tuple[SourceFilter, ...]]:
+    """The rows of /proc/net/mcfilter or mcfilter6 after the header line: ifindex, name,
+    group, source (``address`` reads the hexadecimal number), include and exclude
+    counts."""
+    result: dict[tuple[int, _A], list[SourceFilter]] = {}
     for line in text.splitlines()[1:]:
         parts = line.split()
         if len(parts) != 6:
             continue
         index, _name, group, source, include, exclude = parts
-        key = (int(index), IPv4Address(int(group, 16)))
-        result.setdefault(key, []).append(
-            SourceFilter(IPv4Address(int(source, 16)), int(include), int(exclude)))
+        result.setdefault((int(index), address(int(group, 16))), []).append(
+            SourceFilter(address(int(source, 16)), int(include), int(exclude)))
     return {k: tuple(v) for k, v in result.items()}
 
 
@@ -514,30 +537,21 @@ _NOT_PERMITTED = (
 
 # (operation, errno) -> cause and fix, formatted with the fields the socket supplies.
 # (None, errno) is the fallback for an operation without an entry of its own; an errno
-# with neither gets the kernel's strerror text and its symbolic name.
-_ERRORS: dict[tuple[Op | None, int], str] = {
-    (Op.JOIN, errno_mod.EADDRINUSE): (
-        "this socket has already joined it (a second IP_ADD_MEMBERSHIP of one group on one "
-        "interface is refused){ssm_note}; leave it first, or join from another socket"),
-    (Op.JOIN, errno_mod.ENOBUFS): _MEMBERSHIP_LIMIT,
+# with neither gets the kernel's strerror text and its symbolic name. The rows both
+# families share are :data:`_COMMON_CAUSES`; each family adds its own (:data:`_ERRORS`
+# here, ``mcast6._CAUSES``).
+_COMMON_CAUSES: dict[tuple[Op | None, int], str] = {
     (Op.JOIN, errno_mod.ENODEV): "{no_device}",
-    (Op.JOIN, errno_mod.EINVAL): (
-        "the kernel refused the group (EINVAL); check that {group} is a multicast address "
-        "and the interface exists"),
-    (Op.LEAVE, errno_mod.EADDRNOTAVAIL): (
-        "this socket has not joined it ({joined}); IP_DROP_MEMBERSHIP must name the group "
-        "and interface of an earlier join on the same socket"),
     (Op.LEAVE, errno_mod.ENODEV): "{no_device}",
+    (Op.LEAVE, errno_mod.EADDRNOTAVAIL): (  # {option}: IP_DROP_MEMBERSHIP, IPV6_LEAVE_GROUP
+        "this socket has not joined it ({joined}); {option} must name the group "
+        "and interface of an earlier join on the same socket"),
     (Op.JOIN_SOURCE, errno_mod.EADDRNOTAVAIL): (
         "this socket already receives {source} in {group} on {where}; nothing to do"),
-    (Op.JOIN_SOURCE, errno_mod.ENOBUFS): "{buffers}",
     (Op.JOIN_SOURCE, errno_mod.EINVAL): (
         "this socket holds an any-source membership of {group} on {where} with blocked "
         "sources; a socket's membership is either any-source (with blocks) or "
         "source-specific: leave the group first, or use another socket"),
-    (Op.JOIN_SOURCE, errno_mod.EADDRINUSE): (
-        "this socket holds an any-source membership of {group} on {where}; leave it first, "
-        "or use another socket for the source-specific join"),
     (Op.JOIN_SOURCE, errno_mod.ENODEV): "{no_device}",
     (Op.LEAVE_SOURCE, errno_mod.EADDRNOTAVAIL): (
         "this socket has not joined {source} in {group} on {where} ({joined})"),
@@ -548,20 +562,36 @@ _ERRORS: dict[tuple[Op | None, int], str] = {
         "blocking a source needs an any-source membership of {group} on {where} on this "
         "socket ({joined}); join the group without a source first"),
     (Op.BLOCK, errno_mod.EADDRNOTAVAIL): "{source} is already blocked; nothing to do",
-    (Op.BLOCK, errno_mod.ENOBUFS): _SOURCE_LIMIT,
     (Op.BLOCK, errno_mod.ENODEV): "{no_device}",
     (Op.UNBLOCK, errno_mod.EINVAL): (
         "{source} is not blocked in {group} on {where} on this socket ({joined})"),
     (Op.UNBLOCK, errno_mod.EADDRNOTAVAIL): (
         "{source} is not blocked in {group} on {where} on this socket ({joined})"),
-    (Op.SET_IF, errno_mod.EADDRNOTAVAIL): (
-        "no interface in this network namespace has that address or index; "
-        "see `mrouter ifaces`"),
     (Op.SET_IF, errno_mod.ENODEV): "{no_device}",
     (Op.SET_OPTION, errno_mod.EINVAL): "the kernel refused the value {value!r} (EINVAL)",
     (Op.BIND, errno_mod.EADDRINUSE): (
         "another socket holds port {port} without SO_REUSEADDR; stop that program or use "
         "another port"),
+}
+
+#: IPv4's table: the shared rows and IPv4's own.
+_ERRORS: dict[tuple[Op | None, int], str] = {
+    **_COMMON_CAUSES,
+    (Op.JOIN, errno_mod.EADDRINUSE): (
+        "this socket has already joined it (a second IP_ADD_MEMBERSHIP of one group on one "
+        "interface is refused){ssm_note}; leave it first, or join from another socket"),
+    (Op.JOIN, errno_mod.ENOBUFS): _MEMBERSHIP_LIMIT,
+    (Op.JOIN, errno_mod.EINVAL): (
+        "the kernel refused the group (EINVAL); check that {group} is a multicast address "
+        "and the interface exists"),
+    (Op.JOIN_SOURCE, errno_mod.ENOBUFS): "{buffers}",
+    (Op.JOIN_SOURCE, errno_mod.EADDRINUSE): (
+        "this socket holds an any-source membership of {group} on {where}; leave it first, "
+        "or use another socket for the source-specific join"),
+    (Op.BLOCK, errno_mod.ENOBUFS): _SOURCE_LIMIT,
+    (Op.SET_IF, errno_mod.EADDRNOTAVAIL): (
+        "no interface in this network namespace has that address or index; "
+        "see `mrouter ifaces`"),
     (Op.BIND, errno_mod.EACCES): (
         "not permitted: ports below {unprivileged_port} (net.ipv4.ip_unprivileged_port_start)"
         " need root or CAP_NET_BIND_SERVICE; run as root or use a port >= "
@@ -682,24 +712,105 @@ def _where(iface: Interface | None, address: IPAddress | None = None) -> str:
     return "the interface the kernel picks"
 
 
-class McastSocket:
-    """A multicast UDP socket whose every failure is an :class:`McastError`.
+@dataclass(frozen=True, slots=True)
+class SocketFamily:
+    """What an address family's multicast socket does differently, as data: the one
+    table a :class:`FamilySocket` subclass fills in (IPv4's is :data:`IPV4_SOCKET`,
+    IPv6's ``mcast6.IPV6_SOCKET``)."""
 
-    ``McastSocket()`` opens ``socket(AF_INET, SOCK_DGRAM)``; ``McastSocket(sock)`` wraps an
-    existing AF_INET socket (UDP or raw). Closing the socket (or leaving the ``with``
-    block) drops all its memberships: the kernel does that, not this wrapper.
+    family: Family
+    level: int  # IPPROTO_IP / IPPROTO_IPV6: the level of every option below
+    unspecified: IPAddress  # what bind() binds to when no address is given
+    loop: enum.IntEnum
+    multicast_all: enum.IntEnum
+    join: enum.IntEnum
+    leave: enum.IntEnum
+    join_source: enum.IntEnum
+    leave_source: enum.IntEnum
+    block: enum.IntEnum
+    unblock: enum.IntEnum
+    recv_pktinfo: enum.IntEnum  # the option asking for the packet-info control message
+    recv_ttl: enum.IntEnum  # the option asking for the TTL / hop limit control message
+    pktinfo_cmsg: int  # the control messages those deliver
+    ttl_cmsg: int
+    pktinfo: struct.Struct
+    destination: Callable[[bytes], tuple[IPAddress, int]]  # pktinfo -> (group, ifindex)
+    sender: Callable[[str], IPAddress]  # recvmsg's address -> the source address
+    causes: Mapping[tuple[Op | None, int], str]  # see explain()
+    no_device: str  # the cause of ENODEV with a named interface
+    no_route: str  # ... and with none (no route to the group)
+    send_group: str = "{group}"  # how a send error writes the group
+
+    @property
+    def ancillary_size(self) -> int:
+        return (socket.CMSG_SPACE(self.pktinfo.size) + socket.CMSG_SPACE(INT.size)
+                + socket.CMSG_SPACE(TIMESPEC.size))
+
+
+class FamilySocket:
+    """What :class:`McastSocket` and ``mcast6.Mcast6Socket`` share: the plumbing, the
+    options and calls that differ only in their numbers (:class:`SocketFamily`), the
+    wrapper's record of memberships, and receiving. A subclass supplies its table
+    (``FAMILY``) and what truly differs: opening, validation, the request structs,
+    the TTL / hop limit and IP_MULTICAST_IF / IPV6_MULTICAST_IF.
+
+    Closing the socket (or leaving the ``with`` block) drops all its memberships: the
+    kernel does that, not this wrapper.
     """
+
+    FAMILY: ClassVar[SocketFamily]
+    family: ClassVar[Family]  # FAMILY's, as the JSON outputs name it
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.family = cls.FAMILY.family
 
     def __init__(self, sock: socket.socket | None = None) -> None:
         if sock is None:
             try:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sock = self._open()
             except OSError as exc:
                 raise self._error(Op.OPEN, exc) from exc
         self.sock = sock
         self._memberships: list[SocketMembership] = []  # most recent first, as the kernel
         self._out_ifindex: int | None = None
         self._out_name: str | None = None
+
+    # -- what a family supplies
+    def _open(self) -> socket.socket:
+        raise NotImplementedError
+
+    def _group(self, group: IPAddress | str) -> IPAddress:
+        """The validated group (the family's ``as_group``)."""
+        raise NotImplementedError
+
+    def _resolve(self, iface: IfaceSpec) -> Interface | None:
+        """The named interface (the family's ``resolve_interface``)."""
+        raise NotImplementedError
+
+    def _join_request(self, group: IPAddress | str, iface: IfaceSpec
+                      ) -> tuple[IPAddress, Interface | None, bytes]:
+        """A validated any-source join: the group, the interface and the request."""
+        raise NotImplementedError
+
+    def _group_request(self, group: IPAddress, iface: Interface | None) -> bytes:
+        """The request of an any-source leave (by interface index)."""
+        raise NotImplementedError
+
+    def _source_request(self, op: Op, group: IPAddress | str, source: IPAddress | str,
+                        iface: IfaceSpec) -> tuple[IPAddress, IPAddress, Interface | None,
+                                                   Interface | None, bytes]:
+        """A validated source-specific call: the group, the source, the interface the
+        messages name, the interface the record keeps, and the request."""
+        raise NotImplementedError
+
+    def _family_fields(self, group: IPAddress, iface: Interface | None,
+                       current: SocketMembership | None) -> dict[str, Any]:
+        """The message fields only this family's causes use."""
+        return {}
+
+    def _check_send(self, group: IPAddress, port: int) -> None:
+        """Refuse a send the kernel would misroute (nothing to check by default)."""
 
     # -- plumbing
     def fileno(self) -> int:
@@ -719,30 +830,237 @@ class McastSocket:
         err = exc.errno or errno_mod.EIO
         fields.setdefault("unprivileged_port",
                           sysctl.read_or("net.ipv4.ip_unprivileged_port_start", "1024"))
-        return McastSyscallError(explain(op, err, **fields), err)
+        return McastSyscallError(explain(op, err, self.FAMILY.causes, **fields), err)
 
-    def _setopt(self, op: Op, option: IpOption, value: bytes | int, **fields: Any) -> None:
+    def _setopt(self, op: Op, option: enum.IntEnum, value: bytes | int, **fields: Any) -> None:
         try:
-            self.sock.setsockopt(socket.IPPROTO_IP, option, value)
+            self.sock.setsockopt(self.FAMILY.level, option, value)
         except OSError as exc:
             raise self._error(op, exc, option=option.name, value=value, **fields) from exc
 
-    def _getint(self, option: IpOption) -> int:
+    def _getint(self, option: enum.IntEnum) -> int:
         try:
-            return self.sock.getsockopt(socket.IPPROTO_IP, option)
+            return self.sock.getsockopt(self.FAMILY.level, option)
         except OSError as exc:
             raise self._error(Op.GET_OPTION, exc, option=option.name) from exc
 
     # -- options
     @property
     def loop(self) -> bool:
-        """IP_MULTICAST_LOOP: whether this host's own sockets get what this one sends."""
-        return bool(self._getint(IpOption.IP_MULTICAST_LOOP))
+        """IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP: whether this host's own sockets get
+        what this one sends."""
+        return bool(self._getint(self.FAMILY.loop))
 
     @loop.setter
     def loop(self, on: bool) -> None:
-        self._setopt(Op.SET_OPTION, IpOption.IP_MULTICAST_LOOP, int(bool(on)))
+        self._setopt(Op.SET_OPTION, self.FAMILY.loop, int(bool(on)))
 
+    @property
+    def multicast_all(self) -> bool:
+        """IP_MULTICAST_ALL / IPV6_MULTICAST_ALL (Linux, on by default): receive every
+        group joined on the host."""
+        return bool(self._getint(self.FAMILY.multicast_all))
+
+    @multicast_all.setter
+    def multicast_all(self, on: bool) -> None:
+        self._setopt(Op.SET_OPTION, self.FAMILY.multicast_all, int(bool(on)))
+
+    # -- memberships
+    @property
+    def memberships(self) -> tuple[SocketMembership, ...]:
+        """This socket's memberships as this wrapper made them, most recent first."""
+        return tuple(self._memberships)
+
+    def _find(self, group: IPAddress, iface: Interface | None) -> SocketMembership | None:
+        for m in self._memberships:
+            if m.group == group and (iface is None or m.ifindex == iface.index):
+                return m
+        return None
+
+    def _fields(self, group: IPAddress, iface: Interface | None,
+                source: IPAddress | None = None) -> dict[str, Any]:
+        mine = [m.describe() for m in self._memberships if m.group == group]
+        current = self._find(group, iface)
+        return {
+            "group": group, "where": _where(iface), "source": source,
+            "source_count": len(current.sources) if current else 0,
+            "joined": ("it holds " + "; ".join(mine)) if mine else
+                      f"it holds no membership of {group}",
+            "no_device": self.FAMILY.no_device if iface is not None else self.FAMILY.no_route,
+            **self._family_fields(group, iface, current),
+        }
+
+    def join(self, group: IPAddress | str, iface: IfaceSpec = None) -> SocketMembership:
+        """Receive ``group`` (from any source) on ``iface`` (IP_ADD_MEMBERSHIP /
+        IPV6_JOIN_GROUP); None lets the kernel pick the interface from the route to the
+        group."""
+        g, resolved, request = self._join_request(group, iface)
+        self._setopt(Op.JOIN, self.FAMILY.join, request, **self._fields(g, resolved))
+        chosen = resolved or route_interface(g)
+        m = SocketMembership(g, chosen.index if chosen else 0, chosen.name if chosen else "",
+                             Mode.ANY_SOURCE)
+        self._memberships.insert(0, m)
+        return m
+
+    def leave(self, group: IPAddress | str, iface: IfaceSpec = None) -> None:
+        """Leave ``group`` on ``iface`` (IP_DROP_MEMBERSHIP / IPV6_LEAVE_GROUP).
+
+        With no interface (INADDR_ANY) the HOWTO says "the first matching group is
+        dropped"; Linux today resolves INADDR_ANY to the interface of the route to the
+        group, exactly as for the join, and drops the membership on that interface.
+        """
+        g = self._group(group)
+        resolved = self._resolve(iface)
+        request = self._group_request(g, resolved)
+        self._setopt(Op.LEAVE, self.FAMILY.leave, request, **self._fields(g, resolved))
+        m = self._find(g, resolved or route_interface(g))
+        if m is not None:
+            self._memberships.remove(m)
+
+    def _record(self, group: IPAddress, iface: Interface | None, mode: Mode,
+                source: IPAddress, add: bool) -> None:
+        m = self._find(group, iface)
+        if m is None and add:
+            m = SocketMembership(group, iface.index if iface else 0,
+                                 iface.name if iface else "", mode)
+            self._memberships.insert(0, m)
+        if m is None:
+            return
+        if m.mode is not mode:  # the kernel switched an empty filter to the other mode
+            m.mode, m.sources = mode, set()
+        (m.sources.add if add else m.sources.discard)(source)
+        if mode is Mode.SOURCE_SPECIFIC and not m.sources:  # INCLUDE {} = not a member
+            self._memberships.remove(m)
+
+    def _source_change(self, op: Op, option: enum.IntEnum, mode: Mode, add: bool,
+                       group: IPAddress | str, source: IPAddress | str,
+                       iface: IfaceSpec) -> None:
+        """One source-specific option, then the change in this wrapper's record."""
+        g, s, named, chosen, request = self._source_request(op, group, source, iface)
+        self._setopt(op, option, request, **self._fields(g, named, s))
+        self._record(g, chosen, mode, s, add=add)
+
+    def join_source(self, group: IPAddress | str, source: IPAddress | str,
+                    iface: IfaceSpec = None) -> None:
+        """Receive ``group`` only from ``source`` (and any other sources added the same
+        way) on ``iface`` (IP_ADD_SOURCE_MEMBERSHIP / MCAST_JOIN_SOURCE_GROUP)."""
+        self._source_change(Op.JOIN_SOURCE, self.FAMILY.join_source, Mode.SOURCE_SPECIFIC,
+                            True, group, source, iface)
+
+    def leave_source(self, group: IPAddress | str, source: IPAddress | str,
+                     iface: IfaceSpec = None) -> None:
+        """IP_DROP_SOURCE_MEMBERSHIP / MCAST_LEAVE_SOURCE_GROUP; dropping the last source
+        leaves the group."""
+        self._source_change(Op.LEAVE_SOURCE, self.FAMILY.leave_source, Mode.SOURCE_SPECIFIC,
+                            False, group, source, iface)
+
+    def block_source(self, group: IPAddress | str, source: IPAddress | str,
+                     iface: IfaceSpec = None) -> None:
+        """On an any-source membership, stop receiving from ``source`` (IP_BLOCK_SOURCE /
+        MCAST_BLOCK_SOURCE)."""
+        self._source_change(Op.BLOCK, self.FAMILY.block, Mode.ANY_SOURCE, True,
+                            group, source, iface)
+
+    def unblock_source(self, group: IPAddress | str, source: IPAddress | str,
+                       iface: IfaceSpec = None) -> None:
+        """Receive ``source`` again (IP_UNBLOCK_SOURCE / MCAST_UNBLOCK_SOURCE)."""
+        self._source_change(Op.UNBLOCK, self.FAMILY.unblock, Mode.ANY_SOURCE, False,
+                            group, source, iface)
+
+    # -- data
+    def bind(self, port: int, address: IPAddress | None = None, *, reuse: bool = True) -> None:
+        """Bind to ``address:port`` (the unspecified address by default); ``reuse``
+        (SO_REUSEADDR) lets several receivers share a port, each getting its own copy of
+        every datagram."""
+        bound = self.FAMILY.unspecified if address is None else address
+        try:
+            if reuse:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind((str(bound), port))
+        except OSError as exc:
+            raise self._error(Op.BIND, exc, port=port) from exc
+
+    def enable_receive_info(self) -> None:
+        """Ask for the packet info (group, ingress interface: IP_PKTINFO / IPV6_RECVPKTINFO),
+        the TTL or hop limit (IP_RECVTTL / IPV6_RECVHOPLIMIT) and SO_TIMESTAMPNS."""
+        self._setopt(Op.SET_OPTION, self.FAMILY.recv_pktinfo, 1)
+        self._setopt(Op.SET_OPTION, self.FAMILY.recv_ttl, 1)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError as exc:
+            raise self._error(Op.SET_OPTION, exc, option="SO_TIMESTAMPNS") from exc
+
+    def recv(self, bufsize: int = 65535) -> Datagram | None:
+        """One datagram with its ancillary data (call :meth:`enable_receive_info` first);
+        None when the socket is non-blocking and nothing is waiting."""
+        try:
+            data, ancdata, _flags, addr = self.sock.recvmsg(bufsize,
+                                                            self.FAMILY.ancillary_size)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            raise self._error(Op.RECV, exc) from exc
+        return _datagram(self.FAMILY, data, ancdata, addr)
+
+    def sendto(self, data: bytes, group: IPAddress | str, port: int) -> int:
+        g = self._group(group)
+        self._check_send(g, port)
+        try:
+            return self.sock.sendto(data, (str(g), port))
+        except OSError as exc:
+            raise self._error(Op.SEND, exc, group=self.FAMILY.send_group.format(group=g),
+                              port=port) from exc
+
+
+def _datagram(family: SocketFamily, data: bytes, ancdata: list[tuple[int, int, bytes]],
+              addr: Any) -> Datagram:
+    destination: IPAddress | None = None
+    ifindex: int | None = None
+    ttl: int | None = None
+    stamp: int | None = None
+    for level, kind, payload in ancdata:
+        if level == family.level and kind == family.pktinfo_cmsg:
+            destination, ifindex = family.destination(payload)
+        elif level == family.level and kind == family.ttl_cmsg:
+            (ttl,) = INT.unpack_from(payload)
+        elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            sec, nsec = TIMESPEC.unpack_from(payload)
+            stamp = sec * 1_000_000_000 + nsec
+    return Datagram(data, family.sender(addr[0]), int(addr[1]), destination, ifindex, ttl, stamp)
+
+
+def _ipv4_destination(pktinfo: bytes) -> tuple[IPAddress, int]:
+    ifindex, _spec_dst, dst = IN_PKTINFO.unpack_from(pktinfo)
+    return IPv4Address(dst), ifindex
+
+
+IPV4_SOCKET = SocketFamily(
+    family=Family.IPV4, level=socket.IPPROTO_IP, unspecified=INADDR_ANY,
+    loop=IpOption.IP_MULTICAST_LOOP, multicast_all=IpOption.IP_MULTICAST_ALL,
+    join=IpOption.IP_ADD_MEMBERSHIP, leave=IpOption.IP_DROP_MEMBERSHIP,
+    join_source=IpOption.IP_ADD_SOURCE_MEMBERSHIP,
+    leave_source=IpOption.IP_DROP_SOURCE_MEMBERSHIP,
+    block=IpOption.IP_BLOCK_SOURCE, unblock=IpOption.IP_UNBLOCK_SOURCE,
+    recv_pktinfo=IpOption.IP_PKTINFO, recv_ttl=IpOption.IP_RECVTTL,
+    pktinfo_cmsg=IpOption.IP_PKTINFO, ttl_cmsg=IpOption.IP_TTL, pktinfo=IN_PKTINFO,
+    destination=_ipv4_destination, sender=IPv4Address, causes=_ERRORS,
+    no_device=_NO_DEVICE, no_route=_NO_ROUTE)
+
+
+class McastSocket(FamilySocket):
+    """A multicast UDP socket whose every failure is an :class:`McastError`.
+
+    ``McastSocket()`` opens ``socket(AF_INET, SOCK_DGRAM)``; ``McastSocket(sock)`` wraps an
+    existing AF_INET socket (UDP or raw). Closing the socket (or leaving the ``with``
+    block) drops all its memberships: the kernel does that, not this wrapper.
+    """
+
+    FAMILY = IPV4_SOCKET
+
+    def _open(self) -> socket.socket:
+        return socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    # -- options
     @property
     def ttl(self) -> int:
         """IP_MULTICAST_TTL: the TTL of multicast datagrams this socket sends (default 1)."""
@@ -751,15 +1069,6 @@ class McastSocket:
     @ttl.setter
     def ttl(self, ttl: int) -> None:
         self._setopt(Op.SET_OPTION, IpOption.IP_MULTICAST_TTL, check_ttl(ttl))
-
-    @property
-    def multicast_all(self) -> bool:
-        """IP_MULTICAST_ALL (Linux, on by default): receive every group joined on the host."""
-        return bool(self._getint(IpOption.IP_MULTICAST_ALL))
-
-    @multicast_all.setter
-    def multicast_all(self, on: bool) -> None:
-        self._setopt(Op.SET_OPTION, IpOption.IP_MULTICAST_ALL, int(bool(on)))
 
     def set_interface(self, iface: IfaceSpec) -> OutgoingInterface:
         """IP_MULTICAST_IF: send out of this interface (None: the routing table decides).
@@ -797,43 +1106,30 @@ class McastSocket:
             raise self._error(Op.GET_OPTION, exc, option="IP_MULTICAST_IF") from exc
         return OutgoingInterface(IPv4Address(raw), self._out_ifindex, self._out_name)
 
-    # -- memberships
-    @property
-    def memberships(self) -> tuple[SocketMembership, ...]:
-        """This socket's memberships as this wrapper made them, most recent first."""
-        return tuple(self._memberships)
+    # -- memberships: what IPv4 does its own way
+    def _group(self, group: IPAddress | str) -> IPAddress:
+        return as_group(group)
 
-    def _find(self, group: IPv4Address, iface: Interface | None) -> SocketMembership | None:
-        for m in self._memberships:
-            if m.group == group and (iface is None or m.ifindex == iface.index):
-                return m
-        return None
+    def _resolve(self, iface: IfaceSpec) -> Interface | None:
+        return resolve_interface(iface)
 
-    def _fields(self, group: IPv4Address, iface: Interface | None,
-                source: IPv4Address | None = None) -> dict[str, Any]:
-        where = _where(iface)
-        mine = [m.describe() for m in self._memberships if m.group == group]
-        current = self._find(group, iface)
+    def _family_fields(self, group: IPAddress, iface: Interface | None,
+                       current: SocketMembership | None) -> dict[str, Any]:
         return {
-            "group": group, "where": where, "source": source,
             "count": len(self._memberships),
             "max_memberships": sysctl.read_or("net.ipv4.igmp_max_memberships", "?"),
             "max_msf": sysctl.read_or("net.ipv4.igmp_max_msf", "?"),
-            "source_count": len(current.sources) if current else 0,
-            "joined": ("it holds " + "; ".join(mine)) if mine else
-                      f"it holds no membership of {group}",
-            "no_device": _NO_DEVICE if iface is not None else _NO_ROUTE,
             "ssm_note": (" (as a source-specific membership)"
                          if current and current.mode is Mode.SOURCE_SPECIFIC else ""),
+            # ENOBUFS of a source join: the source limit if it adds to a membership this
+            # socket holds, the membership limit if it makes a new one
+            "buffers": _SOURCE_LIMIT if current is not None else _MEMBERSHIP_LIMIT,
         }
 
-    def join(self, group: IPv4Address | str, iface: IfaceSpec = None) -> SocketMembership:
-        """IP_ADD_MEMBERSHIP: receive ``group`` (from any source) on ``iface``.
-
-        A name, index or Interface is passed as ``ip_mreqn`` with the ifindex; a local
-        address as the HOWTO's ``ip_mreq``; None lets the kernel pick the interface from
-        the route to the group.
-        """
+    def _join_request(self, group: IPAddress | str, iface: IfaceSpec
+                      ) -> tuple[IPAddress, Interface | None, bytes]:
+        """A name, index or Interface is passed as ``ip_mreqn`` with the ifindex; a local
+        address as the HOWTO's ``ip_mreq``."""
         g = as_group(group)
         resolved = resolve_interface(iface)
         by_address = isinstance(iface, IPv4Address) or (isinstance(iface, str)
@@ -841,35 +1137,15 @@ class McastSocket:
         if by_address and resolved is not None and resolved.address is not None:
             local = IPv4Address(str(iface)) if isinstance(iface, str) else iface
             assert isinstance(local, IPv4Address)
-            request = IP_MREQ.pack(g.packed, local.packed)
-        else:
-            ifindex = resolved.index if resolved else 0
-            request = IP_MREQN.pack(g.packed, bytes(4), ifindex)
-        self._setopt(Op.JOIN, IpOption.IP_ADD_MEMBERSHIP, request, **self._fields(g, resolved))
-        chosen = resolved or route_interface(g)
-        m = SocketMembership(g, chosen.index if chosen else 0,
-                             chosen.name if chosen else "", Mode.ANY_SOURCE)
-        self._memberships.insert(0, m)
-        return m
+            return g, resolved, IP_MREQ.pack(g.packed, local.packed)
+        return g, resolved, self._group_request(g, resolved)
 
-    def leave(self, group: IPv4Address | str, iface: IfaceSpec = None) -> None:
-        """IP_DROP_MEMBERSHIP of ``group`` on ``iface``.
+    def _group_request(self, group: IPAddress, iface: Interface | None) -> bytes:
+        return IP_MREQN.pack(group.packed, bytes(4), iface.index if iface else 0)
 
-        With no interface (INADDR_ANY) the HOWTO says "the first matching group is
-        dropped"; Linux today resolves INADDR_ANY to the interface of the route to the
-        group, exactly as for the join, and drops the membership on that interface.
-        """
-        g = as_group(group)
-        resolved = resolve_interface(iface)
-        request = IP_MREQN.pack(g.packed, bytes(4), resolved.index if resolved else 0)
-        self._setopt(Op.LEAVE, IpOption.IP_DROP_MEMBERSHIP, request, **self._fields(g, resolved))
-        m = self._find(g, resolved or route_interface(g))
-        if m is not None:
-            self._memberships.remove(m)
-
-    def _source_request(self, op: Op, group: IPv4Address | str, source: IPv4Address | str,
-                        iface: IfaceSpec) -> tuple[IPv4Address, IPv4Address, Interface | None,
-                                                   bytes]:
+    def _source_request(self, op: Op, group: IPAddress | str, source: IPAddress | str,
+                        iface: IfaceSpec) -> tuple[IPAddress, IPAddress, Interface | None,
+                                                   Interface | None, bytes]:
         g, s = as_group(group), as_source(source)
         resolved = resolve_interface(iface)
         if resolved is not None and resolved.address is None:
@@ -880,100 +1156,8 @@ class McastSocket:
                 f"another interface")
         local = resolved.address if resolved and resolved.address else INADDR_ANY
         request = IP_MREQ_SOURCE.pack(g.packed, local.packed, s.packed)
-        return g, s, resolved or route_interface(g), request
-
-    def _record(self, group: IPv4Address, iface: Interface | None, mode: Mode,
-                source: IPv4Address, add: bool) -> None:
-        m = self._find(group, iface)
-        if m is None and add:
-            m = SocketMembership(group, iface.index if iface else 0,
-                                 iface.name if iface else "", mode)
-            self._memberships.insert(0, m)
-        if m is None:
-            return
-        if m.mode is not mode:  # the kernel switched an empty filter to the other mode
-            m.mode, m.sources = mode, set()
-        (m.sources.add if add else m.sources.discard)(source)
-        if mode is Mode.SOURCE_SPECIFIC and not m.sources:  # INCLUDE {} = not a member
-            self._memberships.remove(m)
-
-    def join_source(self, group: IPv4Address | str, source: IPv4Address | str,
-                    iface: IfaceSpec = None) -> None:
-        """IP_ADD_SOURCE_MEMBERSHIP: receive ``group`` only from ``source`` (and any other
-        sources added the same way) on ``iface``."""
-        g, s, resolved, request = self._source_request(Op.JOIN_SOURCE, group, source, iface)
-        fields = self._fields(g, resolved, s)
-        holds = self._find(g, resolved) is not None
-        fields["buffers"] = _SOURCE_LIMIT if holds else _MEMBERSHIP_LIMIT
-        self._setopt(Op.JOIN_SOURCE, IpOption.IP_ADD_SOURCE_MEMBERSHIP, request, **fields)
-        self._record(g, resolved, Mode.SOURCE_SPECIFIC, s, add=True)
-
-    def _source_change(self, op: Op, option: IpOption, mode: Mode, add: bool,
-                       group: IPv4Address | str, source: IPv4Address | str,
-                       iface: IfaceSpec) -> None:
-        """One ip_mreq_source option, then the change in this wrapper's record."""
-        g, s, resolved, request = self._source_request(op, group, source, iface)
-        self._setopt(op, option, request, **self._fields(g, resolved, s))
-        self._record(g, resolved, mode, s, add=add)
-
-    def leave_source(self, group: IPv4Address | str, source: IPv4Address | str,
-                     iface: IfaceSpec = None) -> None:
-        """IP_DROP_SOURCE_MEMBERSHIP; dropping the last source leaves the group."""
-        self._source_change(Op.LEAVE_SOURCE, IpOption.IP_DROP_SOURCE_MEMBERSHIP,
-                            Mode.SOURCE_SPECIFIC, False, group, source, iface)
-
-    def block_source(self, group: IPv4Address | str, source: IPv4Address | str,
-                     iface: IfaceSpec = None) -> None:
-        """IP_BLOCK_SOURCE: on an any-source membership, stop receiving from ``source``."""
-        self._source_change(Op.BLOCK, IpOption.IP_BLOCK_SOURCE, Mode.ANY_SOURCE, True,
-                            group, source, iface)
-
-    def unblock_source(self, group: IPv4Address | str, source: IPv4Address | str,
-                       iface: IfaceSpec = None) -> None:
-        """IP_UNBLOCK_SOURCE: receive ``source`` again."""
-        self._source_change(Op.UNBLOCK, IpOption.IP_UNBLOCK_SOURCE, Mode.ANY_SOURCE, False,
-                            group, source, iface)
-
-    # -- data
-    def bind(self, port: int, address: IPv4Address = INADDR_ANY, *, reuse: bool = True) -> None:
-        """Bind to ``address:port``; ``reuse`` (SO_REUSEADDR) lets several receivers share
-        a port, each getting its own copy of every datagram."""
-        try:
-            if reuse:
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.sock.bind((str(address), port))
-        except OSError as exc:
-            raise self._error(Op.BIND, exc, port=port) from exc
-
-    def enable_receive_info(self) -> None:
-        """Ask for IP_PKTINFO (group, ingress interface), IP_RECVTTL and SO_TIMESTAMPNS."""
-        self._setopt(Op.SET_OPTION, IpOption.IP_PKTINFO, 1)
-        self._setopt(Op.SET_OPTION, IpOption.IP_RECVTTL, 1)
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        except OSError as exc:
-            raise self._error(Op.SET_OPTION, exc, option="SO_TIMESTAMPNS") from exc
-
-    _ANC_SIZE = (socket.CMSG_SPACE(IN_PKTINFO.size) + socket.CMSG_SPACE(INT.size)
-                 + socket.CMSG_SPACE(TIMESPEC.size))
-
-    def recv(self, bufsize: int = 65535) -> Datagram | None:
-        """One datagram with its ancillary data (call :meth:`enable_receive_info` first);
-        None when the socket is non-blocking and nothing is waiting."""
-        try:
-            data, ancdata, _flags, addr = self.sock.recvmsg(bufsize, self._ANC_SIZE)
-        except BlockingIOError:
-            return None
-        except OSError as exc:
-            raise self._error(Op.RECV, exc) from exc
-        return _datagram(data, ancdata, addr)
-
-    def sendto(self, data: bytes, group: IPv4Address | str, port: int) -> int:
-        g = as_group(group)
-        try:
-            return self.sock.sendto(data, (str(g), port))
-        except OSError as exc:
-            raise self._error(Op.SEND, exc, group=g, port=port) from exc
+        chosen = resolved or route_interface(g)  # messages name it too
+        return g, s, chosen, chosen, request
 
 
 def _is_address(text: str) -> bool:
@@ -982,23 +1166,6 @@ def _is_address(text: str) -> bool:
     except (AddressValueError, ValueError):
         return False
     return True
-
-
-def _datagram(data: bytes, ancdata: list[tuple[int, int, bytes]], addr: Any) -> Datagram:
-    destination: IPv4Address | None = None
-    ifindex: int | None = None
-    ttl: int | None = None
-    stamp: int | None = None
-    for level, kind, payload in ancdata:
-        if level == socket.IPPROTO_IP and kind == IpOption.IP_PKTINFO:
-            ifindex, _spec_dst, dst = IN_PKTINFO.unpack_from(payload)
-            destination = IPv4Address(dst)
-        elif level == socket.IPPROTO_IP and kind == IpOption.IP_TTL:
-            (ttl,) = INT.unpack_from(payload)
-        elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-            sec, nsec = TIMESPEC.unpack_from(payload)
-            stamp = sec * 1_000_000_000 + nsec
-    return Datagram(data, IPv4Address(addr[0]), int(addr[1]), destination, ifindex, ttl, stamp)
 
 
 def iter_memberships(table: list[InterfaceMemberships]) -> Iterator[tuple[InterfaceMemberships,

@@ -2,11 +2,13 @@
 
 Theory of operation
 -------------------
-:class:`Mcast6Socket` is :class:`mrouter.sockets.mcast.McastSocket` for AF_INET6, with
-the same methods, the same :class:`~mrouter.sockets.mcast.Op` names in its messages and
-the same error classes (:class:`~mrouter.errors.McastError`,
-:class:`~mrouter.sockets.mcast.McastSyscallError`); only the options and the causes
-differ (RFC 3493 §5.2, RFC 3678, Linux ``net/ipv6/ipv6_sockglue.c`` and ``mcast.c``):
+:class:`Mcast6Socket` is :class:`mrouter.sockets.mcast.McastSocket` for AF_INET6: both
+are :class:`~mrouter.sockets.mcast.FamilySocket` over a table of what differs
+(:data:`IPV6_SOCKET` here), with the same methods, the same
+:class:`~mrouter.sockets.mcast.Op` names in its messages and the same error classes
+(:class:`~mrouter.errors.McastError`, :class:`~mrouter.sockets.mcast.McastSyscallError`);
+only the options and the causes differ (RFC 3493 §5.2, RFC 3678, Linux
+``net/ipv6/ipv6_sockglue.c`` and ``mcast.c``):
 
 - ``loop`` is IPV6_MULTICAST_LOOP; ``hops`` (alias ``ttl``, so callers need not care
   about the family) is IPV6_MULTICAST_HOPS, 0..255 or -1 for the default (1);
@@ -42,34 +44,40 @@ import errno as errno_mod
 import os
 import socket
 import struct
-from collections.abc import Iterator
 from ipaddress import AddressValueError, IPv4Address, IPv6Address
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from mrouter.errors import McastError
 from mrouter.linux import sysctl
-from mrouter.linux.constants import INT, SO_TIMESTAMPNS, TIMESPEC
 from mrouter.sockets.mcast import (
+    _COMMON_CAUSES,
+    _NO_DEVICE,
     PROC_NET,
-    Datagram,
     Family,
+    FamilySocket,
     GroupMembership,
     IfaceSpec,
     Interface,
     InterfaceMemberships,
+    IPAddress,
     McastSocket,
-    McastSyscallError,
-    Mode,
     Op,
     OutgoingInterface,
-    SocketMembership,
+    SocketFamily,
     SourceFilter,
-    explain,
     interface,
-    interfaces,
+    interface_holding,
+    parse_filters,
     route_interface,
 )
+from mrouter.sockets.mcast import Datagram as Datagram  # re-exported: callers import it here
+from mrouter.sockets.mcast import McastSyscallError as McastSyscallError
+from mrouter.sockets.mcast import Mode as Mode
+from mrouter.sockets.mcast import SocketMembership as SocketMembership
+from mrouter.sockets.mcast import explain as explain
+from mrouter.sockets.mcast import interfaces as interfaces
+from mrouter.sockets.mcast import iter_memberships as iter_memberships
 from mrouter.sockets.mcast import resolve_interface as mcast_resolve
 
 UNSPECIFIED = IPv6Address("::")
@@ -95,6 +103,8 @@ class Ipv6Option(enum.IntEnum):
     IPV6_PKTINFO = 50  # the control message IPV6_RECVPKTINFO asks for
     IPV6_RECVHOPLIMIT = 51
     IPV6_HOPLIMIT = 52  # the control message IPV6_RECVHOPLIMIT asks for
+    IPV6_RECVHOPOPTS = 53
+    IPV6_HOPOPTS = 54  # the control message IPV6_RECVHOPOPTS asks for, a sticky option too
 
 
 # --- kernel structs --------------------------------------------------------------------
@@ -128,7 +138,7 @@ def group_source_req(ifindex: int, group: IPv6Address, source: IPv6Address) -> b
 
 # --- validation --------------------------------------------------------------------------
 
-def _address(value: IPv6Address | str, what: str) -> IPv6Address:
+def _address(value: IPAddress | str, what: str) -> IPv6Address:
     if isinstance(value, IPv6Address):
         return value
     try:
@@ -138,7 +148,7 @@ def _address(value: IPv6Address | str, what: str) -> IPv6Address:
                          f"usual colon form, e.g. ff15::1") from None
 
 
-def as_group(value: IPv6Address | str) -> IPv6Address:
+def as_group(value: IPAddress | str) -> IPv6Address:
     """The IPv6 group address, or :class:`McastError` if it is not multicast (ff00::/8)."""
     group = _address(value, "group")
     if not group.is_multicast:
@@ -154,7 +164,7 @@ def is_link_scope(group: IPv6Address) -> bool:
     return group.packed[1] & 0x0F in (1, 2)
 
 
-def as_source(value: IPv6Address | str) -> IPv6Address:
+def as_source(value: IPAddress | str) -> IPv6Address:
     """A source for a source-specific operation: a unicast IPv6 sender address."""
     source = _address(value, "source")
     if source.is_multicast or source.is_unspecified:
@@ -222,15 +232,7 @@ def parse_mcfilter6(text: str) -> dict[tuple[int, IPv6Address], tuple[SourceFilt
     """Parse /proc/net/mcfilter6 (igmp6_mcf_seq_show), after its header line:
     ``"%3d %6.6s %pi6 %pi6 %6lu %6lu"``: ifindex, name cut to 6 characters, group,
     source, how many sockets include and exclude it. Keyed by (ifindex, group)."""
-    result: dict[tuple[int, IPv6Address], list[SourceFilter]] = {}
-    for line in text.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) != 6:
-            continue
-        index, _name, group, source, include, exclude = parts
-        result.setdefault((int(index), IPv6Address(int(group, 16))), []).append(
-            SourceFilter(IPv6Address(int(source, 16)), int(include), int(exclude)))
-    return {k: tuple(v) for k, v in result.items()}
+    return parse_filters(text, IPv6Address)
 
 
 def memberships6(proc_net: Path = PROC_NET) -> list[InterfaceMemberships]:
@@ -261,51 +263,21 @@ _SOURCE_LIMIT6 = (
     "this socket already filters {source_count} sources of {group} on {where}, the limit "
     "set by net.ipv6.mld_max_msf ({max_msf}); spread the sources over more sockets, or "
     "raise it in the host's initial namespace with sysctl -w net.ipv6.mld_max_msf=N")
-_NO_DEVICE6 = "{where} does not exist (any more); see `mrouter ifaces`"
 _NO_ROUTE6 = (
     "no interface was named and no IPv6 route leads to {group} (is IPv6 on here?); name "
     "the interface (--iface), or add a route: ip -6 route add ff00::/8 dev IFACE table local")
 
-#: (operation, errno) -> cause and fix, for the IPv6 socket; see mcast._ERRORS.
+#: (operation, errno) -> cause and fix, for the IPv6 socket: the rows both families share
+#: (mcast._COMMON_CAUSES) and IPv6's own; see mcast.explain.
 _CAUSES: dict[tuple[Op | None, int], str] = {
+    **_COMMON_CAUSES,
     (Op.JOIN, errno_mod.EADDRINUSE): (
         "this socket has already joined it ({joined}; a second IPV6_JOIN_GROUP of one "
         "group on one interface is refused); leave it first, or join from another socket"),
-    (Op.JOIN, errno_mod.ENODEV): "{no_device}",
     (Op.JOIN, errno_mod.EINVAL): (
         "the kernel refused the group (EINVAL); check that {group} is a multicast address"),
-    (Op.LEAVE, errno_mod.EADDRNOTAVAIL): (
-        "this socket has not joined it ({joined}); IPV6_LEAVE_GROUP must name the group "
-        "and interface of an earlier join on the same socket"),
-    (Op.LEAVE, errno_mod.ENODEV): "{no_device}",
-    (Op.JOIN_SOURCE, errno_mod.EADDRNOTAVAIL): (
-        "this socket already receives {source} in {group} on {where}; nothing to do"),
     (Op.JOIN_SOURCE, errno_mod.ENOBUFS): _SOURCE_LIMIT6,
-    (Op.JOIN_SOURCE, errno_mod.EINVAL): (
-        "this socket holds an any-source membership of {group} on {where} with blocked "
-        "sources; a socket's membership is either any-source (with blocks) or "
-        "source-specific: leave the group first, or use another socket"),
-    (Op.JOIN_SOURCE, errno_mod.ENODEV): "{no_device}",
-    (Op.LEAVE_SOURCE, errno_mod.EADDRNOTAVAIL): (
-        "this socket has not joined {source} in {group} on {where} ({joined})"),
-    (Op.LEAVE_SOURCE, errno_mod.EINVAL): (
-        "this socket has no source-specific membership of {group} on {where} ({joined})"),
-    (Op.LEAVE_SOURCE, errno_mod.ENODEV): "{no_device}",
-    (Op.BLOCK, errno_mod.EINVAL): (
-        "blocking a source needs an any-source membership of {group} on {where} on this "
-        "socket ({joined}); join the group without a source first"),
-    (Op.BLOCK, errno_mod.EADDRNOTAVAIL): "{source} is already blocked; nothing to do",
     (Op.BLOCK, errno_mod.ENOBUFS): _SOURCE_LIMIT6,
-    (Op.BLOCK, errno_mod.ENODEV): "{no_device}",
-    (Op.UNBLOCK, errno_mod.EINVAL): (
-        "{source} is not blocked in {group} on {where} on this socket ({joined})"),
-    (Op.UNBLOCK, errno_mod.EADDRNOTAVAIL): (
-        "{source} is not blocked in {group} on {where} on this socket ({joined})"),
-    (Op.SET_IF, errno_mod.ENODEV): "{no_device}",
-    (Op.SET_OPTION, errno_mod.EINVAL): "the kernel refused the value {value!r} (EINVAL)",
-    (Op.BIND, errno_mod.EADDRINUSE): (
-        "another socket holds port {port} without SO_REUSEADDR; stop that program or use "
-        "another port"),
     (Op.BIND, errno_mod.EADDRNOTAVAIL): (
         "no interface here has that address, or duplicate address detection still holds "
         "it (tentative, about a second after it was added); wait, or bind to ::"),
@@ -326,7 +298,29 @@ _CAUSES: dict[tuple[Op | None, int], str] = {
 
 # --- the socket ----------------------------------------------------------------------------
 
-class Mcast6Socket:
+def _ipv6_destination(pktinfo: bytes) -> tuple[IPAddress, int]:
+    dst, ifindex = IN6_PKTINFO.unpack_from(pktinfo)
+    return IPv6Address(dst), ifindex
+
+
+def _ipv6_sender(address: str) -> IPAddress:
+    return IPv6Address(address.split("%", 1)[0])  # a link-local one has "%scope"
+
+
+IPV6_SOCKET = SocketFamily(
+    family=Family.IPV6, level=socket.IPPROTO_IPV6, unspecified=UNSPECIFIED,
+    loop=Ipv6Option.IPV6_MULTICAST_LOOP, multicast_all=Ipv6Option.IPV6_MULTICAST_ALL,
+    join=Ipv6Option.IPV6_JOIN_GROUP, leave=Ipv6Option.IPV6_LEAVE_GROUP,
+    join_source=Ipv6Option.MCAST_JOIN_SOURCE_GROUP,
+    leave_source=Ipv6Option.MCAST_LEAVE_SOURCE_GROUP,
+    block=Ipv6Option.MCAST_BLOCK_SOURCE, unblock=Ipv6Option.MCAST_UNBLOCK_SOURCE,
+    recv_pktinfo=Ipv6Option.IPV6_RECVPKTINFO, recv_ttl=Ipv6Option.IPV6_RECVHOPLIMIT,
+    pktinfo_cmsg=Ipv6Option.IPV6_PKTINFO, ttl_cmsg=Ipv6Option.IPV6_HOPLIMIT,
+    pktinfo=IN6_PKTINFO, destination=_ipv6_destination, sender=_ipv6_sender,
+    causes=_CAUSES, no_device=_NO_DEVICE, no_route=_NO_ROUTE6, send_group="[{group}]")
+
+
+class Mcast6Socket(FamilySocket):
     """An IPv6 multicast UDP socket whose every failure is an McastError.
 
     ``Mcast6Socket()`` opens ``socket(AF_INET6, SOCK_DGRAM)`` with IPV6_V6ONLY (so it
@@ -334,61 +328,14 @@ class Mcast6Socket:
     AF_INET6 socket.
     """
 
-    family = Family.IPV6
+    FAMILY = IPV6_SOCKET
 
-    def __init__(self, sock: socket.socket | None = None) -> None:
-        if sock is None:
-            try:
-                sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-                sock.setsockopt(socket.IPPROTO_IPV6, Ipv6Option.IPV6_V6ONLY, 1)
-            except OSError as exc:
-                raise self._error(Op.OPEN, exc) from exc
-        self.sock = sock
-        self._memberships: list[SocketMembership] = []
-        self._out_name: str | None = None
-
-    # -- plumbing
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    def close(self) -> None:
-        self.sock.close()
-        self._memberships.clear()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _error(self, op: Op, exc: OSError, **fields: Any) -> McastSyscallError:
-        err = exc.errno or errno_mod.EIO
-        fields.setdefault("unprivileged_port",
-                          sysctl.read_or("net.ipv4.ip_unprivileged_port_start", "1024"))
-        return McastSyscallError(explain(op, err, _CAUSES, **fields), err)
-
-    def _setopt(self, op: Op, option: Ipv6Option, value: bytes | int, **fields: Any) -> None:
-        try:
-            self.sock.setsockopt(socket.IPPROTO_IPV6, option, value)
-        except OSError as exc:
-            raise self._error(op, exc, option=option.name, value=value, **fields) from exc
-
-    def _getint(self, option: Ipv6Option) -> int:
-        try:
-            return self.sock.getsockopt(socket.IPPROTO_IPV6, option)
-        except OSError as exc:
-            raise self._error(Op.GET_OPTION, exc, option=option.name) from exc
+    def _open(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.IPPROTO_IPV6, Ipv6Option.IPV6_V6ONLY, 1)
+        return sock
 
     # -- options
-    @property
-    def loop(self) -> bool:
-        """IPV6_MULTICAST_LOOP: whether this host's own sockets get what this one sends."""
-        return bool(self._getint(Ipv6Option.IPV6_MULTICAST_LOOP))
-
-    @loop.setter
-    def loop(self, on: bool) -> None:
-        self._setopt(Op.SET_OPTION, Ipv6Option.IPV6_MULTICAST_LOOP, int(bool(on)))
-
     @property
     def hops(self) -> int:
         """IPV6_MULTICAST_HOPS: the hop limit of multicast datagrams sent (default 1)."""
@@ -400,15 +347,6 @@ class Mcast6Socket:
 
     ttl = hops  # the family-neutral name the shells use
 
-    @property
-    def multicast_all(self) -> bool:
-        """IPV6_MULTICAST_ALL (Linux, on by default): receive every group joined here."""
-        return bool(self._getint(Ipv6Option.IPV6_MULTICAST_ALL))
-
-    @multicast_all.setter
-    def multicast_all(self, on: bool) -> None:
-        self._setopt(Op.SET_OPTION, Ipv6Option.IPV6_MULTICAST_ALL, int(bool(on)))
-
     def set_interface(self, iface: IfaceSpec) -> OutgoingInterface:
         """IPV6_MULTICAST_IF: send out of this interface (None: the routing table decides)."""
         if iface is None:
@@ -419,7 +357,7 @@ class Mcast6Socket:
         assert resolved is not None
         _require_ipv6(Op.SET_IF.value.format(where=resolved.name), resolved)
         self._setopt(Op.SET_IF, Ipv6Option.IPV6_MULTICAST_IF, resolved.index,
-                     where=resolved.name, no_device=_NO_DEVICE6)
+                     where=resolved.name, no_device=_NO_DEVICE)
         self._out_name = resolved.name
         return self.interface
 
@@ -435,34 +373,19 @@ class Mcast6Socket:
                 name = None
         return OutgoingInterface(UNSPECIFIED, index or None, name if index else None)
 
-    # -- memberships
-    @property
-    def memberships(self) -> tuple[SocketMembership, ...]:
-        """This socket's memberships as this wrapper made them, most recent first."""
-        return tuple(self._memberships)
+    # -- memberships: what IPv6 does its own way
+    def _group(self, group: IPAddress | str) -> IPAddress:
+        return as_group(group)
 
-    def _find(self, group: IPv6Address, iface: Interface | None) -> SocketMembership | None:
-        for m in self._memberships:
-            if m.group == group and (iface is None or m.ifindex == iface.index):
-                return m
-        return None
+    def _resolve(self, iface: IfaceSpec) -> Interface | None:
+        return resolve_interface(iface)
 
-    def _fields(self, group: IPv6Address, iface: Interface | None,
-                source: IPv6Address | None = None) -> dict[str, Any]:
-        mine = [m.describe() for m in self._memberships if m.group == group]
-        current = self._find(group, iface)
-        return {
-            "group": group, "where": iface.name if iface else "the interface the kernel picks",
-            "source": source,
-            "max_msf": _max_msf(),
-            "source_count": len(current.sources) if current else 0,
-            "joined": ("it holds " + "; ".join(mine)) if mine else
-                      f"it holds no membership of {group}",
-            "no_device": _NO_DEVICE6 if iface is not None else _NO_ROUTE6,
-        }
+    def _family_fields(self, group: IPAddress, iface: Interface | None,
+                       current: SocketMembership | None) -> dict[str, Any]:
+        return {"max_msf": _max_msf()}
 
-    def _target(self, op: Op, group: IPv6Address | str, iface: IfaceSpec,
-                source: IPv6Address | str | None = None
+    def _target(self, op: Op, group: IPAddress | str, iface: IfaceSpec,
+                source: IPAddress | str | None = None
                 ) -> tuple[IPv6Address, Interface | None, IPv6Address | None]:
         """Validate a membership request: the group, the interface and the source."""
         g = as_group(group)
@@ -478,118 +401,28 @@ class Mcast6Socket:
             _require_ipv6(what, resolved)
         return g, resolved, s
 
-    def join(self, group: IPv6Address | str, iface: IfaceSpec = None) -> SocketMembership:
-        """IPV6_JOIN_GROUP: receive ``group`` (from any source) on ``iface``."""
+    def _join_request(self, group: IPAddress | str, iface: IfaceSpec
+                      ) -> tuple[IPAddress, Interface | None, bytes]:
         g, resolved, _ = self._target(Op.JOIN, group, iface)
-        request = IPV6_MREQ.pack(g.packed, resolved.index if resolved else 0)
-        self._setopt(Op.JOIN, Ipv6Option.IPV6_JOIN_GROUP, request, **self._fields(g, resolved))
-        chosen = resolved or route_interface(g)
-        m = SocketMembership(g, chosen.index if chosen else 0, chosen.name if chosen else "",
-                             Mode.ANY_SOURCE)
-        self._memberships.insert(0, m)
-        return m
+        return g, resolved, self._group_request(g, resolved)
 
-    def leave(self, group: IPv6Address | str, iface: IfaceSpec = None) -> None:
-        """IPV6_LEAVE_GROUP of ``group`` on ``iface`` (any-source or source-specific)."""
-        g = as_group(group)
-        resolved = resolve_interface(iface)
-        request = IPV6_MREQ.pack(g.packed, resolved.index if resolved else 0)
-        self._setopt(Op.LEAVE, Ipv6Option.IPV6_LEAVE_GROUP, request,
-                     **self._fields(g, resolved))
-        m = self._find(g, resolved or route_interface(g))
-        if m is not None:
-            self._memberships.remove(m)
+    def _group_request(self, group: IPAddress, iface: Interface | None) -> bytes:
+        return IPV6_MREQ.pack(group.packed, iface.index if iface else 0)
 
-    def _source_op(self, op: Op, option: Ipv6Option, mode: Mode, add: bool,
-                   group: IPv6Address | str, source: IPv6Address | str,
-                   iface: IfaceSpec) -> None:
+    def _source_request(self, op: Op, group: IPAddress | str, source: IPAddress | str,
+                        iface: IfaceSpec) -> tuple[IPAddress, IPAddress, Interface | None,
+                                                   Interface | None, bytes]:
         g, resolved, s = self._target(op, group, iface, source)
         assert s is not None
         chosen = resolved or route_interface(g)
-        request = group_source_req(resolved.index if resolved else 0, g, s)
-        self._setopt(op, option, request, **self._fields(g, resolved, s))
-        m = self._find(g, chosen)
-        if m is None and add:
-            m = SocketMembership(g, chosen.index if chosen else 0,
-                                 chosen.name if chosen else "", mode)
-            self._memberships.insert(0, m)
-        if m is None:
-            return
-        if m.mode is not mode:  # the kernel switched an empty filter to the other mode
-            m.mode, m.sources = mode, set()
-        (m.sources.add if add else m.sources.discard)(s)
-        if mode is Mode.SOURCE_SPECIFIC and not m.sources:  # INCLUDE {} = not a member
-            self._memberships.remove(m)
+        return g, s, resolved, chosen, group_source_req(resolved.index if resolved else 0, g, s)
 
-    def join_source(self, group: IPv6Address | str, source: IPv6Address | str,
-                    iface: IfaceSpec = None) -> None:
-        """MCAST_JOIN_SOURCE_GROUP: receive ``group`` only from ``source`` (and others
-        added the same way) on ``iface``."""
-        self._source_op(Op.JOIN_SOURCE, Ipv6Option.MCAST_JOIN_SOURCE_GROUP,
-                        Mode.SOURCE_SPECIFIC, True, group, source, iface)
-
-    def leave_source(self, group: IPv6Address | str, source: IPv6Address | str,
-                     iface: IfaceSpec = None) -> None:
-        """MCAST_LEAVE_SOURCE_GROUP; dropping the last source leaves the group."""
-        self._source_op(Op.LEAVE_SOURCE, Ipv6Option.MCAST_LEAVE_SOURCE_GROUP,
-                        Mode.SOURCE_SPECIFIC, False, group, source, iface)
-
-    def block_source(self, group: IPv6Address | str, source: IPv6Address | str,
-                     iface: IfaceSpec = None) -> None:
-        """MCAST_BLOCK_SOURCE: on an any-source membership, stop receiving ``source``."""
-        self._source_op(Op.BLOCK, Ipv6Option.MCAST_BLOCK_SOURCE, Mode.ANY_SOURCE, True,
-                        group, source, iface)
-
-    def unblock_source(self, group: IPv6Address | str, source: IPv6Address | str,
-                       iface: IfaceSpec = None) -> None:
-        """MCAST_UNBLOCK_SOURCE: receive ``source`` again."""
-        self._source_op(Op.UNBLOCK, Ipv6Option.MCAST_UNBLOCK_SOURCE, Mode.ANY_SOURCE, False,
-                        group, source, iface)
-
-    # -- data
-    def bind(self, port: int, address: IPv6Address = UNSPECIFIED, *,
-             reuse: bool = True) -> None:
-        """Bind to ``[address]:port``; ``reuse`` (SO_REUSEADDR) lets receivers share it."""
-        try:
-            if reuse:
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.sock.bind((str(address), port))
-        except OSError as exc:
-            raise self._error(Op.BIND, exc, port=port) from exc
-
-    def enable_receive_info(self) -> None:
-        """Ask for IPV6_PKTINFO (group, ingress interface), the hop limit and SO_TIMESTAMPNS."""
-        self._setopt(Op.SET_OPTION, Ipv6Option.IPV6_RECVPKTINFO, 1)
-        self._setopt(Op.SET_OPTION, Ipv6Option.IPV6_RECVHOPLIMIT, 1)
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        except OSError as exc:
-            raise self._error(Op.SET_OPTION, exc, option="SO_TIMESTAMPNS") from exc
-
-    _ANC_SIZE = (socket.CMSG_SPACE(IN6_PKTINFO.size) + socket.CMSG_SPACE(INT.size)
-                 + socket.CMSG_SPACE(TIMESPEC.size))
-
-    def recv(self, bufsize: int = 65535) -> Datagram | None:
-        """One datagram with its ancillary data (call :meth:`enable_receive_info` first);
-        None when the socket is non-blocking and nothing is waiting."""
-        try:
-            data, ancdata, _flags, addr = self.sock.recvmsg(bufsize, self._ANC_SIZE)
-        except BlockingIOError:
-            return None
-        except OSError as exc:
-            raise self._error(Op.RECV, exc) from exc
-        return _datagram(data, ancdata, addr)
-
-    def sendto(self, data: bytes, group: IPv6Address | str, port: int) -> int:
-        g = as_group(group)
-        if is_link_scope(g) and not self._getint(Ipv6Option.IPV6_MULTICAST_IF):
-            raise McastError(f"cannot send to [{g}]:{port}: {g} is a link-scope group, which "
-                             f"exists only on one link; name the interface (--iface, "
+    def _check_send(self, group: IPAddress, port: int) -> None:
+        assert isinstance(group, IPv6Address)
+        if is_link_scope(group) and not self._getint(Ipv6Option.IPV6_MULTICAST_IF):
+            raise McastError(f"cannot send to [{group}]:{port}: {group} is a link-scope group, "
+                             f"which exists only on one link; name the interface (--iface, "
                              f"IPV6_MULTICAST_IF)")
-        try:
-            return self.sock.sendto(data, (str(g), port))
-        except OSError as exc:
-            raise self._error(Op.SEND, exc, group=f"[{g}]", port=port) from exc
 
 
 def open_socket(group: IPv4Address | IPv6Address) -> McastSocket | Mcast6Socket:
@@ -609,37 +442,5 @@ def resolve_interface(spec: IfaceSpec) -> Interface | None:
     if isinstance(spec, str) and ":" in spec:
         spec = _address(spec, "interface address")
     if isinstance(spec, IPv6Address):
-        known = interfaces()
-        for iface in known:
-            if any(a.ip == spec for a in iface.addresses6):
-                return iface
-        here = ", ".join(f"{a.ip} ({i.name})" for i in known for a in i.addresses6) or "none"
-        raise McastError(f"no interface has the address {spec}: the IPv6 addresses here are "
-                         f"{here}; name an interface by one of them or by its name")
+        return interface_holding(spec)
     return mcast_resolve(spec)
-
-
-def _datagram(data: bytes, ancdata: list[tuple[int, int, bytes]], addr: Any) -> Datagram:
-    destination: IPv6Address | None = None
-    ifindex: int | None = None
-    hops: int | None = None
-    stamp: int | None = None
-    for level, kind, payload in ancdata:
-        if level == socket.IPPROTO_IPV6 and kind == Ipv6Option.IPV6_PKTINFO:
-            dst, ifindex = IN6_PKTINFO.unpack_from(payload)
-            destination = IPv6Address(dst)
-        elif level == socket.IPPROTO_IPV6 and kind == Ipv6Option.IPV6_HOPLIMIT:
-            (hops,) = INT.unpack_from(payload)
-        elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-            sec, nsec = TIMESPEC.unpack_from(payload)
-            stamp = sec * 1_000_000_000 + nsec
-    source = IPv6Address(str(addr[0]).split("%", 1)[0])  # a link-local one has "%scope"
-    return Datagram(data, source, int(addr[1]), destination, ifindex, hops, stamp)
-
-
-def iter_memberships(table: list[InterfaceMemberships]) -> Iterator[
-        tuple[InterfaceMemberships, GroupMembership]]:
-    for ifm in table:
-        for g in ifm.groups:
-            yield ifm, g
-

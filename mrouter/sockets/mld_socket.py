@@ -42,26 +42,23 @@ from mrouter.linux.constants import ETH_P_IPV6, PACKET_OUTGOING
 from mrouter.mld.ipv6 import HEADER_LEN, ROUTER_ALERT_OPTIONS, build_header
 from mrouter.mld.messages import ALL_MLDV2_ROUTERS, ALL_ROUTERS, MldType
 from mrouter.sockets.igmp_socket import Received
+from mrouter.sockets.mcast6 import IN6_PKTINFO, IPV6_MREQ, Ipv6Option
 
 log = logging.getLogger(__name__)
 
 __all__ = ["MLD_TYPES", "MldSocket", "MldTap", "RawIpv6Sender", "Received", "link_local"]
 
-# Linux constants Python's socket module may lack (include/uapi/linux/in6.h, icmpv6.h).
+# Linux constants Python's socket module may lack (include/uapi/linux/icmpv6.h); the
+# IPPROTO_IPV6 options and their structs have their one home in mcast6.
 ICMP6_FILTER = 1  # level IPPROTO_ICMPV6
-IPV6_RECVPKTINFO = 49
-IPV6_PKTINFO = 50
-IPV6_RECVHOPLIMIT = 51
-IPV6_HOPLIMIT = 52
-IPV6_RECVHOPOPTS = 53
-IPV6_HOPOPTS = 54
-IPV6_JOIN_GROUP = 20
-IPV6_LEAVE_GROUP = 21
-
-#: struct in6_pktinfo { struct in6_addr ipi6_addr; int ipi6_ifindex; }
-IN6_PKTINFO = struct.Struct("=16si")
-#: struct ipv6_mreq { struct in6_addr ipv6mr_multiaddr; int ipv6mr_ifindex; }
-IPV6_MREQ = struct.Struct("=16si")
+IPV6_RECVPKTINFO = Ipv6Option.IPV6_RECVPKTINFO
+IPV6_PKTINFO = Ipv6Option.IPV6_PKTINFO
+IPV6_RECVHOPLIMIT = Ipv6Option.IPV6_RECVHOPLIMIT
+IPV6_HOPLIMIT = Ipv6Option.IPV6_HOPLIMIT
+IPV6_RECVHOPOPTS = Ipv6Option.IPV6_RECVHOPOPTS
+IPV6_HOPOPTS = Ipv6Option.IPV6_HOPOPTS
+IPV6_JOIN_GROUP = Ipv6Option.IPV6_JOIN_GROUP
+IPV6_LEAVE_GROUP = Ipv6Option.IPV6_LEAVE_GROUP
 #: struct icmp6_filter { __u32 data[8]; }: a set bit blocks that type (ICMP6_FILTER_SETBLOCK)
 ICMP6_FILTER_WORDS = struct.Struct("=8I")
 INT = struct.Struct("=i")
