@@ -10,6 +10,8 @@ defines its own sender, sniffer or member, nor imports from another test file).
 - hosts: :func:`member` (a socket that joined a group), :func:`received`,
   :func:`host_igmp` (IGMP version and report pace), :func:`users` (the kernel's table);
 - waiting and leftovers: :func:`wait_for`, :func:`netns_list`, :func:`host_links`;
+- the kernel binding: :func:`kernel_socket` (a family's routing socket in r1 with
+  VIFs/MIFs 0 = up0 and 1 = dn0), :func:`basic_ipv6` (basic.toml's IPv6 addresses);
 - IPv6: :func:`ipv6_addresses` (IPv6 on, addresses without DAD), :func:`send6`,
   :func:`member6`, :func:`flow6` (a steady sender while a block runs), :func:`router6`
   (a stand-in IPv6 multicast router holding the MIFs and routes a test chooses).
@@ -383,3 +385,36 @@ def flow6(lab: Any, group: str, *, node: str = "sender", iface: str = "eth0",
         finally:
             stop.set()
             thread.join()
+
+
+BASIC_IPV6 = {
+    ("sender", "eth0"): "2001:db8:1::2/64",
+    ("r1", "up0"): "2001:db8:1::1/64",
+    ("r1", "dn0"): "2001:db8:2::1/64",
+    ("receiver", "eth0"): "2001:db8:2::2/64",
+}
+"""basic.toml's IPv6 plan: sender 2001:db8:1::2 -- up0 r1 dn0 -- receiver 2001:db8:2::2."""
+
+
+def basic_ipv6(lab: Any) -> Any:
+    """Give the basic.toml lab its IPv6 addresses (:data:`BASIC_IPV6`) and turn on IPv6
+    forwarding in r1; the lab."""
+    ipv6_addresses(lab, BASIC_IPV6)
+    lab.node("r1").sysctl("net.ipv6.conf.all.forwarding", 1)
+    return lab
+
+
+@contextmanager
+def kernel_socket(lab: Any, socket_class: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
+    """A kernel multicast routing socket of ``socket_class`` (MrouteSocket or
+    Mroute6Socket, made with ``kwargs``) opened inside r1, with VIF/MIF 0 on up0 and 1 on
+    dn0; closed after the block."""
+    r1 = lab.node("r1")
+    with r1.enter():
+        mrt = socket_class(**kwargs)
+    try:
+        mrt.add_vif(0, r1.ifindex("up0"))
+        mrt.add_vif(1, r1.ifindex("dn0"))
+        yield mrt
+    finally:
+        mrt.close()
