@@ -7,6 +7,8 @@ defines its own sender, sniffer or member, nor imports from another test file).
   even a spoofed one), and :func:`sniffer`, the one wire reader: an AF_PACKET socket
   that sees what a router puts on the wire without joining the group (a join would
   itself create membership), decoded with mrouter's own IPv4 codec (parse_header);
+- multicast sockets: :func:`open_receiver` (a bound, receive-info socket of either
+  family's class), :func:`collect` (what arrives until the sockets go quiet);
 - hosts: :func:`member` (a socket that joined a group), :func:`received`,
   :func:`host_igmp` (IGMP version and report pace), :func:`users` (the kernel's table);
 - waiting and leftovers: :func:`wait_for`, :func:`netns_list`, :func:`host_links`;
@@ -30,15 +32,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from mrouter.igmp.ipv4 import IPv4Header, build_header, parse_header
 from mrouter.linux.constants import ETH_P_IP, IP_MREQN
 from mrouter.router.control import request, wait_answering
 from mrouter.sockets import mcast
+from mrouter.sockets.mcast import Datagram
 
 SOURCE = "198.51.100.2"
 PORT = 5000
@@ -418,3 +421,35 @@ def kernel_socket(lab: Any, socket_class: Callable[..., Any], **kwargs: Any) -> 
         yield mrt
     finally:
         mrt.close()
+
+
+S = TypeVar("S", bound=Any)
+
+
+def open_receiver(node: Any, closing: ExitStack, socket_class: Callable[[], S], port: int
+                  ) -> S:
+    """A receiving socket of ``socket_class`` (McastSocket or Mcast6Socket) in ``node``,
+    bound to ``port``: only the groups it joins (multicast_all off), with TTL/hop limit
+    and pktinfo, non-blocking; ``closing`` closes it."""
+    with node.enter():
+        sock = closing.enter_context(socket_class())
+        sock.multicast_all = False
+        sock.enable_receive_info()
+        sock.bind(port)
+    sock.sock.setblocking(False)
+    return sock
+
+
+def collect(*socks: S, quiet: float = 0.3, limit: float = 3.0) -> dict[S, list[Datagram]]:
+    """Everything that arrives on ``socks`` until nothing more comes for ``quiet`` s (at
+    most ``limit`` s)."""
+    got: dict[S, list[Datagram]] = {s: [] for s in socks}
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select(list(socks), [], [], quiet)
+        if not ready:
+            break
+        for s in ready:
+            while (dg := s.recv()) is not None:
+                got[s].append(dg)
+    return got
