@@ -120,34 +120,47 @@ def bench_start(workdir: Path, reps: int) -> Result:
 
 # --- forwarding ---------------------------------------------------------------------------
 
-def bench_forward(workdir: Path, rounds: int, window: float, senders: int) -> Result:
+def forward_rounds(lab: Lab, workdir: Path, rounds: int, window: float, tag: str,
+                   configs: tuple[str, str], entries: Callable[[Any], int], what: str
+                   ) -> Result:
+    """Packets/s r1 forwards out of dn0 with mrouter and smcroute (their ``configs``) in
+    turn, ``rounds`` times, each once its (S,G) shows in ``entries`` (the kernel's MFC;
+    else an error that ``what`` never appeared): the window's TX counter delta; the
+    senders are already running."""
+    r1 = lab.node("r1")
     pps: dict[str, list[float]] = {"mrouter": [], "smcroute": []}
-    with Lab.from_file(BASIC) as lab:
-        r1 = lab.node("r1")
-        procs = [b.start_sender(lab.node("sender"), IPv4Address("239.1.1.1"), rate=0)
-                 for _ in range(senders)]
-        try:
-            for i in range(rounds):
-                b.progress(f"forward: round {i + 1}/{rounds}")
-                for name in ("mrouter", "smcroute") if i % 2 == 0 else ("smcroute", "mrouter"):
-                    daemon = b.start_mrouter(r1, workdir, mrouter_basic(route=True)) \
-                        if name == "mrouter" else b.start_smcroute(r1, workdir, SMCROUTE_BASIC)
-                    with b.running(daemon):
-                        daemon.wait_ready()
-                        if not b.wait_for(lambda: b.forwarding_entries(r1) >= 1, 5.0, 0.01):
-                            raise RuntimeError(f"{name}: the (S,G) route never appeared")
-                        time.sleep(0.2)
-                        before, t0 = b.tx_packets(r1, "dn0"), time.perf_counter()
-                        time.sleep(window)
-                        after, t1 = b.tx_packets(r1, "dn0"), time.perf_counter()
-                        pps[name].append((after - before) / (t1 - t0))
-        finally:
-            for proc in procs:
-                b.stop(proc)
+    for i in range(rounds):
+        b.progress(f"{tag}: round {i + 1}/{rounds}")
+        for name in ("mrouter", "smcroute") if i % 2 == 0 else ("smcroute", "mrouter"):
+            daemon = b.start_mrouter(r1, workdir, configs[0]) if name == "mrouter" \
+                else b.start_smcroute(r1, workdir, configs[1])
+            with b.running(daemon):
+                daemon.wait_ready()
+                if not b.wait_for(lambda: entries(r1) >= 1, 5.0, 0.01):
+                    raise RuntimeError(f"{name}: the {what} never appeared")
+                time.sleep(0.2)
+                before, t0 = b.tx_packets(r1, "dn0"), time.perf_counter()
+                time.sleep(window)
+                after, t1 = b.tx_packets(r1, "dn0"), time.perf_counter()
+                pps[name].append((after - before) / (t1 - t0))
     mr, smc = b.median(pps["mrouter"]), b.median(pps["smcroute"])
     return {"mrouter_pps": pps["mrouter"], "smcroute_pps": pps["smcroute"],
             "mrouter_median_pps": mr, "smcroute_median_pps": smc, "ratio": mr / smc,
-            "senders": senders, "window_s": window}
+            "window_s": window}
+
+
+def bench_forward(workdir: Path, rounds: int, window: float, senders: int) -> Result:
+    with Lab.from_file(BASIC) as lab:
+        procs = [b.start_sender(lab.node("sender"), IPv4Address("239.1.1.1"), rate=0)
+                 for _ in range(senders)]
+        try:
+            result = forward_rounds(lab, workdir, rounds, window, "forward",
+                                    (mrouter_basic(route=True), SMCROUTE_BASIC),
+                                    b.forwarding_entries, "(S,G) route")
+        finally:
+            for proc in procs:
+                b.stop(proc)
+    return result | {"senders": senders}
 
 
 # --- join reaction and leave ----------------------------------------------------------------
@@ -155,11 +168,6 @@ def bench_forward(workdir: Path, rounds: int, window: float, senders: int) -> Re
 def bench_membership(workdir: Path, peer: str, reps: int, leave_reps: int, rate: float,
                      block: int) -> Result:
     """Join reaction (every rep) and leave -> last packet (the first ``leave_reps``)."""
-    reactions: list[float] = []
-    fresh: list[float] = []
-    call_to_first: list[float] = []
-    leaves: list[float] = []
-    missed = 0
     with Lab.from_file(BASIC) as lab:
         r1, sender, receiver = lab.node("r1"), lab.node("sender"), lab.node("receiver")
         if peer.startswith("igmpproxy"):
@@ -172,56 +180,77 @@ def bench_membership(workdir: Path, peer: str, reps: int, leave_reps: int, rate:
         with b.running(daemon), b.Capture(r1, "dn0") as cap:
             daemon.wait_ready()
             time.sleep(0.3)
-            for i in range(reps):
-                group = IPv4Address(f"239.2.{block}.{i + 1}")
-                snd = b.start_sender(sender, group, rate=rate)
-                try:
-                    time.sleep(0.25)  # the sender is running and (S,G) known to the router
-                    called = member.join(group)
-
-                    def forwarded(g: IPv4Address = group) -> bool:
-                        return cap.first_data(g) is not None
-
-                    def quiet(g: IPv4Address = group) -> bool:  # no data for 0.5 s
-                        return time.time_ns() - (cap.last_data(g) or 0) > 500_000_000
-
-                    if not b.wait_for(forwarded, 5.0, 0.005):
-                        missed += 1
-                        member.leave(group)
-                        continue
-                    first = cap.first_data(group)
-                    report = cap.first_igmp("join", group, called - 1_000_000)
-                    assert first is not None
-                    if report is not None:
-                        reactions.append((first - report) / 1e6)
-                        first_fresh = cap.first_fresh_data(group, report)
-                        if first_fresh is not None:
-                            fresh.append((first_fresh - report) / 1e6)
-                    call_to_first.append((first - called) / 1e6)
-                    if i < leave_reps:
-                        b.progress(f"{peer}: leave {i + 1}/{leave_reps}")
-                        time.sleep(0.1)
-                        left = member.leave(group)
-                        if b.wait_for(quiet, 90.0, 0.02):
-                            leave_at = cap.first_igmp("leave", group, left - 1_000_000)
-                            last = cap.last_data(group)
-                            if leave_at is not None and last is not None:
-                                leaves.append((last - leave_at) / 1e6)
-                    else:
-                        member.leave(group)
-                finally:
-                    b.stop(snd)
+            runs = membership_reps(
+                cap, member, [IPv4Address(f"239.2.{block}.{i + 1}") for i in range(reps)],
+                lambda group: b.start_sender(sender, group, rate=rate), leave_reps,
+                label=peer, quiet_within=90.0, fresh=True)
         member.close()
-    b.progress(f"{peer}: {len(reactions)} joins, {len(leaves)} leaves, {missed} missed")
-    return {"reaction_ms": reactions, "call_to_first_ms": call_to_first, "leave_ms": leaves,
-            "missed": missed,
-            "reaction_p50_ms": b.percentile(reactions, 0.5),
-            "reaction_p90_ms": b.percentile(reactions, 0.9),
-            "fresh_reaction_ms": fresh,
-            "fresh_reaction_p50_ms": b.percentile(fresh, 0.5),
-            "call_to_first_p50_ms": b.percentile(call_to_first, 0.5),
-            "leave_p50_ms": b.percentile(leaves, 0.5),
-            "leave_max_ms": max(leaves) if leaves else math.nan}
+    return runs
+
+
+def membership_reps(cap: b.Capture, member: Any, groups: list[Any],
+                    start_sender: Callable[[Any], Any], leave_reps: int, *, label: str,
+                    quiet_within: float, fresh: bool) -> Result:
+    """bench_membership's reps, either family: for each group a sender starts, the
+    ``member`` joins, and the capture gives the report -> first forwarded packet (and,
+    with ``fresh``, -> first packet sent after the report) and join call -> first packet;
+    for the first ``leave_reps`` the member leaves and the capture gives leave -> last
+    packet, once no data came for 0.5 s (within ``quiet_within`` s)."""
+    reactions: list[float] = []
+    fresh_reactions: list[float] = []
+    call_to_first: list[float] = []
+    leaves: list[float] = []
+    missed = 0
+    for i, group in enumerate(groups):
+        snd = start_sender(group)
+        try:
+            time.sleep(0.25)  # the sender is running and (S,G) known to the router
+            called = member.join(group)
+
+            def forwarded(g: Any = group) -> bool:
+                return cap.first_data(g) is not None
+
+            def quiet(g: Any = group) -> bool:  # no data for 0.5 s
+                return time.time_ns() - (cap.last_data(g) or 0) > 500_000_000
+
+            if not b.wait_for(forwarded, 5.0, 0.005):
+                missed += 1
+                member.leave(group)
+                continue
+            first = cap.first_data(group)
+            report = cap.first_igmp("join", group, called - 1_000_000)
+            assert first is not None
+            if report is not None:
+                reactions.append((first - report) / 1e6)
+                first_fresh = cap.first_fresh_data(group, report) if fresh else None
+                if first_fresh is not None:
+                    fresh_reactions.append((first_fresh - report) / 1e6)
+            call_to_first.append((first - called) / 1e6)
+            if i < leave_reps:
+                b.progress(f"{label}: leave {i + 1}/{leave_reps}")
+                time.sleep(0.1)
+                left = member.leave(group)
+                if b.wait_for(quiet, quiet_within, 0.02):
+                    leave_at = cap.first_igmp("leave", group, left - 1_000_000)
+                    last = cap.last_data(group)
+                    if leave_at is not None and last is not None:
+                        leaves.append((last - leave_at) / 1e6)
+            else:
+                member.leave(group)
+        finally:
+            b.stop(snd)
+    b.progress(f"{label}: {len(reactions)} joins, {len(leaves)} leaves, {missed} missed")
+    result: Result = {
+        "reaction_ms": reactions, "call_to_first_ms": call_to_first, "leave_ms": leaves,
+        "missed": missed,
+        "reaction_p50_ms": b.percentile(reactions, 0.5),
+        "reaction_p90_ms": b.percentile(reactions, 0.9)}
+    if fresh:
+        result |= {"fresh_reaction_ms": fresh_reactions,
+                   "fresh_reaction_p50_ms": b.percentile(fresh_reactions, 0.5)}
+    return result | {"call_to_first_p50_ms": b.percentile(call_to_first, 0.5),
+                     "leave_p50_ms": b.percentile(leaves, 0.5),
+                     "leave_max_ms": max(leaves) if leaves else math.nan}
 
 
 # --- IPv6 -------------------------------------------------------------------------------------
@@ -239,45 +268,23 @@ def mrouter_basic6(fast_leave: bool = False, route: bool = False) -> str:
 
 
 def bench_forward6(workdir: Path, rounds: int, window: float, senders: int) -> Result:
-    pps: dict[str, list[float]] = {"mrouter": [], "smcroute": []}
     with Lab.from_file(BASIC) as lab:
         bench6.enable_ipv6(lab)
-        r1 = lab.node("r1")
         procs = [bench6.start_sender6(lab.node("sender"), IPv6Address(GROUP6), rate=0)
                  for _ in range(senders)]
         try:
-            for i in range(rounds):
-                b.progress(f"forward6: round {i + 1}/{rounds}")
-                for name in ("mrouter", "smcroute") if i % 2 == 0 else ("smcroute", "mrouter"):
-                    daemon = b.start_mrouter(r1, workdir, mrouter_basic6(route=True)) \
-                        if name == "mrouter" else b.start_smcroute(r1, workdir,
-                                                                   SMCROUTE_BASIC6)
-                    with b.running(daemon):
-                        daemon.wait_ready()
-                        if not b.wait_for(lambda: bench6.forwarding_entries6(r1) >= 1, 5.0,
-                                          0.01):
-                            raise RuntimeError(f"{name}: the IPv6 (S,G) never appeared")
-                        time.sleep(0.2)
-                        before, t0 = b.tx_packets(r1, "dn0"), time.perf_counter()
-                        time.sleep(window)
-                        after, t1 = b.tx_packets(r1, "dn0"), time.perf_counter()
-                        pps[name].append((after - before) / (t1 - t0))
+            result = forward_rounds(lab, workdir, rounds, window, "forward6",
+                                    (mrouter_basic6(route=True), SMCROUTE_BASIC6),
+                                    bench6.forwarding_entries6, "IPv6 (S,G)")
         finally:
             for proc in procs:
                 b.stop(proc)
-    mr, smc = b.median(pps["mrouter"]), b.median(pps["smcroute"])
-    return {"mrouter_pps": pps["mrouter"], "smcroute_pps": pps["smcroute"],
-            "mrouter_median_pps": mr, "smcroute_median_pps": smc, "ratio": mr / smc,
-            "senders": senders, "window_s": window}
+    return result | {"senders": senders}
 
 
 def bench_membership6(workdir: Path, peer: str, reps: int, leave_reps: int, rate: float,
                       block: int) -> Result:
     """bench_membership for IPv6 and mrouter: MLD join reaction, leave -> last packet."""
-    reactions: list[float] = []
-    call_to_first: list[float] = []
-    leaves: list[float] = []
-    missed = 0
     with Lab.from_file(BASIC) as lab:
         bench6.enable_ipv6(lab)
         r1, sender, receiver = lab.node("r1"), lab.node("sender"), lab.node("receiver")
@@ -287,51 +294,13 @@ def bench_membership6(workdir: Path, peer: str, reps: int, leave_reps: int, rate
         with b.running(daemon), bench6.Capture6(r1, "dn0") as cap:
             daemon.wait_ready()
             time.sleep(0.3)
-            for i in range(reps):
-                group = IPv6Address(f"ff15::{block + 2:x}:{i + 1:x}")
-                snd = bench6.start_sender6(sender, group, rate=rate)
-                try:
-                    time.sleep(0.25)
-                    called = member.join(group)
-
-                    def forwarded(g: Any = group) -> bool:
-                        return cap.first_data(g) is not None
-
-                    def quiet(g: Any = group) -> bool:
-                        return time.time_ns() - (cap.last_data(g) or 0) > 500_000_000
-
-                    if not b.wait_for(forwarded, 5.0, 0.005):
-                        missed += 1
-                        member.leave(group)
-                        continue
-                    first = cap.first_data(group)  # type: ignore[arg-type]
-                    report = cap.first_igmp("join", group, called - 1_000_000)  # type: ignore[arg-type]
-                    assert first is not None
-                    if report is not None:
-                        reactions.append((first - report) / 1e6)
-                    call_to_first.append((first - called) / 1e6)
-                    if i < leave_reps:
-                        b.progress(f"{peer} (IPv6): leave {i + 1}/{leave_reps}")
-                        time.sleep(0.1)
-                        left = member.leave(group)
-                        if b.wait_for(quiet, 30.0, 0.02):
-                            leave_at = cap.first_igmp("leave", group, left - 1_000_000)  # type: ignore[arg-type]
-                            last = cap.last_data(group)  # type: ignore[arg-type]
-                            if leave_at is not None and last is not None:
-                                leaves.append((last - leave_at) / 1e6)
-                    else:
-                        member.leave(group)
-                finally:
-                    b.stop(snd)
+            runs = membership_reps(
+                cap, member,
+                [IPv6Address(f"ff15::{block + 2:x}:{i + 1:x}") for i in range(reps)],
+                lambda group: bench6.start_sender6(sender, group, rate=rate), leave_reps,
+                label=f"{peer} (IPv6)", quiet_within=30.0, fresh=False)
         member.close()
-    b.progress(f"{peer} (IPv6): {len(reactions)} joins, {len(leaves)} leaves, {missed} missed")
-    return {"reaction_ms": reactions, "call_to_first_ms": call_to_first, "leave_ms": leaves,
-            "missed": missed,
-            "reaction_p50_ms": b.percentile(reactions, 0.5),
-            "reaction_p90_ms": b.percentile(reactions, 0.9),
-            "call_to_first_p50_ms": b.percentile(call_to_first, 0.5),
-            "leave_p50_ms": b.percentile(leaves, 0.5),
-            "leave_max_ms": max(leaves) if leaves else math.nan}
+    return runs
 
 
 # --- 10k groups over 4 LANs -------------------------------------------------------------------
