@@ -702,42 +702,33 @@ def non_reading_clients(workdir: Path, clients: int = 5, requests: int = 3000) -
                 s.close()
 
 
-def huge_request(workdir: Path, megabytes: int = 20) -> Row:
-    fault = f"control: {megabytes} MB request"
+def _one_request(workdir: Path, fault: str, body: bytes) -> Row:
+    """The daemon gets one abusive request ``body`` while the well-behaved client asks:
+    the row says whether it answered (a JSON object) and how."""
     with bed(workdir) as b:
         with Prober(b.daemon.sock) as prober:
-            body = b'{"command": "show", "what": "' + b"a" * (megabytes << 20) + b'"}\n'
             reply = _ask_raw(b.daemon.sock, body)
             time.sleep(0.5)
         answered = reply.startswith(b"{")
         return _abuse_row(b, fault, prober, answered,
                           f"answered: {reply[:70].decode(errors='replace').strip() or 'nothing'}")
+
+
+def huge_request(workdir: Path, megabytes: int = 20) -> Row:
+    body = b'{"command": "show", "what": "' + b"a" * (megabytes << 20) + b'"}\n'
+    return _one_request(workdir, f"control: {megabytes} MB request", body)
 
 
 def deep_request(workdir: Path, depth: int = 20000) -> Row:
-    fault = f"control: request nested {depth} deep"
-    with bed(workdir) as b:
-        with Prober(b.daemon.sock) as prober:
-            body = (b'{"command": "show", "what": ' + b"[" * depth + b"]" * depth + b"}\n")
-            reply = _ask_raw(b.daemon.sock, body)
-            time.sleep(0.5)
-        answered = reply.startswith(b"{")
-        return _abuse_row(b, fault, prober, answered,
-                          f"answered: {reply[:70].decode(errors='replace').strip() or 'nothing'}")
+    body = b'{"command": "show", "what": ' + b"[" * depth + b"]" * depth + b"}\n"
+    return _one_request(workdir, f"control: request nested {depth} deep", body)
 
 
 def huge_number_request(workdir: Path, digits: int = 5000) -> Row:
     """A JSON number beyond Python's int-conversion limit (4300 digits): a ValueError
     that is not a JSONDecodeError, found by scripts/fuzz.py."""
-    fault = f"control: a {digits}-digit number"
-    with bed(workdir) as b:
-        with Prober(b.daemon.sock) as prober:
-            body = b'{"command": "events", "since": ' + b"9" * digits + b"}\n"
-            reply = _ask_raw(b.daemon.sock, body)
-            time.sleep(0.5)
-        answered = reply.startswith(b"{")
-        return _abuse_row(b, fault, prober, answered,
-                          f"answered: {reply[:70].decode(errors='replace').strip() or 'nothing'}")
+    body = b'{"command": "events", "since": ' + b"9" * digits + b"}\n"
+    return _one_request(workdir, f"control: a {digits}-digit number", body)
 
 
 def bad_requests(workdir: Path) -> Row:
