@@ -11,6 +11,8 @@ defines its own sender, sniffer or member, nor imports from another test file).
   family's class), :func:`collect` (what arrives until the sockets go quiet);
 - hosts: :func:`member` (a socket that joined a group), :func:`received`,
   :func:`host_igmp` (IGMP version and report pace), :func:`users` (the kernel's table);
+- watchers: :func:`start_watch` (``mrouter igmp|mld watch --json`` in a node, once it
+  listens) and :func:`watch_rows` (its JSON lines once it exits 0);
 - waiting and leftovers: :func:`wait_for`, :func:`netns_list`, :func:`host_links`;
 - the kernel binding: :func:`kernel_socket` (a family's routing socket in r1 with
   VIFs/MIFs 0 = up0 and 1 = dn0), :func:`basic_ipv6` (basic.toml's IPv6 addresses);
@@ -25,6 +27,7 @@ and make their sockets inside the node from the test's thread.
 
 from __future__ import annotations
 
+import json
 import select
 import socket
 import struct
@@ -36,6 +39,8 @@ from contextlib import ExitStack, contextmanager
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
+
+import pytest
 
 from mrouter.igmp.ipv4 import IPv4Header, build_header, parse_header
 from mrouter.linux.constants import ETH_P_IP, IP_MREQN
@@ -453,3 +458,32 @@ def collect(*socks: S, quiet: float = 0.3, limit: float = 3.0) -> dict[S, list[D
             while (dg := s.recv()) is not None:
                 got[s].append(dg)
     return got
+
+
+def start_watch(node: Any, args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    """``python -m mrouter ARGS`` (a watch) in ``node``, run from ``cwd``, once its stderr
+    says it is listening (within 30 s); else it is killed and the test fails with its
+    stderr."""
+    proc: subprocess.Popen[str] = node.spawn(
+        [sys.executable, "-m", "mrouter", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not select.select([proc.stderr], [], [], deadline - time.monotonic())[0]:
+            break
+        text = proc.stderr.readline()
+        if "listening on" in text:
+            return proc
+        if not text:
+            break
+    proc.kill()
+    pytest.fail(f"watch did not start: {proc.communicate(timeout=10)[1]}")
+
+
+def watch_rows(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
+    """The JSON lines a watch printed, once it exits (within 40 s) with status 0."""
+    out, err = proc.communicate(timeout=40)
+    assert proc.returncode == 0, f"watch exited {proc.returncode}: {err}"
+    return [json.loads(text) for text in out.splitlines()]
