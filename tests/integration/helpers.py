@@ -11,8 +11,9 @@ defines its own sender, sniffer or member, nor imports from another test file).
   family's class), :func:`collect` (what arrives until the sockets go quiet);
 - hosts: :func:`member` (a socket that joined a group), :func:`received`,
   :func:`host_igmp` (IGMP version and report pace), :func:`users` (the kernel's table);
-- watchers: :func:`start_watch` (``mrouter igmp|mld watch --json`` in a node, once it
-  listens) and :func:`watch_rows` (its JSON lines once it exits 0);
+- watchers: :func:`spawn_ready` (a program in a node, once its stderr says it is
+  ready), :func:`start_watch` (``mrouter igmp|mld watch --json``, once it listens) and
+  :func:`watch_rows` (its JSON lines once it exits 0);
 - waiting and leftovers: :func:`wait_for`, :func:`netns_list`, :func:`host_links`;
 - the kernel binding: :func:`kernel_socket` (a family's routing socket in r1 with
   VIFs/MIFs 0 = up0 and 1 = dn0), :func:`basic_ipv6` (basic.toml's IPv6 addresses);
@@ -460,26 +461,31 @@ def collect(*socks: S, quiet: float = 0.3, limit: float = 3.0) -> dict[S, list[D
     return got
 
 
-def start_watch(node: Any, args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    """``python -m mrouter ARGS`` (a watch) in ``node``, run from ``cwd``, once its stderr
-    says it is listening (within 30 s); else it is killed and the test fails with its
-    stderr."""
-    proc: subprocess.Popen[str] = node.spawn(
-        [sys.executable, "-m", "mrouter", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
-    )
+def spawn_ready(node: Any, argv: list[str], ready: str, what: str, *, cwd: Path | None = None,
+                stdout: int = subprocess.PIPE) -> subprocess.Popen[str]:
+    """``argv`` started in ``node``, once a line of its stderr says ``ready`` (within
+    30 s); else it is killed and the test fails: "WHAT did not start" and its stderr."""
+    proc: subprocess.Popen[str] = node.spawn(argv, stdout=stdout, stderr=subprocess.PIPE,
+                                             cwd=cwd)
     assert proc.stderr is not None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if not select.select([proc.stderr], [], [], deadline - time.monotonic())[0]:
             break
         text = proc.stderr.readline()
-        if "listening on" in text:
+        if ready in text:
             return proc
         if not text:
             break
     proc.kill()
-    pytest.fail(f"watch did not start: {proc.communicate(timeout=10)[1]}")
+    pytest.fail(f"{what} did not start: {proc.communicate(timeout=10)[1]}")
+
+
+def start_watch(node: Any, args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    """``python -m mrouter ARGS`` (a watch) in ``node``, run from ``cwd``, once its stderr
+    says it is listening (:func:`spawn_ready`)."""
+    return spawn_ready(node, [sys.executable, "-m", "mrouter", *args], "listening on",
+                       "watch", cwd=cwd)
 
 
 def watch_rows(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:

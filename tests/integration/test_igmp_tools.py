@@ -10,7 +10,6 @@ twice (robustness 2) and, in v3, a leave too.
 from __future__ import annotations
 
 import json
-import select
 import shutil
 import signal
 import subprocess
@@ -165,19 +164,8 @@ def test_watch_timeout_and_ctrl_c(lab_factory: LabFactory, tmp_path: Path) -> No
 
 
 def _start_capture(lab: Lab, argv: list[str], ready: str) -> subprocess.Popen[str]:
-    proc = lab.node("r1").spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if not select.select([proc.stderr], [], [], deadline - time.monotonic())[0]:
-            break
-        text = proc.stderr.readline()
-        if ready in text:
-            return proc
-        if not text:
-            break
-    proc.kill()
-    pytest.fail(f"{argv[0]} did not start: {proc.communicate(timeout=10)[1]}")
+    return helpers.spawn_ready(lab.node("r1"), argv, ready, argv[0],
+                               stdout=subprocess.DEVNULL)
 
 
 @pytest.mark.interop
