@@ -120,47 +120,8 @@ def bench_start(workdir: Path, reps: int) -> Result:
 
 # --- forwarding ---------------------------------------------------------------------------
 
-def forward_rounds(lab: Lab, workdir: Path, rounds: int, window: float, tag: str,
-                   configs: tuple[str, str], entries: Callable[[Any], int], what: str
-                   ) -> Result:
-    """Packets/s r1 forwards out of dn0 with mrouter and smcroute (their ``configs``) in
-    turn, ``rounds`` times, each once its (S,G) shows in ``entries`` (the kernel's MFC;
-    else an error that ``what`` never appeared): the window's TX counter delta; the
-    senders are already running."""
-    r1 = lab.node("r1")
-    pps: dict[str, list[float]] = {"mrouter": [], "smcroute": []}
-    for i in range(rounds):
-        b.progress(f"{tag}: round {i + 1}/{rounds}")
-        for name in ("mrouter", "smcroute") if i % 2 == 0 else ("smcroute", "mrouter"):
-            daemon = b.start_mrouter(r1, workdir, configs[0]) if name == "mrouter" \
-                else b.start_smcroute(r1, workdir, configs[1])
-            with b.running(daemon):
-                daemon.wait_ready()
-                if not b.wait_for(lambda: entries(r1) >= 1, 5.0, 0.01):
-                    raise RuntimeError(f"{name}: the {what} never appeared")
-                time.sleep(0.2)
-                before, t0 = b.tx_packets(r1, "dn0"), time.perf_counter()
-                time.sleep(window)
-                after, t1 = b.tx_packets(r1, "dn0"), time.perf_counter()
-                pps[name].append((after - before) / (t1 - t0))
-    mr, smc = b.median(pps["mrouter"]), b.median(pps["smcroute"])
-    return {"mrouter_pps": pps["mrouter"], "smcroute_pps": pps["smcroute"],
-            "mrouter_median_pps": mr, "smcroute_median_pps": smc, "ratio": mr / smc,
-            "window_s": window}
-
-
 def bench_forward(workdir: Path, rounds: int, window: float, senders: int) -> Result:
-    with Lab.from_file(BASIC) as lab:
-        procs = [b.start_sender(lab.node("sender"), IPv4Address("239.1.1.1"), rate=0)
-                 for _ in range(senders)]
-        try:
-            result = forward_rounds(lab, workdir, rounds, window, "forward",
-                                    (mrouter_basic(route=True), SMCROUTE_BASIC),
-                                    b.forwarding_entries, "(S,G) route")
-        finally:
-            for proc in procs:
-                b.stop(proc)
-    return result | {"senders": senders}
+    return forward_rounds(workdir, rounds, window, senders, ipv6=False)
 
 
 # --- join reaction and leave ----------------------------------------------------------------
@@ -268,18 +229,60 @@ def mrouter_basic6(fast_leave: bool = False, route: bool = False) -> str:
 
 
 def bench_forward6(workdir: Path, rounds: int, window: float, senders: int) -> Result:
+    return forward_rounds(workdir, rounds, window, senders, ipv6=True)
+
+
+def forward_rounds(workdir: Path, rounds: int, window: float, senders: int, *,
+                   ipv6: bool) -> Result:
+    """Packets/s r1 forwards out of dn0 from ``senders`` blasting senders (IPv4 239.1.1.1
+    or IPv6 ff15::1) with mrouter and smcroute in turn, ``rounds`` times, each once its
+    (S,G) shows in the kernel's MFC: the window's TX counter delta."""
     with Lab.from_file(BASIC) as lab:
-        bench6.enable_ipv6(lab)
-        procs = [bench6.start_sender6(lab.node("sender"), IPv6Address(GROUP6), rate=0)
+        if ipv6:
+            bench6.enable_ipv6(lab)
+        node = lab.node("sender")
+        procs = [bench6.start_sender6(node, IPv6Address(GROUP6), rate=0) if ipv6
+                 else b.start_sender(node, IPv4Address("239.1.1.1"), rate=0)
                  for _ in range(senders)]
         try:
-            result = forward_rounds(lab, workdir, rounds, window, "forward6",
-                                    (mrouter_basic6(route=True), SMCROUTE_BASIC6),
-                                    bench6.forwarding_entries6, "IPv6 (S,G)")
+            if ipv6:
+                result = _rounds(lab, workdir, rounds, window, "forward6",
+                                 (mrouter_basic6(route=True), SMCROUTE_BASIC6),
+                                 bench6.forwarding_entries6, "IPv6 (S,G)")
+            else:
+                result = _rounds(lab, workdir, rounds, window, "forward",
+                                 (mrouter_basic(route=True), SMCROUTE_BASIC),
+                                 b.forwarding_entries, "(S,G) route")
         finally:
             for proc in procs:
                 b.stop(proc)
     return result | {"senders": senders}
+
+
+def _rounds(lab: Lab, workdir: Path, rounds: int, window: float, tag: str,
+            configs: tuple[str, str], entries: Callable[[Any], int], what: str) -> Result:
+    """forward_rounds' rounds in ``lab``: mrouter and smcroute with their ``configs``, each
+    measured once ``entries`` (r1's MFC) holds the route (else: ``what`` never appeared)."""
+    r1 = lab.node("r1")
+    pps: dict[str, list[float]] = {"mrouter": [], "smcroute": []}
+    for i in range(rounds):
+        b.progress(f"{tag}: round {i + 1}/{rounds}")
+        for name in ("mrouter", "smcroute") if i % 2 == 0 else ("smcroute", "mrouter"):
+            daemon = b.start_mrouter(r1, workdir, configs[0]) if name == "mrouter" \
+                else b.start_smcroute(r1, workdir, configs[1])
+            with b.running(daemon):
+                daemon.wait_ready()
+                if not b.wait_for(lambda: entries(r1) >= 1, 5.0, 0.01):
+                    raise RuntimeError(f"{name}: the {what} never appeared")
+                time.sleep(0.2)
+                before, t0 = b.tx_packets(r1, "dn0"), time.perf_counter()
+                time.sleep(window)
+                after, t1 = b.tx_packets(r1, "dn0"), time.perf_counter()
+                pps[name].append((after - before) / (t1 - t0))
+    mr, smc = b.median(pps["mrouter"]), b.median(pps["smcroute"])
+    return {"mrouter_pps": pps["mrouter"], "smcroute_pps": pps["smcroute"],
+            "mrouter_median_pps": mr, "smcroute_median_pps": smc, "ratio": mr / smc,
+            "window_s": window}
 
 
 def bench_membership6(workdir: Path, peer: str, reps: int, leave_reps: int, rate: float,
