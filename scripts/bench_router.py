@@ -566,6 +566,19 @@ def verdict(ok: bool | None, text: str) -> str:
     return f"[{mark}] {text}"
 
 
+def leave_verdicts(lv: Result, what: str, timers: str) -> list[str]:
+    """The two leave verdicts on mrouter's worst leave -> last packet: default timers
+    within ``timers`` (count x interval, RFC defaults) + 50 ms, fast leave under 20 ms."""
+    default = lv.get("mrouter", {}).get("leave_max_ms", math.nan)
+    limit = LMQC * LMQI * 1000 + 50
+    fast = lv.get("mrouter-fast-leave", {}).get("leave_max_ms", math.nan)
+    return [verdict(None if math.isnan(default) else default <= limit,
+                    f"{what}, default timers: worst {fmt(default, 1)} ms <= "
+                    f"{timers} + 50 ms = {limit:.0f} ms"),
+            verdict(None if math.isnan(fast) else fast < 20,
+                    f"{what}, fast leave: worst {fmt(fast, 1)} ms < 20 ms")]
+
+
 def report(results: Result) -> str:
     rows: list[tuple[str, str, str, str]] = []
     verdicts: list[str] = []
@@ -603,14 +616,7 @@ def report(results: Result) -> str:
             ip = lv.get(peer, {}).get("leave_p50_ms", math.nan)
             name = "igmpproxy" if peer == "igmpproxy" else "quickleave"
             rows.append((label, fmt(mv, 1), f"{fmt(ip, 1)} {name}", ratio(mv / ip)))
-        default = lv.get("mrouter", {}).get("leave_max_ms", math.nan)
-        limit = LMQC * LMQI * 1000 + 50
-        verdicts.append(verdict(None if math.isnan(default) else default <= limit,
-                                f"leave, default timers: worst {fmt(default, 1)} ms <= "
-                                f"LMQC x LMQI + 50 ms = {limit:.0f} ms"))
-        fast = lv.get("mrouter-fast-leave", {}).get("leave_max_ms", math.nan)
-        verdicts.append(verdict(None if math.isnan(fast) else fast < 20,
-                                f"leave, fast leave: worst {fmt(fast, 1)} ms < 20 ms"))
+        verdicts += leave_verdicts(lv, "leave", "LMQC x LMQI")
     if "scale" in results:
         s = results["scale"]
         mr, ip = s.get("mrouter", {}), s.get("igmpproxy", {})
@@ -655,14 +661,7 @@ def report(results: Result) -> str:
             mv = lv.get(key, {}).get("leave_p50_ms", math.nan)
             iv = results.get("leave", {}).get(key, {}).get("leave_p50_ms", math.nan)
             rows.append((label, fmt(mv, 1), f"{fmt(iv, 1)} IGMP", ratio(mv / iv)))
-        default = lv.get("mrouter", {}).get("leave_max_ms", math.nan)
-        limit = LMQC * LMQI * 1000 + 50
-        verdicts.append(verdict(None if math.isnan(default) else default <= limit,
-                                f"MLD leave, default timers: worst {fmt(default, 1)} ms <= "
-                                f"LLQC x LLQI + 50 ms = {limit:.0f} ms"))
-        fast = lv.get("mrouter-fast-leave", {}).get("leave_max_ms", math.nan)
-        verdicts.append(verdict(None if math.isnan(fast) else fast < 20,
-                                f"MLD leave, fast leave: worst {fmt(fast, 1)} ms < 20 ms"))
+        verdicts += leave_verdicts(lv, "MLD leave", "LLQC x LLQI")
     if "scale6" in results:
         m6 = results["scale6"]
         m4 = results.get("scale", {}).get("mrouter", {})
