@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from checksum_oracle import reference_checksum
-from codec_checks import assert_total, damaged
+from codec_checks import assert_total, aux_data, bytes_, damaged, record_types
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +23,6 @@ from mrouter.igmp.messages import (
     IgmpMessage,
     IgmpType,
     Query,
-    RecordType,
     UnknownMessage,
     V1Report,
     V2Leave,
@@ -33,10 +32,6 @@ from mrouter.igmp.messages import (
 
 addresses = st.integers(0, 2**32 - 1).map(IPv4Address)
 source_lists = st.lists(addresses, max_size=12).map(tuple)
-bytes_ = st.integers(0, 255)
-record_types = bytes_.map(lambda n: RecordType(n) if 1 <= n <= 6 else n)
-aux_data = st.integers(0, 6).flatmap(lambda words: st.binary(min_size=4 * words,
-                                                              max_size=4 * words))
 records = st.builds(GroupRecord, record_types, addresses, source_lists, aux_data)
 
 messages: st.SearchStrategy[IgmpMessage] = st.one_of(

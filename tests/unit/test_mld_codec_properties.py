@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 from ipaddress import IPv6Address
 
-from codec_checks import assert_total, damaged
+from codec_checks import assert_total, aux_data, bytes_, damaged, record_types
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +17,6 @@ from mrouter.mld.messages import (
     MldMessage,
     MldType,
     Query,
-    RecordType,
     UnknownMessage,
     V1Done,
     V1Report,
@@ -29,10 +28,6 @@ from mrouter.mld.messages import (
 HOST = IPv6Address("fe80::2")
 addresses = st.integers(0, 2**128 - 1).map(IPv6Address)
 source_lists = st.lists(addresses, max_size=8).map(tuple)
-bytes_ = st.integers(0, 255)
-record_types = bytes_.map(lambda n: RecordType(n) if 1 <= n <= 6 else n)
-aux_data = st.integers(0, 6).flatmap(lambda words: st.binary(min_size=4 * words,
-                                                              max_size=4 * words))
 records = st.builds(AddressRecord, record_types, addresses, source_lists, aux_data)
 
 messages: st.SearchStrategy[MldMessage] = st.one_of(
