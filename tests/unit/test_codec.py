@@ -78,22 +78,6 @@ def test_query_versions_told_apart_by_length_and_code() -> None:
         fails_at(lambda: decode(data), r"query of \d+ bytes.*§7.1", 8)  # noqa: B023
 
 
-def test_all_six_record_types_unknown_type_and_aux_data() -> None:
-    records = (
-        *(GroupRecord(t, A(f"239.0.0.{t.value}"), (S1,) * (t.value % 3)) for t in RecordType),
-        GroupRecord(9, G, (S2,), b"AUX!" * 2),  # unknown type, kept as its int
-        GroupRecord(RecordType.ALLOW_NEW_SOURCES, A("239.9.9.9"), (S1, S2)),
-    )
-    data = encode(V3Report(records))
-    decoded = decode(data)
-    assert decoded == V3Report(records)
-    assert isinstance(decoded, V3Report)
-    assert [r.record_type for r in decoded.records][:6] == list(RecordType)
-    # the record after the one with aux data is found where aux data len says
-    assert decoded.records[-1].group == A("239.9.9.9")
-    assert decoded.records[-2].aux_data == b"AUX!AUX!"
-
-
 @pytest.mark.parametrize(
     ("code", "tenths"),
     [(0, 0), (127, 127), (128, 128), (0x8F, 248), (0x90, 256), (0xF0, 16 << 10),

@@ -93,22 +93,6 @@ def test_query_versions_told_apart_by_length() -> None:
                  r"query of \d+ bytes.*§8.1", 24)
 
 
-def test_all_six_record_types_unknown_type_and_aux_data() -> None:
-    records = (
-        *(AddressRecord(t, A(f"ff15::{t.value}"), (S1,) * (t.value % 3)) for t in RecordType),
-        AddressRecord(9, G, (S2,), b"AUX!" * 2),  # unknown type, kept as its int
-        AddressRecord(RecordType.ALLOW_NEW_SOURCES, A("ff15::99"), (S1, S2)),
-    )
-    data = encode(V2Report(records), HOST, ALL_MLDV2_ROUTERS)
-    decoded = decode(data, HOST, ALL_MLDV2_ROUTERS)
-    assert decoded == V2Report(records)
-    assert isinstance(decoded, V2Report)
-    assert [r.record_type for r in decoded.records][:6] == list(RecordType)
-    # the record after the one with aux data is found where Aux Data Len says
-    assert decoded.records[-1].group == A("ff15::99")
-    assert decoded.records[-2].aux_data == b"AUX!AUX!"
-
-
 # --- the Maximum Response Code (RFC 3810 §5.1.3) -----------------------------------
 
 
