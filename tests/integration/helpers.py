@@ -210,16 +210,23 @@ def sniffer(lab: Any, node: str, iface: str = "eth0") -> Iterator[Sniffer]:
 
 
 @contextmanager
-def member(lab: Any, node: str, group: str) -> Iterator[socket.socket]:
-    """A receiver that joined ``group`` on eth0 (the host's kernel sends the reports)."""
+def member(lab: Any, node: str, group: str, source: str | None = None
+           ) -> Iterator[socket.socket]:
+    """A receiver that joined ``group`` on eth0 (the host's kernel sends the reports),
+    or with ``source`` only (source, group): an IGMPv3 INCLUDE {source} report."""
     address = lab.node(node).address("eth0")
     with lab.node(node).enter():
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     with sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((group, PORT))
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                        IPv4Address(group).packed + address.packed)
+        if source is None:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                            IPv4Address(group).packed + address.packed)
+        else:  # struct ip_mreq_source: imr_multiaddr, imr_interface, imr_sourceaddr
+            sock.setsockopt(socket.IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP,
+                            IPv4Address(group).packed + address.packed
+                            + IPv4Address(source).packed)
         yield sock
 
 
