@@ -445,7 +445,7 @@ def open_receiver(node: Any, closing: ExitStack, socket_class: Callable[[], S], 
     bound to ``port``: only the groups it joins (multicast_all off), with TTL/hop limit
     and pktinfo, non-blocking; ``closing`` closes it."""
     with node.enter():
-        sock = closing.enter_context(socket_class())
+        sock: S = closing.enter_context(socket_class())
         sock.multicast_all = False
         sock.enable_receive_info()
         sock.bind(port)
