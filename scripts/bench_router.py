@@ -388,6 +388,19 @@ def wait_stable(learned: Callable[[], int], count: int, deadline: float) -> int:
         time.sleep(0.05)
 
 
+def learn_groups(send: Callable[[], None], learned: Callable[[], int], count: int,
+                 timeout: float) -> tuple[int, int, float]:
+    """Rounds of reports (``send``) until the router has ``learned`` all ``count`` groups,
+    at most REPORT_ROUNDS or ``timeout`` s: (groups learned, rounds, seconds taken)."""
+    t0 = time.perf_counter()
+    have, rounds = 0, 0
+    while have < count and rounds < REPORT_ROUNDS and time.perf_counter() - t0 < timeout:
+        rounds += 1  # like hosts answering queries: missing groups come again
+        send()
+        have = wait_stable(learned, count, t0 + timeout)
+    return have, rounds, time.perf_counter() - t0
+
+
 def bench_scale(workdir: Path, peer: str, count: int, rate: float,
                 timeout: float) -> Result:
     groups = [IPv4Address("239.10.0.0") + i for i in range(count)]
@@ -417,15 +430,9 @@ def bench_scale(workdir: Path, peer: str, count: int, rate: float,
             time.sleep(0.3)
             rss_idle = b.rss_kb(daemon.pid)
             b.progress(f"scale {peer}: sending reports for {count} groups")
-            t0 = time.perf_counter()
-            have, rounds = 0, 0
-            while have < count and rounds < REPORT_ROUNDS \
-                    and time.perf_counter() - t0 < timeout:
-                rounds += 1  # like hosts answering queries: missing groups come again
-                send_reports(lab, groups)
-                have = wait_stable(learned, count, t0 + timeout)
+            have, rounds, learn_s = learn_groups(lambda: send_reports(lab, groups), learned,
+                                                 count, timeout)
             ok = have >= count
-            learn_s = time.perf_counter() - t0
             # let it finish with the reports (later rounds repeat groups it knows)
             busy_s = b.wait_idle(daemon.pid, 0.5, timeout)
             rss_learned = b.rss_kb(daemon.pid)
@@ -517,15 +524,9 @@ def bench_scale6(workdir: Path, count: int, rate: float, timeout: float) -> Resu
             time.sleep(0.3)
             rss_idle = b.rss_kb(daemon.pid)
             b.progress(f"scale6: sending MLD reports for {count} groups")
-            t0 = time.perf_counter()
-            have, rounds = 0, 0
-            while have < count and rounds < REPORT_ROUNDS \
-                    and time.perf_counter() - t0 < timeout:
-                rounds += 1
-                send_reports6(lab, groups)
-                have = wait_stable(learned, count, t0 + timeout)
+            have, rounds, learn_s = learn_groups(lambda: send_reports6(lab, groups), learned,
+                                                 count, timeout)
             ok = have >= count
-            learn_s = time.perf_counter() - t0
             busy_s = b.wait_idle(daemon.pid, 0.5, timeout)
             rss_learned = b.rss_kb(daemon.pid)
             b.progress(f"scale6: {have} groups learned in {learn_s:.2f} s; sending to every "
