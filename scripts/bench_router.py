@@ -401,6 +401,31 @@ def learn_groups(send: Callable[[], None], learned: Callable[[], int], count: in
     return have, rounds, time.perf_counter() - t0
 
 
+def install_routes(entries: Callable[[], int], count: int, timeout: float
+                   ) -> tuple[bool, float, int]:
+    """From the first forwarding route in ``entries`` (r1's MFC) to all ``count`` (the
+    sender's start-up and the first upcall are not the router's install rate): (all
+    there, seconds, routes at the end)."""
+    b.wait_for(lambda: entries() >= 1, 10.0, 0.001)
+    t0 = time.perf_counter()
+    filled = b.wait_for(lambda: entries() >= count, timeout, 0.02, max_interval=1.0)
+    install_s = time.perf_counter() - t0
+    return filled, install_s, entries()
+
+
+def scale_result(count: int, have: int, rounds: int, learn_s: float, busy_s: float,
+                 routes: int, filled: bool, install_s: float, rss_kb: tuple[int, int, int],
+                 rate: float) -> Result:
+    """A scale run's figures; ``rss_kb`` is VmRSS idle, once learned, with the routes."""
+    rss_idle, rss_learned, rss_routes = rss_kb
+    return {"groups": count, "learned": have, "all_learned": have >= count,
+            "learn_s": learn_s, "report_rounds": rounds, "busy_after_learned_s": busy_s,
+            "routes": routes, "all_routes": filled, "install_s": install_s,
+            "install_per_s": (routes - 1) / install_s if install_s else math.nan,
+            "rss_idle_mb": rss_idle / 1024, "rss_learned_mb": rss_learned / 1024,
+            "rss_mb": rss_routes / 1024, "sender_pps": rate}
+
+
 def bench_scale(workdir: Path, peer: str, count: int, rate: float,
                 timeout: float) -> Result:
     groups = [IPv4Address("239.10.0.0") + i for i in range(count)]
@@ -432,7 +457,6 @@ def bench_scale(workdir: Path, peer: str, count: int, rate: float,
             b.progress(f"scale {peer}: sending reports for {count} groups")
             have, rounds, learn_s = learn_groups(lambda: send_reports(lab, groups), learned,
                                                  count, timeout)
-            ok = have >= count
             # let it finish with the reports (later rounds repeat groups it knows)
             busy_s = b.wait_idle(daemon.pid, 0.5, timeout)
             rss_learned = b.rss_kb(daemon.pid)
@@ -446,26 +470,16 @@ def bench_scale(workdir: Path, peer: str, count: int, rate: float,
             refresher.start()
             snd = b.start_sender(lab.node("sender"), groups[0], count=count, rate=rate)
             try:
-                # from the first forwarding route to the last (the sender's start-up and
-                # the first upcall are not the router's install rate)
-                b.wait_for(lambda: b.forwarding_entries(r1) >= 1, 10.0, 0.001)
-                t0 = time.perf_counter()
-                filled = b.wait_for(lambda: b.forwarding_entries(r1) >= count, timeout, 0.02,
-                                    max_interval=1.0)
-                install_s = time.perf_counter() - t0
-                routes = b.forwarding_entries(r1)
+                filled, install_s, routes = install_routes(lambda: b.forwarding_entries(r1),
+                                                           count, timeout)
             finally:
                 b.stop(snd)
                 stop_refresh.set()
                 refresher.join()
             rss_routes = b.rss_kb(daemon.pid)
             b.progress(f"scale {peer}: {routes} routes in {install_s:.2f} s")
-    return {"groups": count, "learned": have, "all_learned": ok, "learn_s": learn_s,
-            "report_rounds": rounds, "busy_after_learned_s": busy_s,
-            "routes": routes, "all_routes": filled, "install_s": install_s,
-            "install_per_s": (routes - 1) / install_s if install_s else math.nan,
-            "rss_idle_mb": rss_idle / 1024, "rss_learned_mb": rss_learned / 1024,
-            "rss_mb": rss_routes / 1024, "sender_pps": rate}
+    return scale_result(count, have, rounds, learn_s, busy_s, routes, filled, install_s,
+                        (rss_idle, rss_learned, rss_routes), rate)
 
 
 # --- 10k IPv6 groups over the same 4 LANs --------------------------------------------------
@@ -526,29 +540,20 @@ def bench_scale6(workdir: Path, count: int, rate: float, timeout: float) -> Resu
             b.progress(f"scale6: sending MLD reports for {count} groups")
             have, rounds, learn_s = learn_groups(lambda: send_reports6(lab, groups), learned,
                                                  count, timeout)
-            ok = have >= count
             busy_s = b.wait_idle(daemon.pid, 0.5, timeout)
             rss_learned = b.rss_kb(daemon.pid)
             b.progress(f"scale6: {have} groups learned in {learn_s:.2f} s; sending to every "
                        "group")
             snd = bench6.start_sender6(lab.node("sender"), groups[0], count=count, rate=rate)
             try:
-                b.wait_for(lambda: bench6.forwarding_entries6(r1) >= 1, 10.0, 0.001)
-                t0 = time.perf_counter()
-                filled = b.wait_for(lambda: bench6.forwarding_entries6(r1) >= count, timeout,
-                                    0.02, max_interval=1.0)
-                install_s = time.perf_counter() - t0
-                routes = bench6.forwarding_entries6(r1)
+                filled, install_s, routes = install_routes(
+                    lambda: bench6.forwarding_entries6(r1), count, timeout)
             finally:
                 b.stop(snd)
             rss_routes = b.rss_kb(daemon.pid)
             b.progress(f"scale6: {routes} routes in {install_s:.2f} s")
-    return {"groups": count, "learned": have, "all_learned": ok, "learn_s": learn_s,
-            "report_rounds": rounds, "busy_after_learned_s": busy_s,
-            "routes": routes, "all_routes": filled, "install_s": install_s,
-            "install_per_s": (routes - 1) / install_s if install_s else math.nan,
-            "rss_idle_mb": rss_idle / 1024, "rss_learned_mb": rss_learned / 1024,
-            "rss_mb": rss_routes / 1024, "sender_pps": rate}
+    return scale_result(count, have, rounds, learn_s, busy_s, routes, filled, install_s,
+                        (rss_idle, rss_learned, rss_routes), rate)
 
 
 # --- report -------------------------------------------------------------------------------
