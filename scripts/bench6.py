@@ -23,7 +23,7 @@ import benchlib as b
 
 from mrouter.errors import MrouterError
 from mrouter.mld.codec import decode_packet
-from mrouter.mld.messages import RecordType, V1Done, V1Report, V2Report
+from mrouter.mld.messages import V1Done, V1Report, V2Report
 
 SOURCE6 = "2001:db8:1::2"
 IP_PROTO_UDP = 17
@@ -56,34 +56,7 @@ s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 8)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
-payload = b"\0" * size
-send = s.sendto
-n = len(dests)
-i = 0
-if rate <= 0:
-    while True:
-        try:
-            send(payload, dests[i])
-        except OSError:
-            pass
-        i += 1
-        if i == n:
-            i = 0
-t0 = time.perf_counter()
-sent = 0
-while True:
-    due = int((time.perf_counter() - t0) * rate)
-    while sent < due:
-        try:
-            send(time.time_ns().to_bytes(8, "big") + payload[8:], dests[i])
-        except OSError:
-            pass
-        sent += 1
-        i += 1
-        if i == n:
-            i = 0
-    time.sleep(0.0001)
-"""
+""" + b.SEND_LOOP
 
 
 def start_sender6(node: Any, group: IPv6Address, *, count: int = 1, rate: float = 0.0,
@@ -103,16 +76,7 @@ def mld_events(msg: object) -> list[tuple[str, IPv6Address]]:
     if isinstance(msg, V1Done):
         return [("leave", msg.group)]
     if isinstance(msg, V2Report):
-        events = []
-        for rec in msg.records:
-            if rec.record_type in (RecordType.MODE_IS_EXCLUDE, RecordType.CHANGE_TO_EXCLUDE_MODE) \
-                    or (rec.record_type in (RecordType.MODE_IS_INCLUDE,
-                                            RecordType.ALLOW_NEW_SOURCES) and rec.sources):
-                events.append(("join", rec.group))
-            elif rec.record_type in (RecordType.CHANGE_TO_INCLUDE_MODE,
-                                     RecordType.MODE_IS_INCLUDE) and not rec.sources:
-                events.append(("leave", rec.group))
-        return events
+        return b.record_events(msg.records)
     return []
 
 

@@ -121,33 +121,7 @@ def bench_start(workdir: Path, reps: int) -> Result:
 # --- forwarding ---------------------------------------------------------------------------
 
 def bench_forward(workdir: Path, rounds: int, window: float, senders: int) -> Result:
-    pps: dict[str, list[float]] = {"mrouter": [], "smcroute": []}
-    with Lab.from_file(BASIC) as lab:
-        r1 = lab.node("r1")
-        procs = [b.start_sender(lab.node("sender"), IPv4Address("239.1.1.1"), rate=0)
-                 for _ in range(senders)]
-        try:
-            for i in range(rounds):
-                b.progress(f"forward: round {i + 1}/{rounds}")
-                for name in ("mrouter", "smcroute") if i % 2 == 0 else ("smcroute", "mrouter"):
-                    daemon = b.start_mrouter(r1, workdir, mrouter_basic(route=True)) \
-                        if name == "mrouter" else b.start_smcroute(r1, workdir, SMCROUTE_BASIC)
-                    with b.running(daemon):
-                        daemon.wait_ready()
-                        if not b.wait_for(lambda: b.forwarding_entries(r1) >= 1, 5.0, 0.01):
-                            raise RuntimeError(f"{name}: the (S,G) route never appeared")
-                        time.sleep(0.2)
-                        before, t0 = b.tx_packets(r1, "dn0"), time.perf_counter()
-                        time.sleep(window)
-                        after, t1 = b.tx_packets(r1, "dn0"), time.perf_counter()
-                        pps[name].append((after - before) / (t1 - t0))
-        finally:
-            for proc in procs:
-                b.stop(proc)
-    mr, smc = b.median(pps["mrouter"]), b.median(pps["smcroute"])
-    return {"mrouter_pps": pps["mrouter"], "smcroute_pps": pps["smcroute"],
-            "mrouter_median_pps": mr, "smcroute_median_pps": smc, "ratio": mr / smc,
-            "senders": senders, "window_s": window}
+    return forward_rounds(workdir, rounds, window, senders, ipv6=False)
 
 
 # --- join reaction and leave ----------------------------------------------------------------
@@ -155,11 +129,6 @@ def bench_forward(workdir: Path, rounds: int, window: float, senders: int) -> Re
 def bench_membership(workdir: Path, peer: str, reps: int, leave_reps: int, rate: float,
                      block: int) -> Result:
     """Join reaction (every rep) and leave -> last packet (the first ``leave_reps``)."""
-    reactions: list[float] = []
-    fresh: list[float] = []
-    call_to_first: list[float] = []
-    leaves: list[float] = []
-    missed = 0
     with Lab.from_file(BASIC) as lab:
         r1, sender, receiver = lab.node("r1"), lab.node("sender"), lab.node("receiver")
         if peer.startswith("igmpproxy"):
@@ -172,56 +141,77 @@ def bench_membership(workdir: Path, peer: str, reps: int, leave_reps: int, rate:
         with b.running(daemon), b.Capture(r1, "dn0") as cap:
             daemon.wait_ready()
             time.sleep(0.3)
-            for i in range(reps):
-                group = IPv4Address(f"239.2.{block}.{i + 1}")
-                snd = b.start_sender(sender, group, rate=rate)
-                try:
-                    time.sleep(0.25)  # the sender is running and (S,G) known to the router
-                    called = member.join(group)
-
-                    def forwarded(g: IPv4Address = group) -> bool:
-                        return cap.first_data(g) is not None
-
-                    def quiet(g: IPv4Address = group) -> bool:  # no data for 0.5 s
-                        return time.time_ns() - (cap.last_data(g) or 0) > 500_000_000
-
-                    if not b.wait_for(forwarded, 5.0, 0.005):
-                        missed += 1
-                        member.leave(group)
-                        continue
-                    first = cap.first_data(group)
-                    report = cap.first_igmp("join", group, called - 1_000_000)
-                    assert first is not None
-                    if report is not None:
-                        reactions.append((first - report) / 1e6)
-                        first_fresh = cap.first_fresh_data(group, report)
-                        if first_fresh is not None:
-                            fresh.append((first_fresh - report) / 1e6)
-                    call_to_first.append((first - called) / 1e6)
-                    if i < leave_reps:
-                        b.progress(f"{peer}: leave {i + 1}/{leave_reps}")
-                        time.sleep(0.1)
-                        left = member.leave(group)
-                        if b.wait_for(quiet, 90.0, 0.02):
-                            leave_at = cap.first_igmp("leave", group, left - 1_000_000)
-                            last = cap.last_data(group)
-                            if leave_at is not None and last is not None:
-                                leaves.append((last - leave_at) / 1e6)
-                    else:
-                        member.leave(group)
-                finally:
-                    b.stop(snd)
+            runs = membership_reps(
+                cap, member, [IPv4Address(f"239.2.{block}.{i + 1}") for i in range(reps)],
+                lambda group: b.start_sender(sender, group, rate=rate), leave_reps,
+                label=peer, quiet_within=90.0, fresh=True)
         member.close()
-    b.progress(f"{peer}: {len(reactions)} joins, {len(leaves)} leaves, {missed} missed")
-    return {"reaction_ms": reactions, "call_to_first_ms": call_to_first, "leave_ms": leaves,
-            "missed": missed,
-            "reaction_p50_ms": b.percentile(reactions, 0.5),
-            "reaction_p90_ms": b.percentile(reactions, 0.9),
-            "fresh_reaction_ms": fresh,
-            "fresh_reaction_p50_ms": b.percentile(fresh, 0.5),
-            "call_to_first_p50_ms": b.percentile(call_to_first, 0.5),
-            "leave_p50_ms": b.percentile(leaves, 0.5),
-            "leave_max_ms": max(leaves) if leaves else math.nan}
+    return runs
+
+
+def membership_reps(cap: b.Capture, member: Any, groups: list[Any],
+                    start_sender: Callable[[Any], Any], leave_reps: int, *, label: str,
+                    quiet_within: float, fresh: bool) -> Result:
+    """bench_membership's reps, either family: for each group a sender starts, the
+    ``member`` joins, and the capture gives the report -> first forwarded packet (and,
+    with ``fresh``, -> first packet sent after the report) and join call -> first packet;
+    for the first ``leave_reps`` the member leaves and the capture gives leave -> last
+    packet, once no data came for 0.5 s (within ``quiet_within`` s)."""
+    reactions: list[float] = []
+    fresh_reactions: list[float] = []
+    call_to_first: list[float] = []
+    leaves: list[float] = []
+    missed = 0
+    for i, group in enumerate(groups):
+        snd = start_sender(group)
+        try:
+            time.sleep(0.25)  # the sender is running and (S,G) known to the router
+            called = member.join(group)
+
+            def forwarded(g: Any = group) -> bool:
+                return cap.first_data(g) is not None
+
+            def quiet(g: Any = group) -> bool:  # no data for 0.5 s
+                return time.time_ns() - (cap.last_data(g) or 0) > 500_000_000
+
+            if not b.wait_for(forwarded, 5.0, 0.005):
+                missed += 1
+                member.leave(group)
+                continue
+            first = cap.first_data(group)
+            report = cap.first_igmp("join", group, called - 1_000_000)
+            assert first is not None
+            if report is not None:
+                reactions.append((first - report) / 1e6)
+                first_fresh = cap.first_fresh_data(group, report) if fresh else None
+                if first_fresh is not None:
+                    fresh_reactions.append((first_fresh - report) / 1e6)
+            call_to_first.append((first - called) / 1e6)
+            if i < leave_reps:
+                b.progress(f"{label}: leave {i + 1}/{leave_reps}")
+                time.sleep(0.1)
+                left = member.leave(group)
+                if b.wait_for(quiet, quiet_within, 0.02):
+                    leave_at = cap.first_igmp("leave", group, left - 1_000_000)
+                    last = cap.last_data(group)
+                    if leave_at is not None and last is not None:
+                        leaves.append((last - leave_at) / 1e6)
+            else:
+                member.leave(group)
+        finally:
+            b.stop(snd)
+    b.progress(f"{label}: {len(reactions)} joins, {len(leaves)} leaves, {missed} missed")
+    result: Result = {
+        "reaction_ms": reactions, "call_to_first_ms": call_to_first, "leave_ms": leaves,
+        "missed": missed,
+        "reaction_p50_ms": b.percentile(reactions, 0.5),
+        "reaction_p90_ms": b.percentile(reactions, 0.9)}
+    if fresh:
+        result |= {"fresh_reaction_ms": fresh_reactions,
+                   "fresh_reaction_p50_ms": b.percentile(fresh_reactions, 0.5)}
+    return result | {"call_to_first_p50_ms": b.percentile(call_to_first, 0.5),
+                     "leave_p50_ms": b.percentile(leaves, 0.5),
+                     "leave_max_ms": max(leaves) if leaves else math.nan}
 
 
 # --- IPv6 -------------------------------------------------------------------------------------
@@ -239,45 +229,65 @@ def mrouter_basic6(fast_leave: bool = False, route: bool = False) -> str:
 
 
 def bench_forward6(workdir: Path, rounds: int, window: float, senders: int) -> Result:
-    pps: dict[str, list[float]] = {"mrouter": [], "smcroute": []}
+    return forward_rounds(workdir, rounds, window, senders, ipv6=True)
+
+
+def forward_rounds(workdir: Path, rounds: int, window: float, senders: int, *,
+                   ipv6: bool) -> Result:
+    """Packets/s r1 forwards out of dn0 from ``senders`` blasting senders (IPv4 239.1.1.1
+    or IPv6 ff15::1) with mrouter and smcroute in turn, ``rounds`` times, each once its
+    (S,G) shows in the kernel's MFC: the window's TX counter delta."""
     with Lab.from_file(BASIC) as lab:
-        bench6.enable_ipv6(lab)
-        r1 = lab.node("r1")
-        procs = [bench6.start_sender6(lab.node("sender"), IPv6Address(GROUP6), rate=0)
+        if ipv6:
+            bench6.enable_ipv6(lab)
+        node = lab.node("sender")
+        procs = [bench6.start_sender6(node, IPv6Address(GROUP6), rate=0) if ipv6
+                 else b.start_sender(node, IPv4Address("239.1.1.1"), rate=0)
                  for _ in range(senders)]
         try:
-            for i in range(rounds):
-                b.progress(f"forward6: round {i + 1}/{rounds}")
-                for name in ("mrouter", "smcroute") if i % 2 == 0 else ("smcroute", "mrouter"):
-                    daemon = b.start_mrouter(r1, workdir, mrouter_basic6(route=True)) \
-                        if name == "mrouter" else b.start_smcroute(r1, workdir,
-                                                                   SMCROUTE_BASIC6)
-                    with b.running(daemon):
-                        daemon.wait_ready()
-                        if not b.wait_for(lambda: bench6.forwarding_entries6(r1) >= 1, 5.0,
-                                          0.01):
-                            raise RuntimeError(f"{name}: the IPv6 (S,G) never appeared")
-                        time.sleep(0.2)
-                        before, t0 = b.tx_packets(r1, "dn0"), time.perf_counter()
-                        time.sleep(window)
-                        after, t1 = b.tx_packets(r1, "dn0"), time.perf_counter()
-                        pps[name].append((after - before) / (t1 - t0))
+            if ipv6:
+                result = _rounds(lab, workdir, rounds, window, "forward6",
+                                 (mrouter_basic6(route=True), SMCROUTE_BASIC6),
+                                 bench6.forwarding_entries6, "IPv6 (S,G)")
+            else:
+                result = _rounds(lab, workdir, rounds, window, "forward",
+                                 (mrouter_basic(route=True), SMCROUTE_BASIC),
+                                 b.forwarding_entries, "(S,G) route")
         finally:
             for proc in procs:
                 b.stop(proc)
+    return result | {"senders": senders}
+
+
+def _rounds(lab: Lab, workdir: Path, rounds: int, window: float, tag: str,
+            configs: tuple[str, str], entries: Callable[[Any], int], what: str) -> Result:
+    """forward_rounds' rounds in ``lab``: mrouter and smcroute with their ``configs``, each
+    measured once ``entries`` (r1's MFC) holds the route (else: ``what`` never appeared)."""
+    r1 = lab.node("r1")
+    pps: dict[str, list[float]] = {"mrouter": [], "smcroute": []}
+    for i in range(rounds):
+        b.progress(f"{tag}: round {i + 1}/{rounds}")
+        for name in ("mrouter", "smcroute") if i % 2 == 0 else ("smcroute", "mrouter"):
+            daemon = b.start_mrouter(r1, workdir, configs[0]) if name == "mrouter" \
+                else b.start_smcroute(r1, workdir, configs[1])
+            with b.running(daemon):
+                daemon.wait_ready()
+                if not b.wait_for(lambda: entries(r1) >= 1, 5.0, 0.01):
+                    raise RuntimeError(f"{name}: the {what} never appeared")
+                time.sleep(0.2)
+                before, t0 = b.tx_packets(r1, "dn0"), time.perf_counter()
+                time.sleep(window)
+                after, t1 = b.tx_packets(r1, "dn0"), time.perf_counter()
+                pps[name].append((after - before) / (t1 - t0))
     mr, smc = b.median(pps["mrouter"]), b.median(pps["smcroute"])
     return {"mrouter_pps": pps["mrouter"], "smcroute_pps": pps["smcroute"],
             "mrouter_median_pps": mr, "smcroute_median_pps": smc, "ratio": mr / smc,
-            "senders": senders, "window_s": window}
+            "window_s": window}
 
 
 def bench_membership6(workdir: Path, peer: str, reps: int, leave_reps: int, rate: float,
                       block: int) -> Result:
     """bench_membership for IPv6 and mrouter: MLD join reaction, leave -> last packet."""
-    reactions: list[float] = []
-    call_to_first: list[float] = []
-    leaves: list[float] = []
-    missed = 0
     with Lab.from_file(BASIC) as lab:
         bench6.enable_ipv6(lab)
         r1, sender, receiver = lab.node("r1"), lab.node("sender"), lab.node("receiver")
@@ -287,51 +297,13 @@ def bench_membership6(workdir: Path, peer: str, reps: int, leave_reps: int, rate
         with b.running(daemon), bench6.Capture6(r1, "dn0") as cap:
             daemon.wait_ready()
             time.sleep(0.3)
-            for i in range(reps):
-                group = IPv6Address(f"ff15::{block + 2:x}:{i + 1:x}")
-                snd = bench6.start_sender6(sender, group, rate=rate)
-                try:
-                    time.sleep(0.25)
-                    called = member.join(group)
-
-                    def forwarded(g: Any = group) -> bool:
-                        return cap.first_data(g) is not None
-
-                    def quiet(g: Any = group) -> bool:
-                        return time.time_ns() - (cap.last_data(g) or 0) > 500_000_000
-
-                    if not b.wait_for(forwarded, 5.0, 0.005):
-                        missed += 1
-                        member.leave(group)
-                        continue
-                    first = cap.first_data(group)  # type: ignore[arg-type]
-                    report = cap.first_igmp("join", group, called - 1_000_000)  # type: ignore[arg-type]
-                    assert first is not None
-                    if report is not None:
-                        reactions.append((first - report) / 1e6)
-                    call_to_first.append((first - called) / 1e6)
-                    if i < leave_reps:
-                        b.progress(f"{peer} (IPv6): leave {i + 1}/{leave_reps}")
-                        time.sleep(0.1)
-                        left = member.leave(group)
-                        if b.wait_for(quiet, 30.0, 0.02):
-                            leave_at = cap.first_igmp("leave", group, left - 1_000_000)  # type: ignore[arg-type]
-                            last = cap.last_data(group)  # type: ignore[arg-type]
-                            if leave_at is not None and last is not None:
-                                leaves.append((last - leave_at) / 1e6)
-                    else:
-                        member.leave(group)
-                finally:
-                    b.stop(snd)
+            runs = membership_reps(
+                cap, member,
+                [IPv6Address(f"ff15::{block + 2:x}:{i + 1:x}") for i in range(reps)],
+                lambda group: bench6.start_sender6(sender, group, rate=rate), leave_reps,
+                label=f"{peer} (IPv6)", quiet_within=30.0, fresh=False)
         member.close()
-    b.progress(f"{peer} (IPv6): {len(reactions)} joins, {len(leaves)} leaves, {missed} missed")
-    return {"reaction_ms": reactions, "call_to_first_ms": call_to_first, "leave_ms": leaves,
-            "missed": missed,
-            "reaction_p50_ms": b.percentile(reactions, 0.5),
-            "reaction_p90_ms": b.percentile(reactions, 0.9),
-            "call_to_first_p50_ms": b.percentile(call_to_first, 0.5),
-            "leave_p50_ms": b.percentile(leaves, 0.5),
-            "leave_max_ms": max(leaves) if leaves else math.nan}
+    return runs
 
 
 # --- 10k groups over 4 LANs -------------------------------------------------------------------
@@ -416,6 +388,44 @@ def wait_stable(learned: Callable[[], int], count: int, deadline: float) -> int:
         time.sleep(0.05)
 
 
+def learn_groups(send: Callable[[], None], learned: Callable[[], int], count: int,
+                 timeout: float) -> tuple[int, int, float]:
+    """Rounds of reports (``send``) until the router has ``learned`` all ``count`` groups,
+    at most REPORT_ROUNDS or ``timeout`` s: (groups learned, rounds, seconds taken)."""
+    t0 = time.perf_counter()
+    have, rounds = 0, 0
+    while have < count and rounds < REPORT_ROUNDS and time.perf_counter() - t0 < timeout:
+        rounds += 1  # like hosts answering queries: missing groups come again
+        send()
+        have = wait_stable(learned, count, t0 + timeout)
+    return have, rounds, time.perf_counter() - t0
+
+
+def install_routes(entries: Callable[[], int], count: int, timeout: float
+                   ) -> tuple[bool, float, int]:
+    """From the first forwarding route in ``entries`` (r1's MFC) to all ``count`` (the
+    sender's start-up and the first upcall are not the router's install rate): (all
+    there, seconds, routes at the end)."""
+    b.wait_for(lambda: entries() >= 1, 10.0, 0.001)
+    t0 = time.perf_counter()
+    filled = b.wait_for(lambda: entries() >= count, timeout, 0.02, max_interval=1.0)
+    install_s = time.perf_counter() - t0
+    return filled, install_s, entries()
+
+
+def scale_result(count: int, have: int, rounds: int, learn_s: float, busy_s: float,
+                 routes: int, filled: bool, install_s: float, rss_kb: tuple[int, int, int],
+                 rate: float) -> Result:
+    """A scale run's figures; ``rss_kb`` is VmRSS idle, once learned, with the routes."""
+    rss_idle, rss_learned, rss_routes = rss_kb
+    return {"groups": count, "learned": have, "all_learned": have >= count,
+            "learn_s": learn_s, "report_rounds": rounds, "busy_after_learned_s": busy_s,
+            "routes": routes, "all_routes": filled, "install_s": install_s,
+            "install_per_s": (routes - 1) / install_s if install_s else math.nan,
+            "rss_idle_mb": rss_idle / 1024, "rss_learned_mb": rss_learned / 1024,
+            "rss_mb": rss_routes / 1024, "sender_pps": rate}
+
+
 def bench_scale(workdir: Path, peer: str, count: int, rate: float,
                 timeout: float) -> Result:
     groups = [IPv4Address("239.10.0.0") + i for i in range(count)]
@@ -445,15 +455,8 @@ def bench_scale(workdir: Path, peer: str, count: int, rate: float,
             time.sleep(0.3)
             rss_idle = b.rss_kb(daemon.pid)
             b.progress(f"scale {peer}: sending reports for {count} groups")
-            t0 = time.perf_counter()
-            have, rounds = 0, 0
-            while have < count and rounds < REPORT_ROUNDS \
-                    and time.perf_counter() - t0 < timeout:
-                rounds += 1  # like hosts answering queries: missing groups come again
-                send_reports(lab, groups)
-                have = wait_stable(learned, count, t0 + timeout)
-            ok = have >= count
-            learn_s = time.perf_counter() - t0
+            have, rounds, learn_s = learn_groups(lambda: send_reports(lab, groups), learned,
+                                                 count, timeout)
             # let it finish with the reports (later rounds repeat groups it knows)
             busy_s = b.wait_idle(daemon.pid, 0.5, timeout)
             rss_learned = b.rss_kb(daemon.pid)
@@ -467,26 +470,16 @@ def bench_scale(workdir: Path, peer: str, count: int, rate: float,
             refresher.start()
             snd = b.start_sender(lab.node("sender"), groups[0], count=count, rate=rate)
             try:
-                # from the first forwarding route to the last (the sender's start-up and
-                # the first upcall are not the router's install rate)
-                b.wait_for(lambda: b.forwarding_entries(r1) >= 1, 10.0, 0.001)
-                t0 = time.perf_counter()
-                filled = b.wait_for(lambda: b.forwarding_entries(r1) >= count, timeout, 0.02,
-                                    max_interval=1.0)
-                install_s = time.perf_counter() - t0
-                routes = b.forwarding_entries(r1)
+                filled, install_s, routes = install_routes(lambda: b.forwarding_entries(r1),
+                                                           count, timeout)
             finally:
                 b.stop(snd)
                 stop_refresh.set()
                 refresher.join()
             rss_routes = b.rss_kb(daemon.pid)
             b.progress(f"scale {peer}: {routes} routes in {install_s:.2f} s")
-    return {"groups": count, "learned": have, "all_learned": ok, "learn_s": learn_s,
-            "report_rounds": rounds, "busy_after_learned_s": busy_s,
-            "routes": routes, "all_routes": filled, "install_s": install_s,
-            "install_per_s": (routes - 1) / install_s if install_s else math.nan,
-            "rss_idle_mb": rss_idle / 1024, "rss_learned_mb": rss_learned / 1024,
-            "rss_mb": rss_routes / 1024, "sender_pps": rate}
+    return scale_result(count, have, rounds, learn_s, busy_s, routes, filled, install_s,
+                        (rss_idle, rss_learned, rss_routes), rate)
 
 
 # --- 10k IPv6 groups over the same 4 LANs --------------------------------------------------
@@ -545,37 +538,22 @@ def bench_scale6(workdir: Path, count: int, rate: float, timeout: float) -> Resu
             time.sleep(0.3)
             rss_idle = b.rss_kb(daemon.pid)
             b.progress(f"scale6: sending MLD reports for {count} groups")
-            t0 = time.perf_counter()
-            have, rounds = 0, 0
-            while have < count and rounds < REPORT_ROUNDS \
-                    and time.perf_counter() - t0 < timeout:
-                rounds += 1
-                send_reports6(lab, groups)
-                have = wait_stable(learned, count, t0 + timeout)
-            ok = have >= count
-            learn_s = time.perf_counter() - t0
+            have, rounds, learn_s = learn_groups(lambda: send_reports6(lab, groups), learned,
+                                                 count, timeout)
             busy_s = b.wait_idle(daemon.pid, 0.5, timeout)
             rss_learned = b.rss_kb(daemon.pid)
             b.progress(f"scale6: {have} groups learned in {learn_s:.2f} s; sending to every "
                        "group")
             snd = bench6.start_sender6(lab.node("sender"), groups[0], count=count, rate=rate)
             try:
-                b.wait_for(lambda: bench6.forwarding_entries6(r1) >= 1, 10.0, 0.001)
-                t0 = time.perf_counter()
-                filled = b.wait_for(lambda: bench6.forwarding_entries6(r1) >= count, timeout,
-                                    0.02, max_interval=1.0)
-                install_s = time.perf_counter() - t0
-                routes = bench6.forwarding_entries6(r1)
+                filled, install_s, routes = install_routes(
+                    lambda: bench6.forwarding_entries6(r1), count, timeout)
             finally:
                 b.stop(snd)
             rss_routes = b.rss_kb(daemon.pid)
             b.progress(f"scale6: {routes} routes in {install_s:.2f} s")
-    return {"groups": count, "learned": have, "all_learned": ok, "learn_s": learn_s,
-            "report_rounds": rounds, "busy_after_learned_s": busy_s,
-            "routes": routes, "all_routes": filled, "install_s": install_s,
-            "install_per_s": (routes - 1) / install_s if install_s else math.nan,
-            "rss_idle_mb": rss_idle / 1024, "rss_learned_mb": rss_learned / 1024,
-            "rss_mb": rss_routes / 1024, "sender_pps": rate}
+    return scale_result(count, have, rounds, learn_s, busy_s, routes, filled, install_s,
+                        (rss_idle, rss_learned, rss_routes), rate)
 
 
 # --- report -------------------------------------------------------------------------------
@@ -592,6 +570,19 @@ def ratio(value: float) -> str:
 def verdict(ok: bool | None, text: str) -> str:
     mark = "n/a " if ok is None else ("PASS" if ok else "MISS")
     return f"[{mark}] {text}"
+
+
+def leave_verdicts(lv: Result, what: str, timers: str) -> list[str]:
+    """The two leave verdicts on mrouter's worst leave -> last packet: default timers
+    within ``timers`` (count x interval, RFC defaults) + 50 ms, fast leave under 20 ms."""
+    default = lv.get("mrouter", {}).get("leave_max_ms", math.nan)
+    limit = LMQC * LMQI * 1000 + 50
+    fast = lv.get("mrouter-fast-leave", {}).get("leave_max_ms", math.nan)
+    return [verdict(None if math.isnan(default) else default <= limit,
+                    f"{what}, default timers: worst {fmt(default, 1)} ms <= "
+                    f"{timers} + 50 ms = {limit:.0f} ms"),
+            verdict(None if math.isnan(fast) else fast < 20,
+                    f"{what}, fast leave: worst {fmt(fast, 1)} ms < 20 ms")]
 
 
 def report(results: Result) -> str:
@@ -631,14 +622,7 @@ def report(results: Result) -> str:
             ip = lv.get(peer, {}).get("leave_p50_ms", math.nan)
             name = "igmpproxy" if peer == "igmpproxy" else "quickleave"
             rows.append((label, fmt(mv, 1), f"{fmt(ip, 1)} {name}", ratio(mv / ip)))
-        default = lv.get("mrouter", {}).get("leave_max_ms", math.nan)
-        limit = LMQC * LMQI * 1000 + 50
-        verdicts.append(verdict(None if math.isnan(default) else default <= limit,
-                                f"leave, default timers: worst {fmt(default, 1)} ms <= "
-                                f"LMQC x LMQI + 50 ms = {limit:.0f} ms"))
-        fast = lv.get("mrouter-fast-leave", {}).get("leave_max_ms", math.nan)
-        verdicts.append(verdict(None if math.isnan(fast) else fast < 20,
-                                f"leave, fast leave: worst {fmt(fast, 1)} ms < 20 ms"))
+        verdicts += leave_verdicts(lv, "leave", "LMQC x LMQI")
     if "scale" in results:
         s = results["scale"]
         mr, ip = s.get("mrouter", {}), s.get("igmpproxy", {})
@@ -683,14 +667,7 @@ def report(results: Result) -> str:
             mv = lv.get(key, {}).get("leave_p50_ms", math.nan)
             iv = results.get("leave", {}).get(key, {}).get("leave_p50_ms", math.nan)
             rows.append((label, fmt(mv, 1), f"{fmt(iv, 1)} IGMP", ratio(mv / iv)))
-        default = lv.get("mrouter", {}).get("leave_max_ms", math.nan)
-        limit = LMQC * LMQI * 1000 + 50
-        verdicts.append(verdict(None if math.isnan(default) else default <= limit,
-                                f"MLD leave, default timers: worst {fmt(default, 1)} ms <= "
-                                f"LLQC x LLQI + 50 ms = {limit:.0f} ms"))
-        fast = lv.get("mrouter-fast-leave", {}).get("leave_max_ms", math.nan)
-        verdicts.append(verdict(None if math.isnan(fast) else fast < 20,
-                                f"MLD leave, fast leave: worst {fmt(fast, 1)} ms < 20 ms"))
+        verdicts += leave_verdicts(lv, "MLD leave", "LLQC x LLQI")
     if "scale6" in results:
         m6 = results["scale6"]
         m4 = results.get("scale", {}).get("mrouter", {})

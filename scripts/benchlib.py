@@ -82,6 +82,9 @@ dests = [(str(base + i), port) for i in range(count)]
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+"""
+
+SEND_LOOP = r"""
 payload = b"\0" * size
 send = s.sendto
 n = len(dests)
@@ -110,6 +113,10 @@ while True:  # paced: catch up to rate * elapsed, then sleep a little
             i = 0
     time.sleep(0.0001)
 """
+"""The sending loop of a sender script (``_SENDER``, bench6's ``_SENDER6``): after a
+setup that defines ``s`` (the socket), ``dests``, ``rate`` and ``size``, round robin to
+``dests``, as fast as it can (rate 0) or paced, paced packets carrying their send time."""
+_SENDER += SEND_LOOP
 
 
 def start_sender(node: Node, group: IPv4Address, *, count: int = 1, rate: float = 0.0,
@@ -271,17 +278,24 @@ def membership_events(msg: object) -> list[tuple[str, IPv4Address]]:
     if isinstance(msg, V2Leave):
         return [("leave", msg.group)]
     if isinstance(msg, V3Report):
-        events = []
-        for rec in msg.records:
-            if rec.record_type in (RecordType.MODE_IS_EXCLUDE, RecordType.CHANGE_TO_EXCLUDE_MODE) \
-                    or (rec.record_type in (RecordType.MODE_IS_INCLUDE,
-                                            RecordType.ALLOW_NEW_SOURCES) and rec.sources):
-                events.append(("join", rec.group))
-            elif rec.record_type in (RecordType.CHANGE_TO_INCLUDE_MODE,
-                                     RecordType.MODE_IS_INCLUDE) and not rec.sources:
-                events.append(("leave", rec.group))
-        return events
+        return record_events(msg.records)
     return []
+
+
+def record_events(records: Sequence[Any]) -> list[tuple[str, Any]]:
+    """("join"|"leave", group) for the IGMPv3 or MLDv2 group records (the record types
+    are the same) that change a membership: to or is EXCLUDE, or sources allowed or
+    included, is a join; to INCLUDE, or INCLUDE with no source, is a leave."""
+    events = []
+    for rec in records:
+        if rec.record_type in (RecordType.MODE_IS_EXCLUDE, RecordType.CHANGE_TO_EXCLUDE_MODE) \
+                or (rec.record_type in (RecordType.MODE_IS_INCLUDE,
+                                        RecordType.ALLOW_NEW_SOURCES) and rec.sources):
+            events.append(("join", rec.group))
+        elif rec.record_type in (RecordType.CHANGE_TO_INCLUDE_MODE,
+                                 RecordType.MODE_IS_INCLUDE) and not rec.sources:
+            events.append(("leave", rec.group))
+    return events
 
 
 # --- host membership ----------------------------------------------------------------------

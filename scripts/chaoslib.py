@@ -27,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -702,42 +702,33 @@ def non_reading_clients(workdir: Path, clients: int = 5, requests: int = 3000) -
                 s.close()
 
 
-def huge_request(workdir: Path, megabytes: int = 20) -> Row:
-    fault = f"control: {megabytes} MB request"
+def _one_request(workdir: Path, fault: str, body: bytes) -> Row:
+    """The daemon gets one abusive request ``body`` while the well-behaved client asks:
+    the row says whether it answered (a JSON object) and how."""
     with bed(workdir) as b:
         with Prober(b.daemon.sock) as prober:
-            body = b'{"command": "show", "what": "' + b"a" * (megabytes << 20) + b'"}\n'
             reply = _ask_raw(b.daemon.sock, body)
             time.sleep(0.5)
         answered = reply.startswith(b"{")
         return _abuse_row(b, fault, prober, answered,
                           f"answered: {reply[:70].decode(errors='replace').strip() or 'nothing'}")
+
+
+def huge_request(workdir: Path, megabytes: int = 20) -> Row:
+    body = b'{"command": "show", "what": "' + b"a" * (megabytes << 20) + b'"}\n'
+    return _one_request(workdir, f"control: {megabytes} MB request", body)
 
 
 def deep_request(workdir: Path, depth: int = 20000) -> Row:
-    fault = f"control: request nested {depth} deep"
-    with bed(workdir) as b:
-        with Prober(b.daemon.sock) as prober:
-            body = (b'{"command": "show", "what": ' + b"[" * depth + b"]" * depth + b"}\n")
-            reply = _ask_raw(b.daemon.sock, body)
-            time.sleep(0.5)
-        answered = reply.startswith(b"{")
-        return _abuse_row(b, fault, prober, answered,
-                          f"answered: {reply[:70].decode(errors='replace').strip() or 'nothing'}")
+    body = b'{"command": "show", "what": ' + b"[" * depth + b"]" * depth + b"}\n"
+    return _one_request(workdir, f"control: request nested {depth} deep", body)
 
 
 def huge_number_request(workdir: Path, digits: int = 5000) -> Row:
     """A JSON number beyond Python's int-conversion limit (4300 digits): a ValueError
     that is not a JSONDecodeError, found by scripts/fuzz.py."""
-    fault = f"control: a {digits}-digit number"
-    with bed(workdir) as b:
-        with Prober(b.daemon.sock) as prober:
-            body = b'{"command": "events", "since": ' + b"9" * digits + b"}\n"
-            reply = _ask_raw(b.daemon.sock, body)
-            time.sleep(0.5)
-        answered = reply.startswith(b"{")
-        return _abuse_row(b, fault, prober, answered,
-                          f"answered: {reply[:70].decode(errors='replace').strip() or 'nothing'}")
+    body = b'{"command": "events", "since": ' + b"9" * digits + b"}\n"
+    return _one_request(workdir, f"control: a {digits}-digit number", body)
 
 
 def bad_requests(workdir: Path) -> Row:
@@ -796,23 +787,32 @@ def igmp_flood(workdir: Path, rate: int = 20000, seconds: float = 10.0,
     nothing, the groups stay capped at max_groups, show stays fast."""
     fault = f"IGMP flood {rate // 1000}k reports/s x {seconds:g} s"
     with bed(workdir, daemon_config=config(max_groups=max_groups)) as b:
-        assert b.flow is not None
-        if (row := _ready_or_row(b, fault)) is not None:
-            return row
-        rss0 = benchlib.rss_kb(b.daemon.proc.pid)
-        t0 = time.monotonic()
-        with Prober(b.daemon.sock) as prober:
-            flood = b.lab.node("h2").spawn(
-                [sys.executable, str(INTEGRATION / "igmp_flood.py"), FLOODER, str(rate),
-                 str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            try:
-                out, _ = flood.communicate(timeout=seconds + 30)
-            finally:
-                benchlib.stop(flood)
-        t1 = time.monotonic()
-        sent = int(out.strip() or 0)
-        return _flood_verdict(b, fault, prober, t0, t1, rss0, max_groups,
-                              f"{sent / (t1 - t0):.0f} reports/s sent")
+        return _flood(b, fault, [str(INTEGRATION / "igmp_flood.py"), FLOODER, str(rate),
+                                 str(seconds)], seconds, max_groups,
+                      lambda sent, elapsed: f"{sent / elapsed:.0f} reports/s sent")
+
+
+def _flood(b: Bed, fault: str, argv: list[str], seconds: float, cap: int,
+           sent_text: Callable[[int, float], str], **verdict: Any) -> Row:
+    """Run the flooder ``argv`` (python arguments) in h2 for ``seconds`` while the
+    well-behaved client asks, then :func:`_flood_verdict` (``cap`` groups, ``verdict``'s
+    bounds); ``sent_text`` says what was sent from the count it printed and the time."""
+    assert b.flow is not None
+    if (row := _ready_or_row(b, fault)) is not None:
+        return row
+    rss0 = benchlib.rss_kb(b.daemon.proc.pid)
+    t0 = time.monotonic()
+    with Prober(b.daemon.sock) as prober:
+        flood = b.lab.node("h2").spawn([sys.executable, *argv], stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
+        try:
+            out, _ = flood.communicate(timeout=seconds + 30)
+        finally:
+            benchlib.stop(flood)
+    t1 = time.monotonic()
+    sent = int(out.strip() or 0)
+    return _flood_verdict(b, fault, prober, t0, t1, rss0, cap, sent_text(sent, t1 - t0),
+                          **verdict)
 
 
 def _flood_verdict(b: Bed, fault: str, prober: Prober, t0: float, t1: float, rss0: int,
@@ -879,27 +879,13 @@ def source_flood(workdir: Path, rate: int = 2000, seconds: float = 10.0,
     (sources in 10/8 are never routed: they only fill the daemon's tables)."""
     fault = f"source flood {rate}/s x {per_report} sources x {seconds:g} s"
     with bed(workdir) as b:
-        assert b.flow is not None
-        if (row := _ready_or_row(b, fault)) is not None:
-            return row
-        rss0 = benchlib.rss_kb(b.daemon.proc.pid)
-        t0 = time.monotonic()
-        with Prober(b.daemon.sock) as prober:
-            flood = b.lab.node("h2").spawn(
-                [sys.executable, "-c", _SOURCE_FLOOD, FLOODER, str(rate), str(seconds),
-                 str(per_report)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            try:
-                out, _ = flood.communicate(timeout=seconds + 30)
-            finally:
-                benchlib.stop(flood)
-        t1 = time.monotonic()
-        sent = int(out.strip() or 0)
-        return _flood_verdict(b, fault, prober, t0, t1, rss0, 2000,
-                              f"{sent * per_report} sources offered",
-                              sources_cap=SOURCES_CAP,
-                              # every report names 64 sources on a full group: the loop
-                              # is busy, `show` waits its turn, but must still answer
-                              show_limit=0.5)
+        return _flood(b, fault, ["-c", _SOURCE_FLOOD, FLOODER, str(rate), str(seconds),
+                                 str(per_report)], seconds, 2000,
+                      lambda sent, _: f"{sent * per_report} sources offered",
+                      sources_cap=SOURCES_CAP,
+                      # every report names 64 sources on a full group: the loop
+                      # is busy, `show` waits its turn, but must still answer
+                      show_limit=0.5)
 
 
 # --- a rogue querier ------------------------------------------------------------------

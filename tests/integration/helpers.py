@@ -7,9 +7,16 @@ defines its own sender, sniffer or member, nor imports from another test file).
   even a spoofed one), and :func:`sniffer`, the one wire reader: an AF_PACKET socket
   that sees what a router puts on the wire without joining the group (a join would
   itself create membership), decoded with mrouter's own IPv4 codec (parse_header);
+- multicast sockets: :func:`open_receiver` (a bound, receive-info socket of either
+  family's class), :func:`collect` (what arrives until the sockets go quiet);
 - hosts: :func:`member` (a socket that joined a group), :func:`received`,
   :func:`host_igmp` (IGMP version and report pace), :func:`users` (the kernel's table);
+- watchers: :func:`spawn_ready` (a program in a node, once its stderr says it is
+  ready), :func:`start_watch` (``mrouter igmp|mld watch --json``, once it listens) and
+  :func:`watch_rows` (its JSON lines once it exits 0);
 - waiting and leftovers: :func:`wait_for`, :func:`netns_list`, :func:`host_links`;
+- the kernel binding: :func:`kernel_socket` (a family's routing socket in r1 with
+  VIFs/MIFs 0 = up0 and 1 = dn0), :func:`basic_ipv6` (basic.toml's IPv6 addresses);
 - IPv6: :func:`ipv6_addresses` (IPv6 on, addresses without DAD), :func:`send6`,
   :func:`member6`, :func:`flow6` (a steady sender while a block runs), :func:`router6`
   (a stand-in IPv6 multicast router holding the MIFs and routes a test chooses).
@@ -21,6 +28,7 @@ and make their sockets inside the node from the test's thread.
 
 from __future__ import annotations
 
+import json
 import select
 import socket
 import struct
@@ -28,15 +36,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
+
+import pytest
 
 from mrouter.igmp.ipv4 import IPv4Header, build_header, parse_header
 from mrouter.linux.constants import ETH_P_IP, IP_MREQN
 from mrouter.router.control import request, wait_answering
 from mrouter.sockets import mcast
+from mrouter.sockets.mcast import Datagram
 
 SOURCE = "198.51.100.2"
 PORT = 5000
@@ -199,16 +210,23 @@ def sniffer(lab: Any, node: str, iface: str = "eth0") -> Iterator[Sniffer]:
 
 
 @contextmanager
-def member(lab: Any, node: str, group: str) -> Iterator[socket.socket]:
-    """A receiver that joined ``group`` on eth0 (the host's kernel sends the reports)."""
+def member(lab: Any, node: str, group: str, source: str | None = None
+           ) -> Iterator[socket.socket]:
+    """A receiver that joined ``group`` on eth0 (the host's kernel sends the reports),
+    or with ``source`` only (source, group): an IGMPv3 INCLUDE {source} report."""
     address = lab.node(node).address("eth0")
     with lab.node(node).enter():
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     with sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((group, PORT))
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                        IPv4Address(group).packed + address.packed)
+        if source is None:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                            IPv4Address(group).packed + address.packed)
+        else:  # struct ip_mreq_source: imr_multiaddr, imr_interface, imr_sourceaddr
+            sock.setsockopt(socket.IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP,
+                            IPv4Address(group).packed + address.packed
+                            + IPv4Address(source).packed)
         yield sock
 
 
@@ -383,3 +401,102 @@ def flow6(lab: Any, group: str, *, node: str = "sender", iface: str = "eth0",
         finally:
             stop.set()
             thread.join()
+
+
+BASIC_IPV6 = {
+    ("sender", "eth0"): "2001:db8:1::2/64",
+    ("r1", "up0"): "2001:db8:1::1/64",
+    ("r1", "dn0"): "2001:db8:2::1/64",
+    ("receiver", "eth0"): "2001:db8:2::2/64",
+}
+"""basic.toml's IPv6 plan: sender 2001:db8:1::2 -- up0 r1 dn0 -- receiver 2001:db8:2::2."""
+
+
+def basic_ipv6(lab: Any) -> Any:
+    """Give the basic.toml lab its IPv6 addresses (:data:`BASIC_IPV6`) and turn on IPv6
+    forwarding in r1; the lab."""
+    ipv6_addresses(lab, BASIC_IPV6)
+    lab.node("r1").sysctl("net.ipv6.conf.all.forwarding", 1)
+    return lab
+
+
+@contextmanager
+def kernel_socket(lab: Any, socket_class: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
+    """A kernel multicast routing socket of ``socket_class`` (MrouteSocket or
+    Mroute6Socket, made with ``kwargs``) opened inside r1, with VIF/MIF 0 on up0 and 1 on
+    dn0; closed after the block."""
+    r1 = lab.node("r1")
+    with r1.enter():
+        mrt = socket_class(**kwargs)
+    try:
+        mrt.add_vif(0, r1.ifindex("up0"))
+        mrt.add_vif(1, r1.ifindex("dn0"))
+        yield mrt
+    finally:
+        mrt.close()
+
+
+S = TypeVar("S", bound=Any)
+
+
+def open_receiver(node: Any, closing: ExitStack, socket_class: Callable[[], S], port: int
+                  ) -> S:
+    """A receiving socket of ``socket_class`` (McastSocket or Mcast6Socket) in ``node``,
+    bound to ``port``: only the groups it joins (multicast_all off), with TTL/hop limit
+    and pktinfo, non-blocking; ``closing`` closes it."""
+    with node.enter():
+        sock: S = closing.enter_context(socket_class())
+        sock.multicast_all = False
+        sock.enable_receive_info()
+        sock.bind(port)
+    sock.sock.setblocking(False)
+    return sock
+
+
+def collect(*socks: S, quiet: float = 0.3, limit: float = 3.0) -> dict[S, list[Datagram]]:
+    """Everything that arrives on ``socks`` until nothing more comes for ``quiet`` s (at
+    most ``limit`` s)."""
+    got: dict[S, list[Datagram]] = {s: [] for s in socks}
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select(list(socks), [], [], quiet)
+        if not ready:
+            break
+        for s in ready:
+            while (dg := s.recv()) is not None:
+                got[s].append(dg)
+    return got
+
+
+def spawn_ready(node: Any, argv: list[str], ready: str, what: str, *, cwd: Path | None = None,
+                stdout: int = subprocess.PIPE) -> subprocess.Popen[str]:
+    """``argv`` started in ``node``, once a line of its stderr says ``ready`` (within
+    30 s); else it is killed and the test fails: "WHAT did not start" and its stderr."""
+    proc: subprocess.Popen[str] = node.spawn(argv, stdout=stdout, stderr=subprocess.PIPE,
+                                             cwd=cwd)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not select.select([proc.stderr], [], [], deadline - time.monotonic())[0]:
+            break
+        text = proc.stderr.readline()
+        if ready in text:
+            return proc
+        if not text:
+            break
+    proc.kill()
+    pytest.fail(f"{what} did not start: {proc.communicate(timeout=10)[1]}")
+
+
+def start_watch(node: Any, args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    """``python -m mrouter ARGS`` (a watch) in ``node``, run from ``cwd``, once its stderr
+    says it is listening (:func:`spawn_ready`)."""
+    return spawn_ready(node, [sys.executable, "-m", "mrouter", *args], "listening on",
+                       "watch", cwd=cwd)
+
+
+def watch_rows(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
+    """The JSON lines a watch printed, once it exits (within 40 s) with status 0."""
+    out, err = proc.communicate(timeout=40)
+    assert proc.returncode == 0, f"watch exited {proc.returncode}: {err}"
+    return [json.loads(text) for text in out.splitlines()]

@@ -10,7 +10,6 @@ twice (robustness 2) and, in v3, a leave too.
 from __future__ import annotations
 
 import json
-import select
 import shutil
 import signal
 import subprocess
@@ -21,8 +20,9 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
-from helpers import host_igmp, member
+from helpers import host_igmp, member, watch_rows
 
 from mrouter.lab import Lab
 from mrouter.traffic import pcap
@@ -37,31 +37,8 @@ LabFactory = Callable[..., Lab]
 
 def start_watch(lab: Lab, node: str, iface: str, *extra: str) -> subprocess.Popen[str]:
     """Start `mrouter igmp watch --json` and wait until it listens."""
-    proc = lab.node(node).spawn(
-        [sys.executable, "-m", "mrouter", "igmp", "watch", "--iface", iface, "--json",
-         "--timeout", "30", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
-    )
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], deadline - time.monotonic())
-        if not ready:
-            break
-        text = proc.stderr.readline()
-        if "listening on" in text:
-            return proc
-        if not text:
-            break
-    proc.kill()
-    _, err = proc.communicate(timeout=10)
-    pytest.fail(f"watch did not start: {err}")
-
-
-def finish(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
-    out, err = proc.communicate(timeout=40)
-    assert proc.returncode == 0, f"watch exited {proc.returncode}: {err}"
-    return [json.loads(text) for text in out.splitlines()]
+    return helpers.start_watch(lab.node(node), ["igmp", "watch", "--iface", iface, "--json",
+                                                "--timeout", "30", *extra], REPO)
 
 
 def common_fields(row: dict[str, Any]) -> None:
@@ -78,7 +55,7 @@ def test_watch_shows_v2_join_and_leave(lab_factory: LabFactory) -> None:
     watch = start_watch(lab, "r1", "dn0", "--count", "3")
     with member(lab, "receiver", str(GROUP)):
         time.sleep(1.0)  # both unsolicited reports (0-20 ms, then within 100 ms) go out
-    rows = finish(watch)
+    rows = watch_rows(watch)
 
     for row in rows:
         common_fields(row)
@@ -98,7 +75,7 @@ def test_watch_shows_v3_join_and_leave_and_writes_a_capture(
     watch = start_watch(lab, "r1", "dn0", "--count", "4", "--pcap", str(capture))
     with member(lab, "receiver", str(GROUP)):
         time.sleep(1.0)  # the state-change report and its retransmission
-    rows = finish(watch)
+    rows = watch_rows(watch)
 
     for row in rows:
         common_fields(row)
@@ -135,7 +112,7 @@ def test_send_query_is_seen_going_out_and_answered(lab_factory: LabFactory) -> N
              "--group", str(GROUP), "--max-resp", "0.5", "--json"],
             check=True, timeout=60,
         )
-        rows = finish(watch)
+        rows = watch_rows(watch)
 
     (sent_row,) = [json.loads(text) for text in sent.stdout.splitlines()]
     assert sent_row["src"] == "192.0.2.1" and sent_row["dst"] == str(GROUP)
@@ -187,19 +164,8 @@ def test_watch_timeout_and_ctrl_c(lab_factory: LabFactory, tmp_path: Path) -> No
 
 
 def _start_capture(lab: Lab, argv: list[str], ready: str) -> subprocess.Popen[str]:
-    proc = lab.node("r1").spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if not select.select([proc.stderr], [], [], deadline - time.monotonic())[0]:
-            break
-        text = proc.stderr.readline()
-        if ready in text:
-            return proc
-        if not text:
-            break
-    proc.kill()
-    pytest.fail(f"{argv[0]} did not start: {proc.communicate(timeout=10)[1]}")
+    return helpers.spawn_ready(lab.node("r1"), argv, ready, argv[0],
+                               stdout=subprocess.DEVNULL)
 
 
 @pytest.mark.interop

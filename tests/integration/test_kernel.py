@@ -7,14 +7,13 @@ own nodes, all from this thread (sockets stay in the namespace they were made in
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from ipaddress import IPv4Address
 from typing import Any
 
 import pytest
-from helpers import member, received, send
+from helpers import kernel_socket, member, received, send
 
 from mrouter.errors import KernelError
 from mrouter.kernel.mroute import (
@@ -24,7 +23,6 @@ from mrouter.kernel.mroute import (
     is_upcall,
     parse_upcall,
     read_mfc_table,
-    read_vif_table,
 )
 
 pytestmark = pytest.mark.netns
@@ -39,17 +37,8 @@ def lab(lab_factory: Callable[[str], Any]) -> Any:
     return lab_factory("basic.toml")
 
 
-@contextmanager
-def mroute(lab: Any, **kwargs: Any) -> Iterator[MrouteSocket]:
-    r1 = lab.node("r1")
-    with r1.enter():
-        mrt = MrouteSocket(**kwargs)
-    try:
-        mrt.add_vif(UP, r1.ifindex("up0"))
-        mrt.add_vif(DN, r1.ifindex("dn0"))
-        yield mrt
-    finally:
-        mrt.close()
+def mroute(lab: Any, **kwargs: Any) -> AbstractContextManager[MrouteSocket]:
+    return kernel_socket(lab, MrouteSocket, **kwargs)  # VIF UP = up0, DN = dn0
 
 
 def upcalls(mrt: MrouteSocket, wait: float = 2.0) -> list[Upcall]:
@@ -113,36 +102,3 @@ def test_vif_limit_and_duplicate_vif_are_explained(lab: Any) -> None:
             mrt.add_vif(32, lab.node("r1").ifindex("dn0"))
         with pytest.raises(KernelError, match="VIF 1 is already in use"):
             mrt.add_vif(DN, lab.node("r1").ifindex("dn0"))
-
-
-def test_closing_empties_the_kernel_tables(lab: Any) -> None:
-    r1 = lab.node("r1")
-    with mroute(lab) as mrt:
-        mrt.add_mfc(SOURCE, GROUP, UP, {DN: 1})
-        with r1.enter():
-            assert [v.name for v in read_vif_table()] == ["up0", "dn0"]
-            assert len(read_mfc_table()) == 1
-    with r1.enter():
-        assert read_vif_table() == []
-        assert read_mfc_table() == []
-        assert r1.sysctl("net.ipv4.conf.all.mc_forwarding") == "0"
-
-
-def test_not_root_is_explained(lab: Any) -> None:
-    code = "from mrouter.kernel.mroute import MrouteSocket; MrouteSocket()"
-    out = lab.node("r1").run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                              sys.executable, "-c", code])
-    assert out.returncode != 0
-    assert "multicast routing needs root" in out.stderr
-
-
-def test_another_table_has_its_own_owner(lab: Any) -> None:
-    r1 = lab.node("r1")
-    with mroute(lab), r1.enter():
-        try:
-            other = MrouteSocket(table=100)
-        except KernelError as exc:  # a kernel without CONFIG_IP_MROUTE_MULTIPLE_TABLES
-            pytest.skip(str(exc))
-        with other:
-            other.add_vif(0, r1.ifindex("dn0"))
-            assert [v.name for v in read_vif_table()] == ["up0", "dn0"]  # the main table

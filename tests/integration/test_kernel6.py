@@ -10,14 +10,13 @@ IPv6 has: no per-interface thresholds, register MIFs, and how MLD reaches the so
 from __future__ import annotations
 
 import socket
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from ipaddress import IPv6Address
 from typing import Any
 
 import pytest
-from helpers import IPV6_MREQ, ipv6_addresses, member6, received, send6
+from helpers import IPV6_MREQ, basic_ipv6, kernel_socket, member6, received, send6
 
 from mrouter.errors import KernelError
 from mrouter.kernel import for_family
@@ -43,28 +42,11 @@ UDP_BYTES = 40 + 8 + 8  # IPv6 header + UDP header + "packet N"
 
 @pytest.fixture
 def lab(lab_factory: Callable[[str], Any]) -> Any:
-    lab = lab_factory("basic.toml")
-    ipv6_addresses(lab, {
-        ("sender", "eth0"): "2001:db8:1::2/64",
-        ("r1", "up0"): "2001:db8:1::1/64",
-        ("r1", "dn0"): "2001:db8:2::1/64",
-        ("receiver", "eth0"): "2001:db8:2::2/64",
-    })
-    lab.node("r1").sysctl("net.ipv6.conf.all.forwarding", 1)
-    return lab
+    return basic_ipv6(lab_factory("basic.toml"))
 
 
-@contextmanager
-def mroute6(lab: Any, **kwargs: Any) -> Iterator[Mroute6Socket]:
-    r1 = lab.node("r1")
-    with r1.enter():
-        mrt = Mroute6Socket(**kwargs)
-    try:
-        mrt.add_vif(UP, r1.ifindex("up0"))
-        mrt.add_vif(DN, r1.ifindex("dn0"))
-        yield mrt
-    finally:
-        mrt.close()
+def mroute6(lab: Any, **kwargs: Any) -> AbstractContextManager[Mroute6Socket]:
+    return kernel_socket(lab, Mroute6Socket, **kwargs)  # MIF UP = up0, DN = dn0
 
 
 def upcalls(mrt: Mroute6Socket, wait: float = 2.0) -> list[Upcall]:
@@ -215,39 +197,6 @@ def test_32_mifs_fit_and_the_33rd_is_refused(lab: Any) -> None:
             mrt.del_vif(31)
         with pytest.raises(KernelError, match="interface with index 9999 does not exist"):
             mrt.add_vif(31, 9999)
-
-
-def test_closing_empties_the_kernel_tables(lab: Any) -> None:
-    r1 = lab.node("r1")
-    with mroute6(lab) as mrt:
-        mrt.add_mfc(SOURCE, GROUP, UP, {DN: 1})
-        with r1.enter():
-            assert [v.name for v in read_vif_table()] == ["up0", "dn0"]
-            assert len(read_mfc_table()) == 1
-    with r1.enter():
-        assert read_vif_table() == []
-        assert read_mfc_table() == []
-    assert r1.sysctl("net.ipv6.conf.all.mc_forwarding") == "0"
-
-
-def test_not_root_is_explained(lab: Any) -> None:
-    code = "from mrouter.kernel.mroute6 import Mroute6Socket; Mroute6Socket()"
-    out = lab.node("r1").run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                              sys.executable, "-c", code])
-    assert out.returncode != 0
-    assert "multicast routing needs root" in out.stderr
-
-
-def test_another_table_has_its_own_owner(lab: Any) -> None:
-    r1 = lab.node("r1")
-    with mroute6(lab), r1.enter():
-        try:
-            other = Mroute6Socket(table=100)
-        except KernelError as exc:  # a kernel without CONFIG_IPV6_MROUTE_MULTIPLE_TABLES
-            pytest.skip(str(exc))
-        with other:
-            other.add_vif(0, r1.ifindex("dn0"))
-            assert [v.name for v in read_vif_table()] == ["up0", "dn0"]  # the main table
 
 
 def _host_mld(lab: Any, version: int) -> None:

@@ -13,7 +13,6 @@ on the wire too: the tests look at the rows of their group.
 from __future__ import annotations
 
 import json
-import select
 import shutil
 import subprocess
 import sys
@@ -22,8 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
-from helpers import member
+from helpers import member, watch_rows
 from mld_lab import Listener, enable_ipv6, link_local_of
 
 from mrouter.lab import Lab
@@ -47,29 +47,8 @@ def mld_lab(lab_factory: LabFactory) -> Lab:
 
 def start_watch(lab: Lab, *extra: str) -> subprocess.Popen[str]:
     """Start `mrouter mld watch --json` on r1's dn0 and wait until it listens."""
-    proc = lab.node("r1").spawn(
-        [sys.executable, "-m", "mrouter", "mld", "watch", "--iface", "dn0", "--json",
-         *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
-    )
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if not select.select([proc.stderr], [], [], deadline - time.monotonic())[0]:
-            break
-        text = proc.stderr.readline()
-        if "listening on" in text:
-            return proc
-        if not text:
-            break
-    proc.kill()
-    pytest.fail(f"watch did not start: {proc.communicate(timeout=10)[1]}")
-
-
-def finish(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
-    out, err = proc.communicate(timeout=40)
-    assert proc.returncode == 0, f"watch exited {proc.returncode}: {err}"
-    return [json.loads(text) for text in out.splitlines()]
+    return helpers.start_watch(lab.node("r1"), ["mld", "watch", "--iface", "dn0", "--json",
+                                                *extra], REPO)
 
 
 def about(rows: list[dict[str, Any]], group: str = GROUP) -> list[dict[str, Any]]:
@@ -90,7 +69,7 @@ def test_watch_shows_mldv2_join_and_leave_and_decode_reads_its_capture(
         listener.leave(GROUP)
     finally:
         listener.close()
-    rows = about(finish(watch))
+    rows = about(watch_rows(watch))
 
     assert rows, "no report for the group"
     for row in rows:
@@ -125,7 +104,7 @@ def test_send_query_is_seen_going_out_and_answered(lab_factory: LabFactory) -> N
         sent = lab.node("r1").run(
             [sys.executable, "-m", "mrouter", "mld", "send", "--iface", "dn0", "query",
              "--group", GROUP, "--max-resp", "0.5", "--json"], check=True, timeout=60)
-        rows = about(finish(watch))
+        rows = about(watch_rows(watch))
     finally:
         listener.close()
 
@@ -192,7 +171,7 @@ def test_the_queriers_queries_on_the_wire(lab_factory: LabFactory) -> None:
     lab.node("r1").spawn([sys.executable, "-m", "mrouter", "querier", "--iface", "dn0",
                           "--mld", "--startup-query-interval", "1"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
-    rows = [r for r in finish(proc) if r["type"] == "query"]
+    rows = [r for r in watch_rows(proc) if r["type"] == "query"]
     assert len(rows) >= 2  # startup queries, 1 s apart
     router = link_local_of(lab.node("r1"), "dn0")
     for q in rows:

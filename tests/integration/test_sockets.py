@@ -13,18 +13,17 @@ from __future__ import annotations
 import array
 import errno
 import fcntl
-import select
 import socket
 import struct
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from ipaddress import IPv4Address
 from typing import Any
 
+import helpers
 import pytest
-from helpers import wait_for
+from helpers import collect, wait_for
 
 from mrouter.sockets import mcast
 from mrouter.sockets.mcast import (
@@ -46,40 +45,12 @@ H1, H2 = IPv4Address("192.0.2.11"), IPv4Address("192.0.2.12")
 
 
 @pytest.fixture
-def closing() -> Iterator[ExitStack]:
-    with ExitStack() as stack:
-        yield stack
-
-
-@pytest.fixture
 def basic(lab_factory: Callable[[str], Any]) -> Any:
     return lab_factory("basic.toml")
 
 
 def open_receiver(node: Any, closing: ExitStack, port: int = PORT) -> McastSocket:
-    """A receiving socket in ``node``: only the groups it joins, with TTL/pktinfo."""
-    with node.enter():
-        sock = closing.enter_context(McastSocket())
-        sock.multicast_all = False
-        sock.enable_receive_info()
-        sock.bind(port)
-    sock.sock.setblocking(False)
-    return sock
-
-
-def collect(*socks: McastSocket, quiet: float = 0.3, limit: float = 3.0
-            ) -> dict[McastSocket, list[Datagram]]:
-    """Everything that arrives on ``socks`` until nothing more comes for ``quiet`` s."""
-    got: dict[McastSocket, list[Datagram]] = {s: [] for s in socks}
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select(list(socks), [], [], quiet)
-        if not ready:
-            break
-        for s in ready:
-            while (dg := s.recv()) is not None:
-                got[s].append(dg)
-    return got
+    return helpers.open_receiver(node, closing, McastSocket, port)
 
 
 def send_from(node: Any, group: IPv4Address, *, iface: mcast.IfaceSpec = None, ttl: int = 1,

@@ -7,19 +7,18 @@ multicast crosses one link only. Groups from ff15::/16.
 
 from __future__ import annotations
 
-import select
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from ipaddress import IPv6Address
 from typing import Any
 
+import helpers
 import pytest
-from helpers import wait_for
+from helpers import collect, wait_for
 
 from mrouter.errors import McastError
 from mrouter.sockets import mcast6
-from mrouter.sockets.mcast import Datagram, GroupMembership, McastSyscallError
+from mrouter.sockets.mcast import GroupMembership, McastSyscallError
 from mrouter.sockets.mcast6 import Mcast6Socket
 
 pytestmark = pytest.mark.netns
@@ -31,38 +30,12 @@ H1, H2, H3 = (IPv6Address(f"2001:db8:2::{n}") for n in (11, 12, 13))
 
 
 @pytest.fixture
-def closing() -> Iterator[ExitStack]:
-    with ExitStack() as stack:
-        yield stack
-
-
-@pytest.fixture
 def lab(lab_factory: Callable[[str], Any]) -> Any:
     return lab_factory("dual-stack.toml")
 
 
 def open_receiver(node: Any, closing: ExitStack, port: int = PORT) -> Mcast6Socket:
-    with node.enter():
-        sock = closing.enter_context(Mcast6Socket())
-        sock.multicast_all = False
-        sock.enable_receive_info()
-        sock.bind(port)
-    sock.sock.setblocking(False)
-    return sock
-
-
-def collect(*socks: Mcast6Socket, quiet: float = 0.3, limit: float = 3.0
-            ) -> dict[Mcast6Socket, list[Datagram]]:
-    got: dict[Mcast6Socket, list[Datagram]] = {s: [] for s in socks}
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select(list(socks), [], [], quiet)
-        if not ready:
-            break
-        for s in ready:
-            while (dg := s.recv()) is not None:
-                got[s].append(dg)
-    return got
+    return helpers.open_receiver(node, closing, Mcast6Socket, port)
 
 
 def send_from(node: Any, group: IPv6Address, *, iface: str | None = "eth0", hops: int = 1,

@@ -3,14 +3,12 @@ dissects in Wireshark's IGMP and IP dissectors to the same fields our decoder re
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tshark_oracle import as_list, dissect, tshark_or_skip
 
 from mrouter.igmp.codec import Packet, decode_packet, encode_packet
 from mrouter.igmp.messages import (
@@ -23,14 +21,10 @@ from mrouter.igmp.messages import (
     V2Report,
     V3Report,
 )
-from mrouter.traffic import pcap
 
 pytestmark = pytest.mark.interop
 
-TSHARK = shutil.which("tshark")
-if TSHARK is None:
-    pytest.skip("tshark is not installed (Debian: apt-get install tshark); "
-                "the tshark cross-check cannot run", allow_module_level=True)
+TSHARK = tshark_or_skip()
 
 A = IPv4Address
 G = A("239.1.2.3")
@@ -55,37 +49,20 @@ MESSAGES: list[IgmpMessage] = [
 ]
 
 
-def _list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
 def _records(igmp: dict[str, Any]) -> list[dict[str, Any]]:
     return [v for v in igmp.values() if isinstance(v, dict) and "igmp.record_type" in v]
 
 
 @pytest.fixture(scope="module")
 def dissected(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Packet, dict[str, Any]]]:
-    path = Path(tmp_path_factory.mktemp("tshark")) / "ours.pcap"
+    folder = Path(tmp_path_factory.mktemp("tshark"))
     datas = [encode_packet(m, A("192.0.2.2"), A("224.0.0.22")) for m in MESSAGES]
     bad = bytearray(encode_packet(V2Report(G), A("192.0.2.2"), G))
     bad[-1] ^= 0x55  # a bad IGMP checksum must be bad for both
     datas.append(bytes(bad))
-    with path.open("wb") as stream:
-        writer = pcap.Writer(stream)
-        for number, data in enumerate(datas):
-            writer.write(data, 1_700_000_000 + number)
-    assert TSHARK is not None
-    result = subprocess.run(
-        [TSHARK, "-r", str(path), "-T", "json", "--no-duplicate-keys",
-         "-o", "ip.check_checksum:TRUE"],
-        capture_output=True, text=True, timeout=60, check=True,
-    )
-    frames = json.loads(result.stdout)
-    assert len(frames) == len(datas)
-    return [(decode_packet(data, verify_checksum=False), frame["_source"]["layers"])
-            for data, frame in zip(datas, frames, strict=True)]
+    layers = dissect(TSHARK, folder, datas, "-o", "ip.check_checksum:TRUE")
+    return [(decode_packet(data, verify_checksum=False), layer)
+            for data, layer in zip(datas, layers, strict=True)]
 
 
 def test_ip_header_fields_match(dissected: list[tuple[Packet, dict[str, Any]]]) -> None:
@@ -118,7 +95,7 @@ def test_igmp_fields_match(dissected: list[tuple[Packet, dict[str, Any]]]) -> No
                 assert (int(igmp["igmp.s"]), int(igmp["igmp.qrv"])) == (msg.s_flag, msg.qrv)
                 assert int(igmp["igmp.qqic"]) == msg.qqic
                 assert int(igmp["igmp.num_src"]) == len(msg.sources)
-                assert _list(igmp.get("igmp.saddr")) == [str(s) for s in msg.sources]
+                assert as_list(igmp.get("igmp.saddr")) == [str(s) for s in msg.sources]
         elif isinstance(msg, V3Report):
             assert int(igmp["igmp.version"]) == 3
             assert int(igmp["igmp.num_grp_recs"]) == len(msg.records)
@@ -128,7 +105,7 @@ def test_igmp_fields_match(dissected: list[tuple[Packet, dict[str, Any]]]) -> No
                 assert int(shown["igmp.record_type"]) == record.record_type
                 assert shown["igmp.maddr"] == str(record.group)
                 assert int(shown["igmp.num_src"]) == len(record.sources)
-                assert _list(shown.get("igmp.saddr")) == [str(s) for s in record.sources]
+                assert as_list(shown.get("igmp.saddr")) == [str(s) for s in record.sources]
                 assert int(shown["igmp.aux_data_len"]) == len(record.aux_data) // 4
                 if record.aux_data:
                     assert bytes.fromhex(shown["igmp.aux_data"].replace(":", "")) == \

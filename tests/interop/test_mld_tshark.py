@@ -10,14 +10,12 @@ our :func:`code_to_delay_ms` and the QQIC decoding.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from ipaddress import IPv6Address
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tshark_oracle import as_list, dissect, tshark_or_skip
 
 from mrouter.mld.codec import Packet, decode_packet, encode_packet
 from mrouter.mld.messages import (
@@ -30,14 +28,10 @@ from mrouter.mld.messages import (
     V1Report,
     V2Report,
 )
-from mrouter.traffic import pcap
 
 pytestmark = pytest.mark.interop
 
-TSHARK = shutil.which("tshark")
-if TSHARK is None:
-    pytest.skip("tshark is not installed (Debian: apt-get install tshark); "
-                "the tshark cross-check cannot run", allow_module_level=True)
+TSHARK = tshark_or_skip()
 
 A = IPv6Address
 G = A("ff15::77")
@@ -63,33 +57,17 @@ MESSAGES: list[MldMessage] = [
 ]
 
 
-def _list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
 @pytest.fixture(scope="module")
 def dissected(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Packet, dict[str, Any]]]:
-    path = Path(tmp_path_factory.mktemp("tshark")) / "ours.pcap"
+    folder = Path(tmp_path_factory.mktemp("tshark"))
     datas = [encode_packet(m, HOST, ALL_MLDV2_ROUTERS, traffic_class=n)
              for n, m in enumerate(MESSAGES)]
     bad = bytearray(encode_packet(V1Report(G), HOST, G))
     bad[-1] ^= 0x55  # a bad ICMPv6 checksum must be bad for both
     datas.append(bytes(bad))
-    with path.open("wb") as stream:
-        writer = pcap.Writer(stream)
-        for number, data in enumerate(datas):
-            writer.write(data, 1_700_000_000 + number)
-    assert TSHARK is not None
-    result = subprocess.run(  # Wireshark verifies ICMPv6 checksums by default
-        [TSHARK, "-r", str(path), "-T", "json", "--no-duplicate-keys"],
-        capture_output=True, text=True, timeout=60, check=True,
-    )
-    frames = json.loads(result.stdout)
-    assert len(frames) == len(datas)
-    return [(decode_packet(data, verify_checksum=False), frame["_source"]["layers"])
-            for data, frame in zip(datas, frames, strict=True)]
+    layers = dissect(TSHARK, folder, datas)  # Wireshark verifies ICMPv6 checksums by default
+    return [(decode_packet(data, verify_checksum=False), layer)
+            for data, layer in zip(datas, layers, strict=True)]
 
 
 def test_ipv6_header_and_router_alert_match(
@@ -134,16 +112,16 @@ def test_mld_fields_match(dissected: list[tuple[Packet, dict[str, Any]]]) -> Non
             assert int(flags["icmpv6.mld.flag.qrv"]) == msg.qrv
             assert int(flags["icmpv6.mld.flag.reserved"]) == 0
             assert int(icmp["icmpv6.mld.nb_sources"]) == len(msg.sources)
-            assert _list(icmp.get("icmpv6.mld.source_address")) == [str(s) for s in msg.sources]
+            assert as_list(icmp.get("icmpv6.mld.source_address")) == [str(s) for s in msg.sources]
         elif isinstance(msg, V2Report):
             assert int(icmp["icmpv6.mldr.nb_mcast_records"]) == len(msg.records)
-            theirs = _list(icmp.get("icmpv6.mldr.mar"))
+            theirs = as_list(icmp.get("icmpv6.mldr.mar"))
             assert len(theirs) == len(msg.records)
             for record, shown in zip(msg.records, theirs, strict=True):
                 assert int(shown["icmpv6.mldr.mar.record_type"]) == record.record_type
                 assert shown["icmpv6.mldr.mar.multicast_address"] == str(record.group)
                 assert int(shown["icmpv6.mldr.mar.nb_sources"]) == len(record.sources)
-                assert _list(shown.get("icmpv6.mldr.mar.source_address")) == \
+                assert as_list(shown.get("icmpv6.mldr.mar.source_address")) == \
                     [str(s) for s in record.sources]
                 assert int(shown["icmpv6.mldr.mar.aux_data_len"]) == len(record.aux_data) // 4
                 if record.aux_data:

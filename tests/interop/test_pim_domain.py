@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from helpers import (
-    IP_ADD_SOURCE_MEMBERSHIP,
-    PORT,
     Daemon,
     Sniffer,
     groups,
@@ -206,20 +204,10 @@ def drain(rx: socket.socket, seconds: float) -> int:
     return count
 
 
-@contextmanager
-def ssm_member(lab: Lab, node: str, group: str, source: str) -> Iterator[socket.socket]:
+def ssm_member(lab: Lab, node: str, group: str, source: str
+               ) -> AbstractContextManager[socket.socket]:
     """A receiver that joined (source, group): an IGMPv3 INCLUDE {source} report."""
-    address = lab.node(node).address("eth0")
-    with lab.node(node).enter():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((group, PORT))
-        # struct ip_mreq_source: imr_multiaddr, imr_interface, imr_sourceaddr
-        sock.setsockopt(socket.IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP,
-                        IPv4Address(group).packed + address.packed
-                        + IPv4Address(source).packed)
-        yield sock
+    return member(lab, node, group, source)
 
 
 def test_asm_through_the_rp_then_the_spt(domain: Lab, edge: Edge) -> None:

@@ -7,6 +7,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
+from cli_harness import run
 
 from mrouter.cli.main import main
 from mrouter.igmp.codec import decode_packet, encode_packet
@@ -16,12 +17,6 @@ from mrouter.traffic import pcap
 A = IPv4Address
 G = A("239.1.2.3")
 HOST = A("192.0.2.2")
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    status = main(argv)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture

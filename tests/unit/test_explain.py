@@ -5,38 +5,25 @@ thing; the verdict for dn0 must name that one thing and its fix."""
 
 from __future__ import annotations
 
-import dataclasses
 from ipaddress import IPv4Address
 from typing import Any
 
+import explain_facts
 import pytest
+from explain_facts import iface, verdicts
 
-from mrouter.diag.explain import Facts, Flow, Interface, Owner, Reason, Route, Verdict, diagnose
+from mrouter.diag.explain import Facts, Flow, Interface, Owner, Reason, Route, Verdict
 
 S = IPv4Address("198.51.100.2")
 G = IPv4Address("239.1.1.1")
 
 
 def healthy(**changes: Any) -> Facts:
-    facts = Facts(
-        group=G, source=S,
-        interfaces=[Interface("up0", 2, vif=0), Interface("dn0", 3, vif=1)],
-        mc_forwarding=True, owner=Owner.DAEMON,
-        routes=[Route(S, G, "up0", {"dn0": 1}, packets=10)],
-        route_back="up0", route_back_known=True,
-        flows=[Flow("up0", S, 8, 10)])
-    return dataclasses.replace(facts, **changes)
-
-
-def iface(facts: Facts, name: str, **changes: Any) -> list[Interface]:
-    return [dataclasses.replace(i, **changes) if i.name == name else i
-            for i in facts.interfaces]
+    return explain_facts.healthy(S, G, **changes)
 
 
 def dn0(facts: Facts) -> Verdict:
-    verdicts = {v.iface: v for v in diagnose(facts)}
-    assert verdicts["up0"].reason is Reason.INPUT
-    return verdicts["dn0"]
+    return verdicts(facts)["dn0"]
 
 
 def test_healthy_is_forwarded() -> None:

@@ -10,7 +10,9 @@ import dataclasses
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
+import explain_facts
 import pytest
+from explain_facts import iface, verdicts
 
 from mrouter.diag.explain import (
     IPV4,
@@ -18,7 +20,6 @@ from mrouter.diag.explain import (
     EdgeView,
     Facts,
     Flow,
-    Interface,
     Owner,
     Reason,
     Route,
@@ -36,27 +37,14 @@ G = IPv6Address("ff15::1")
 
 
 def healthy(**changes: Any) -> Facts:
-    facts = Facts(
-        group=G, source=S,
-        interfaces=[Interface("up0", 2, vif=0), Interface("dn0", 3, vif=1)],
-        mc_forwarding=True, owner=Owner.DAEMON,
-        routes=[Route(S, G, "up0", {"dn0": 1}, packets=10)],
-        route_back="up0", route_back_known=True,
-        flows=[Flow("up0", S, 8, 10)])
-    return dataclasses.replace(facts, **changes)
-
-
-def iface(facts: Facts, name: str, **changes: Any) -> list[Interface]:
-    return [dataclasses.replace(i, **changes) if i.name == name else i
-            for i in facts.interfaces]
+    return explain_facts.healthy(S, G, **changes)
 
 
 def dn0(facts: Facts) -> Verdict:
-    verdicts = {v.iface: v for v in diagnose(facts)}
-    assert verdicts["up0"].reason is Reason.INPUT
+    by_iface = verdicts(facts)
     ttls = {f.ttl for f in facts.flows}
-    assert not ttls or f"hop limit {max(ttls)}" in verdicts["up0"].text
-    return verdicts["dn0"]
+    assert not ttls or f"hop limit {max(ttls)}" in by_iface["up0"].text
+    return by_iface["dn0"]
 
 
 def test_family_comes_from_the_group() -> None:

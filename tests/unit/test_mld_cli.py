@@ -10,8 +10,8 @@ from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
 import pytest
+from cli_harness import run
 
-from mrouter.cli.main import main
 from mrouter.cli.querier import configure as configure_querier
 from mrouter.cli.querier import human, settings_from
 from mrouter.igmp import codec as igmp_codec
@@ -35,12 +35,6 @@ HOST = A6("fe80::2")
 ROUTER = A6("fe80::1")
 ETH_IPV6 = bytes(12) + b"\x86\xdd"
 ETH_IPV4 = bytes(12) + b"\x08\x00"
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    status = main(argv)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from __future__ import annotations
 import struct
 from ipaddress import IPv6Address
 
+from codec_checks import assert_total, aux_data, bytes_, damaged, record_types
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mrouter.errors import CodecError
 from mrouter.mld.codec import checksum_ok, decode, decode_packet, encode, encode_ip, encode_packet
 from mrouter.mld.messages import (
     ALL_MLDV2_ROUTERS,
@@ -17,7 +17,6 @@ from mrouter.mld.messages import (
     MldMessage,
     MldType,
     Query,
-    RecordType,
     UnknownMessage,
     V1Done,
     V1Report,
@@ -29,10 +28,6 @@ from mrouter.mld.messages import (
 HOST = IPv6Address("fe80::2")
 addresses = st.integers(0, 2**128 - 1).map(IPv6Address)
 source_lists = st.lists(addresses, max_size=8).map(tuple)
-bytes_ = st.integers(0, 255)
-record_types = bytes_.map(lambda n: RecordType(n) if 1 <= n <= 6 else n)
-aux_data = st.integers(0, 6).flatmap(lambda words: st.binary(min_size=4 * words,
-                                                              max_size=4 * words))
 records = st.builds(AddressRecord, record_types, addresses, source_lists, aux_data)
 
 messages: st.SearchStrategy[MldMessage] = st.one_of(
@@ -109,21 +104,15 @@ def test_delay_ms_to_code_never_asks_for_more(delay_ms: int) -> None:
 @example(b"\x82" + bytes(27), False)
 @example(b"\x8f" + bytes(6) + b"\x01", False)
 def test_decode_is_total_on_arbitrary_bytes(data: bytes, verify: bool) -> None:
-    try:
-        decode(data, HOST, ALL_MLDV2_ROUTERS, verify_checksum=verify)
-    except CodecError as exc:
-        assert 0 <= exc.offset <= len(data)
-        assert exc.reason
+    assert_total(lambda d: decode(d, HOST, ALL_MLDV2_ROUTERS, verify_checksum=verify), data,
+                 reason=True)
 
 
 @given(st.binary(max_size=160), st.booleans())
 @settings(max_examples=500)
 @example(bytes.fromhex("60000000 0002 0001") + bytes(32) + b"\x3a\x00", True)
 def test_decode_packet_is_total_on_arbitrary_bytes(data: bytes, verify: bool) -> None:
-    try:
-        decode_packet(data, verify_checksum=verify)
-    except CodecError as exc:
-        assert 0 <= exc.offset <= len(data)
+    assert_total(lambda d: decode_packet(d, verify_checksum=verify), data)
 
 
 @st.composite
@@ -131,23 +120,13 @@ def mutated_packets(draw: st.DrawFn) -> bytes:
     """Valid packets with bytes overwritten and/or cut short: they get past the first
     checks and reach the deep ones (option walk, record loop) that random bytes miss."""
     msg = draw(messages)
-    data = bytearray(encode_packet(msg, HOST, ALL_MLDV2_ROUTERS,
-                                   router_alert=draw(st.booleans())))
-    for _ in range(draw(st.integers(0, 4))):
-        index = draw(st.integers(0, len(data) - 1))
-        data[index] = draw(bytes_)
-    cut = draw(st.integers(0, len(data)))
-    return bytes(data[:cut] if draw(st.booleans()) else data)
+    return damaged(draw, encode_packet(msg, HOST, ALL_MLDV2_ROUTERS,
+                                       router_alert=draw(st.booleans())))
 
 
 @given(mutated_packets(), st.booleans())
 @settings(max_examples=1000)
 def test_decode_packet_is_total_on_damaged_packets(data: bytes, verify: bool) -> None:
-    try:
-        decode_packet(data, verify_checksum=verify)
-    except CodecError as exc:
-        assert 0 <= exc.offset <= len(data)
-    try:
-        decode(data[48:], HOST, ALL_MLDV2_ROUTERS, verify_checksum=verify)
-    except CodecError as exc:
-        assert 0 <= exc.offset <= max(0, len(data) - 48)
+    assert_total(lambda d: decode_packet(d, verify_checksum=verify), data)
+    assert_total(lambda d: decode(d, HOST, ALL_MLDV2_ROUTERS, verify_checksum=verify),
+                 data[48:])
