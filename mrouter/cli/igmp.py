@@ -483,40 +483,18 @@ def _seconds(text: str) -> float:
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="igmp_command", metavar="SUBCOMMAND", required=True)
 
-    watch = sub.add_parser(
-        "watch", help="show IGMP seen on an interface, in both directions",
-        formatter_class=_FORMATTER,
-        description=(
-            "Show every IGMP message sent or received on an interface, one per line:\n"
-            "time, interface, source, destination, version, type, group, max response\n"
-            "time, Router Alert (RA), checksum, then v3 group records with their sources\n"
-            "or v3 query fields. Listens with an AF_PACKET socket (needs root), so it\n"
-            "sees reports to 224.0.0.22 without joining, and this host's own queries.\n"
-            "Exit status: 0; 1 if --count messages did not arrive within --timeout."
-        ),
-        epilog=(
-            "examples:\n"
-            "  mrouter igmp watch --iface dn0\n"
-            "  mrouter igmp watch --iface dn0 --json --count 4 --timeout 30 --pcap igmp.pcap"
-        ),
-    )
-    watch_options(watch, "IGMP")
-    watch.set_defaults(func=run_watch)
-
-    decode = sub.add_parser(
-        "decode", help="show the IGMP messages in a pcap or pcapng file",
-        formatter_class=_FORMATTER,
-        description=(
-            "Show the IGMP messages of a capture (pcap or pcapng; Ethernet, Linux cooked\n"
-            "SLL/SLL2 or raw IP frames), in the same format as watch, with the frame\n"
-            "number. A malformed packet is shown with its error and byte offset, and\n"
-            "decoding goes on; frames that are not IGMP are skipped."
-        ),
+    watch_parser(sub, IGMP_TOOL, run_watch, (
+        "Show every IGMP message sent or received on an interface, one per line:\n"
+        "time, interface, source, destination, version, type, group, max response\n"
+        "time, Router Alert (RA), checksum, then v3 group records with their sources\n"
+        "or v3 query fields. Listens with an AF_PACKET socket (needs root), so it\n"
+        "sees reports to 224.0.0.22 without joining, and this host's own queries.\n"
+    ))
+    decode_parser(
+        sub, IGMP_TOOL, run_decode, "decoding goes on; frames that are not IGMP are skipped.",
         epilog="examples:\n  mrouter igmp decode igmp.pcap\n  tcpdump -i any -w x.pcap igmp; "
                "mrouter igmp decode x.pcap --json",
     )
-    decode_options(decode)
-    decode.set_defaults(func=run_decode)
 
     send = sub.add_parser(
         "send", help="craft and send one IGMP message (query, report, leave, raw bytes)",
@@ -621,6 +599,45 @@ def send_arguments(send: argparse.ArgumentParser, kinds: tuple[str, ...],
     send.add_argument("--src", type=text.address, help=text.src_help)
     send.add_argument("--dst", type=text.address, help=text.dst_help)
     send.add_argument(*text.ttl_flags, dest="ttl", type=int, default=1, help=text.ttl_help)
+
+
+def watch_parser(sub: Any, tool: Tool, func: Callable[[argparse.Namespace], int],
+                 description: str) -> None:
+    """``igmp watch`` (``mld watch``): ``description`` is the family's, before the exit
+    status line all watches end with."""
+    watch = sub.add_parser(
+        "watch", help=f"show {tool.protocol} seen on an interface, in both directions",
+        formatter_class=_FORMATTER,
+        description=description + "Exit status: 0; 1 if --count messages did not arrive "
+                                  "within --timeout.",
+        epilog=(
+            "examples:\n"
+            f"  mrouter {tool.command} watch --iface dn0\n"
+            f"  mrouter {tool.command} watch --iface dn0 --json --count 4 --timeout 30 "
+            f"--pcap {tool.command}.pcap"
+        ),
+    )
+    watch_options(watch, tool.protocol)
+    watch.set_defaults(func=func)
+
+
+def decode_parser(sub: Any, tool: Tool, func: Callable[[argparse.Namespace], int],
+                  last_line: str, *, epilog: str) -> None:
+    """``igmp decode`` (``mld decode``): ``last_line`` ends the description (which
+    frames are skipped)."""
+    decode = sub.add_parser(
+        "decode", help=f"show the {tool.protocol} messages in a pcap or pcapng file",
+        formatter_class=_FORMATTER,
+        description=(
+            f"Show the {tool.protocol} messages of a capture (pcap or pcapng; Ethernet, "
+            "Linux cooked\nSLL/SLL2 or raw IP frames), in the same format as watch, with "
+            "the frame\nnumber. A malformed packet is shown with its error and byte offset, "
+            "and\n" + last_line
+        ),
+        epilog=epilog,
+    )
+    decode_options(decode)
+    decode.set_defaults(func=func)
 
 
 def watch_options(watch: argparse.ArgumentParser, protocol: str) -> None:

@@ -24,13 +24,13 @@ from mrouter.cli.igmp import (
     Tool,
     UsageError,
     decode_capture,
-    decode_options,
+    decode_parser,
     parse_record_type,
     send,
     send_arguments,
     send_options,
     watch,
-    watch_options,
+    watch_parser,
 )
 from mrouter.errors import CodecError
 from mrouter.igmp.describe import Fields
@@ -232,44 +232,23 @@ _FORMATTER = argparse.RawDescriptionHelpFormatter
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="mld_command", metavar="SUBCOMMAND", required=True)
 
-    w = sub.add_parser(
-        "watch", help="show MLD seen on an interface, in both directions",
-        formatter_class=_FORMATTER,
-        description=(
-            "Show every MLD message sent or received on an interface, one per line, as\n"
-            "`mrouter igmp watch` shows IGMP: time, interface, source, destination,\n"
-            "version, type, group, max response time, Router Alert (RA), checksum, then\n"
-            "MLDv2 address records with their sources or MLDv2 query fields. Listens with\n"
-            "an AF_PACKET socket (needs root), so it sees reports to ff02::16 without\n"
-            "joining, and this host's own messages.\n"
-            "Exit status: 0; 1 if --count messages did not arrive within --timeout."
-        ),
-        epilog=(
-            "examples:\n"
-            "  mrouter mld watch --iface dn0\n"
-            "  mrouter mld watch --iface dn0 --json --count 4 --timeout 30 --pcap mld.pcap"
-        ),
-    )
-    watch_options(w, "MLD")
-    w.set_defaults(func=run_watch)
-
-    d = sub.add_parser(
-        "decode", help="show the MLD messages in a pcap or pcapng file",
-        formatter_class=_FORMATTER,
-        description=(
-            "Show the MLD messages of a capture (pcap or pcapng; Ethernet, Linux cooked\n"
-            "SLL/SLL2 or raw IP frames), in the same format as watch, with the frame\n"
-            "number. A malformed packet is shown with its error and byte offset, and\n"
-            "decoding goes on; frames that are not MLD (IGMP included: see `mrouter igmp\n"
-            "decode`) are skipped."
-        ),
+    watch_parser(sub, MLD_TOOL, run_watch, (
+        "Show every MLD message sent or received on an interface, one per line, as\n"
+        "`mrouter igmp watch` shows IGMP: time, interface, source, destination,\n"
+        "version, type, group, max response time, Router Alert (RA), checksum, then\n"
+        "MLDv2 address records with their sources or MLDv2 query fields. Listens with\n"
+        "an AF_PACKET socket (needs root), so it sees reports to ff02::16 without\n"
+        "joining, and this host's own messages.\n"
+    ))
+    decode_parser(
+        sub, MLD_TOOL, run_decode,
+        "decoding goes on; frames that are not MLD (IGMP included: see `mrouter igmp\n"
+        "decode`) are skipped.",
         epilog="examples:\n  mrouter mld decode mld.pcap\n  tcpdump -i any -w x.pcap "
                "'ip6 or igmp'; mrouter mld decode x.pcap --json\n"
                "(libpcap's 'icmp6' misses MLD: it does not look past the Hop-by-Hop "
                "header)",
     )
-    decode_options(d)
-    d.set_defaults(func=run_decode)
 
     s = sub.add_parser(
         "send", help="craft and send one MLD message (query, report, done, raw bytes)",
