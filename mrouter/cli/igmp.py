@@ -304,7 +304,7 @@ def parse_record_type(name: str) -> RecordType | int:
     upper = name.upper()
     if upper in _RECORD_NAMES:
         return _RECORD_NAMES[upper]
-    if name.isdigit() and 0 <= int(name) <= 255:
+    if name.isascii() and name.isdigit() and 0 <= int(name) <= 255:
         number = int(name)
         return RecordType(number) if number in RecordType._value2member_map_ else number
     raise argparse.ArgumentTypeError(
