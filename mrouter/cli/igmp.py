@@ -298,6 +298,20 @@ KINDS = ("query", "v1-report", "v2-report", "leave", "v3-report")
 _RECORD_NAMES = {t.short: t for t in RecordType}
 
 
+def parse_record_type(name: str) -> RecordType | int:
+    """A record's TYPE (IGMPv3's and MLDv2's are the same): an RFC short name (any case)
+    or a number 0-255, kept as an int when no type has it."""
+    upper = name.upper()
+    if upper in _RECORD_NAMES:
+        return _RECORD_NAMES[upper]
+    if name.isascii() and name.isdigit() and 0 <= int(name) <= 255:
+        number = int(name)
+        return RecordType(number) if number in RecordType._value2member_map_ else number
+    raise argparse.ArgumentTypeError(
+        f"record type {name!r}: use {', '.join(_RECORD_NAMES)} or a number 0-255"
+    )
+
+
 def parse_record(text: str) -> GroupRecord:
     """``TYPE:GROUP[:SOURCE,SOURCE...]``, TYPE an RFC short name or a number."""
     parts = text.split(":")
@@ -305,17 +319,7 @@ def parse_record(text: str) -> GroupRecord:
         raise argparse.ArgumentTypeError(
             f"record {text!r}: expected TYPE:GROUP[:SOURCE,...], e.g. ALLOW:239.1.1.1:10.0.0.1"
         )
-    name = parts[0].upper()
-    record_type: RecordType | int
-    if name in _RECORD_NAMES:
-        record_type = _RECORD_NAMES[name]
-    elif name.isdigit() and 0 <= int(name) <= 255:
-        number = int(name)
-        record_type = RecordType(number) if number in RecordType._value2member_map_ else number
-    else:
-        raise argparse.ArgumentTypeError(
-            f"record type {parts[0]!r}: use {', '.join(_RECORD_NAMES)} or a number 0-255"
-        )
+    record_type = parse_record_type(parts[0])
     try:
         group = IPv4Address(parts[1])
         sources = tuple(IPv4Address(s) for s in parts[2].split(",") if s) if len(parts) == 3 \
@@ -479,40 +483,18 @@ def _seconds(text: str) -> float:
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="igmp_command", metavar="SUBCOMMAND", required=True)
 
-    watch = sub.add_parser(
-        "watch", help="show IGMP seen on an interface, in both directions",
-        formatter_class=_FORMATTER,
-        description=(
-            "Show every IGMP message sent or received on an interface, one per line:\n"
-            "time, interface, source, destination, version, type, group, max response\n"
-            "time, Router Alert (RA), checksum, then v3 group records with their sources\n"
-            "or v3 query fields. Listens with an AF_PACKET socket (needs root), so it\n"
-            "sees reports to 224.0.0.22 without joining, and this host's own queries.\n"
-            "Exit status: 0; 1 if --count messages did not arrive within --timeout."
-        ),
-        epilog=(
-            "examples:\n"
-            "  mrouter igmp watch --iface dn0\n"
-            "  mrouter igmp watch --iface dn0 --json --count 4 --timeout 30 --pcap igmp.pcap"
-        ),
-    )
-    watch_options(watch, "IGMP")
-    watch.set_defaults(func=run_watch)
-
-    decode = sub.add_parser(
-        "decode", help="show the IGMP messages in a pcap or pcapng file",
-        formatter_class=_FORMATTER,
-        description=(
-            "Show the IGMP messages of a capture (pcap or pcapng; Ethernet, Linux cooked\n"
-            "SLL/SLL2 or raw IP frames), in the same format as watch, with the frame\n"
-            "number. A malformed packet is shown with its error and byte offset, and\n"
-            "decoding goes on; frames that are not IGMP are skipped."
-        ),
+    watch_parser(sub, IGMP_TOOL, run_watch, (
+        "Show every IGMP message sent or received on an interface, one per line:\n"
+        "time, interface, source, destination, version, type, group, max response\n"
+        "time, Router Alert (RA), checksum, then v3 group records with their sources\n"
+        "or v3 query fields. Listens with an AF_PACKET socket (needs root), so it\n"
+        "sees reports to 224.0.0.22 without joining, and this host's own queries.\n"
+    ))
+    decode_parser(
+        sub, IGMP_TOOL, run_decode, "decoding goes on; frames that are not IGMP are skipped.",
         epilog="examples:\n  mrouter igmp decode igmp.pcap\n  tcpdump -i any -w x.pcap igmp; "
                "mrouter igmp decode x.pcap --json",
     )
-    decode_options(decode)
-    decode.set_defaults(func=run_decode)
 
     send = sub.add_parser(
         "send", help="craft and send one IGMP message (query, report, leave, raw bytes)",
@@ -543,40 +525,119 @@ def configure(parser: argparse.ArgumentParser) -> None:
             "  mrouter igmp send --iface dn0 --hex 1164ee9b00000000 --dry-run"
         ),
     )
-    send.add_argument("kind", nargs="?", choices=KINDS, metavar="KIND",
-                      help="what to send: " + ", ".join(KINDS))
-    send.add_argument("--iface", required=True, help="interface to send on")
-    send.add_argument("--group", type=ipv4_address, help="group address (default for queries: "
-                      "0.0.0.0, a general query)")
-    send.add_argument("--source", type=ipv4_address, action="append", default=[],
-                      metavar="ADDR", help="a source of a v3 query (repeat for more)")
-    send.add_argument("--version", type=int, choices=(1, 2, 3), default=3,
-                      help="query version (default 3)")
-    send.add_argument("--max-resp", type=_seconds, default=10.0, metavar="SECONDS",
-                      help="max response time of a query (default 10; v3 encodes it in "
-                           "the 8-bit float form, rounding down; v1 queries carry 0)")
-    send.add_argument("--max-resp-code", type=int, metavar="N",
-                      help="raw Max Resp Code byte, overriding --max-resp")
-    send.add_argument("-s", "--suppress", action="store_true",
-                      help="set the v3 S flag (suppress router-side processing)")
-    send.add_argument("--qrv", type=int, default=2, help="v3 querier's robustness (default 2)")
-    send.add_argument("--qqi", type=int, default=125, metavar="SECONDS",
-                      help="v3 querier's query interval (default 125)")
-    send.add_argument("--qqic", type=int, metavar="N", help="raw QQIC byte, overriding --qqi")
-    send.add_argument("--record", type=parse_record, action="append", default=[],
-                      metavar="TYPE:GROUP[:SRC,...]",
-                      help="a v3 group record; TYPE is IS_IN, IS_EX, TO_IN, TO_EX, ALLOW, "
-                           "BLOCK or a number (repeat for more records)")
-    send.add_argument("--hex", type=parse_hex, metavar="BYTES",
-                      help="send these IGMP bytes as they are, instead of a KIND")
-    send.add_argument("--whole-packet", action="store_true",
-                      help="with --hex: the bytes are a whole IPv4 packet, header included")
-    send.add_argument("--src", type=ipv4_address, help="IP source (default: the interface's "
-                      "first address)")
-    send.add_argument("--dst", type=ipv4_address, help="IP destination (default: per KIND)")
-    send.add_argument("--ttl", type=int, default=1, help="IP TTL (default 1)")
+    send_arguments(send, KINDS, IGMP_SEND_TEXT)
     send_options(send)
     send.set_defaults(func=run_send)
+
+
+@dataclass(frozen=True, slots=True)
+class SendText:
+    """What differs between ``igmp send``'s and ``mld send``'s own options: the address
+    and record parsers, the newest version, and the words of the help texts. The options
+    themselves, their order and defaults are :func:`send_arguments`'."""
+
+    address: Callable[[str], Any]
+    record: Callable[[str], Any]
+    newest: int  # the newest version: the default of --version, the one --qrv etc. are for
+    payload: str  # what --hex bytes are: IGMP, ICMPv6
+    ip: str  # the IP version: IPv4, IPv6
+    group_help: str
+    max_resp_help: str
+    max_resp_code_help: str
+    record_metavar: str
+    record_help: str
+    src_help: str
+    dst_help: str
+    ttl_flags: tuple[str, ...]
+    ttl_help: str
+
+
+IGMP_SEND_TEXT = SendText(
+    address=ipv4_address, record=parse_record, newest=3, payload="IGMP", ip="IPv4",
+    group_help="group address (default for queries: 0.0.0.0, a general query)",
+    max_resp_help="max response time of a query (default 10; v3 encodes it in the 8-bit "
+                  "float form, rounding down; v1 queries carry 0)",
+    max_resp_code_help="raw Max Resp Code byte, overriding --max-resp",
+    record_metavar="TYPE:GROUP[:SRC,...]",
+    record_help="a v3 group record; TYPE is IS_IN, IS_EX, TO_IN, TO_EX, ALLOW, BLOCK or a "
+                "number (repeat for more records)",
+    src_help="IP source (default: the interface's first address)",
+    dst_help="IP destination (default: per KIND)",
+    ttl_flags=("--ttl",), ttl_help="IP TTL (default 1)",
+)
+
+
+def send_arguments(send: argparse.ArgumentParser, kinds: tuple[str, ...],
+                   text: SendText) -> None:
+    """The options of ``igmp send`` (and ``mld send``) before :func:`send_options`."""
+    v = text.newest
+    send.add_argument("kind", nargs="?", choices=kinds, metavar="KIND",
+                      help="what to send: " + ", ".join(kinds))
+    send.add_argument("--iface", required=True, help="interface to send on")
+    send.add_argument("--group", type=text.address, help=text.group_help)
+    send.add_argument("--source", type=text.address, action="append", default=[],
+                      metavar="ADDR", help=f"a source of a v{v} query (repeat for more)")
+    send.add_argument("--version", type=int, choices=tuple(range(1, v + 1)), default=v,
+                      help=f"query version (default {v})")
+    send.add_argument("--max-resp", type=_seconds, default=10.0, metavar="SECONDS",
+                      help=text.max_resp_help)
+    send.add_argument("--max-resp-code", type=int, metavar="N", help=text.max_resp_code_help)
+    send.add_argument("-s", "--suppress", action="store_true",
+                      help=f"set the v{v} S flag (suppress router-side processing)")
+    send.add_argument("--qrv", type=int, default=2,
+                      help=f"v{v} querier's robustness (default 2)")
+    send.add_argument("--qqi", type=int, default=125, metavar="SECONDS",
+                      help=f"v{v} querier's query interval (default 125)")
+    send.add_argument("--qqic", type=int, metavar="N", help="raw QQIC byte, overriding --qqi")
+    send.add_argument("--record", type=text.record, action="append", default=[],
+                      metavar=text.record_metavar, help=text.record_help)
+    send.add_argument("--hex", type=parse_hex, metavar="BYTES",
+                      help=f"send these {text.payload} bytes as they are, instead of a KIND")
+    send.add_argument("--whole-packet", action="store_true",
+                      help=f"with --hex: the bytes are a whole {text.ip} packet, header "
+                           "included")
+    send.add_argument("--src", type=text.address, help=text.src_help)
+    send.add_argument("--dst", type=text.address, help=text.dst_help)
+    send.add_argument(*text.ttl_flags, dest="ttl", type=int, default=1, help=text.ttl_help)
+
+
+def watch_parser(sub: Any, tool: Tool, func: Callable[[argparse.Namespace], int],
+                 description: str) -> None:
+    """``igmp watch`` (``mld watch``): ``description`` is the family's, before the exit
+    status line all watches end with."""
+    watch = sub.add_parser(
+        "watch", help=f"show {tool.protocol} seen on an interface, in both directions",
+        formatter_class=_FORMATTER,
+        description=description + "Exit status: 0; 1 if --count messages did not arrive "
+                                  "within --timeout.",
+        epilog=(
+            "examples:\n"
+            f"  mrouter {tool.command} watch --iface dn0\n"
+            f"  mrouter {tool.command} watch --iface dn0 --json --count 4 --timeout 30 "
+            f"--pcap {tool.command}.pcap"
+        ),
+    )
+    watch_options(watch, tool.protocol)
+    watch.set_defaults(func=func)
+
+
+def decode_parser(sub: Any, tool: Tool, func: Callable[[argparse.Namespace], int],
+                  last_line: str, *, epilog: str) -> None:
+    """``igmp decode`` (``mld decode``): ``last_line`` ends the description (which
+    frames are skipped)."""
+    decode = sub.add_parser(
+        "decode", help=f"show the {tool.protocol} messages in a pcap or pcapng file",
+        formatter_class=_FORMATTER,
+        description=(
+            f"Show the {tool.protocol} messages of a capture (pcap or pcapng; Ethernet, "
+            "Linux cooked\nSLL/SLL2 or raw IP frames), in the same format as watch, with "
+            "the frame\nnumber. A malformed packet is shown with its error and byte offset, "
+            "and\n" + last_line
+        ),
+        epilog=epilog,
+    )
+    decode_options(decode)
+    decode.set_defaults(func=func)
 
 
 def watch_options(watch: argparse.ArgumentParser, protocol: str) -> None:

@@ -122,7 +122,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` with a loopback HOST (127.0.0.0/8 or localhost); anything else is
     refused: the page shows a lab's addresses and state to whoever can reach it."""
     host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+    if not sep or not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
         raise MrouterError(f"--listen {text}: expected 127.0.0.1:PORT (PORT 0 to 65535)")
     if host == "localhost":
         host = "127.0.0.1"

@@ -20,16 +20,17 @@ import argparse
 from ipaddress import IPv6Address
 
 from mrouter.cli.igmp import (
+    SendText,
     Tool,
     UsageError,
-    _seconds,
     decode_capture,
-    decode_options,
-    parse_hex,
+    decode_parser,
+    parse_record_type,
     send,
+    send_arguments,
     send_options,
     watch,
-    watch_options,
+    watch_parser,
 )
 from mrouter.errors import CodecError
 from mrouter.igmp.describe import Fields
@@ -48,7 +49,6 @@ from mrouter.mld.messages import (
     MldMessage,
     MldType,
     Query,
-    RecordType,
     V1Done,
     V1Report,
     V2Report,
@@ -59,7 +59,6 @@ from mrouter.mld.messages import (
 MLD_FILTER = bpf.ipv6_icmp_types(tuple(int(t) for t in MldType), 0x40000, any_ethertype=True)
 
 KINDS = ("query", "v1-report", "done", "v2-report")
-_RECORD_NAMES = {t.short: t for t in RecordType}
 MAX_V1_DELAY_MS = 0xFFFF
 
 
@@ -96,16 +95,7 @@ def parse_record(text: str) -> AddressRecord:
     if not sep or not rest:
         raise argparse.ArgumentTypeError(
             f"record {text!r}: expected TYPE:GROUP or TYPE:[GROUP]:SOURCE,..., {example}")
-    record_type: RecordType | int
-    upper = name.upper()
-    if upper in _RECORD_NAMES:
-        record_type = _RECORD_NAMES[upper]
-    elif name.isdigit() and 0 <= int(name) <= 255:
-        number = int(name)
-        record_type = RecordType(number) if number in RecordType._value2member_map_ else number
-    else:
-        raise argparse.ArgumentTypeError(
-            f"record type {name!r}: use {', '.join(_RECORD_NAMES)} or a number 0-255")
+    record_type = parse_record_type(name)
     sources_text = ""
     if rest.startswith("["):
         group_text, bracket, after = rest[1:].partition("]")
@@ -219,6 +209,21 @@ def run_send(args: argparse.Namespace) -> int:
     return send(args, MLD_TOOL)
 
 
+MLD_SEND_TEXT = SendText(
+    address=ipv6_address, record=parse_record, newest=2, payload="ICMPv6", ip="IPv6",
+    group_help="multicast address (default for queries: ::, a general query)",
+    max_resp_help="Maximum Response Delay of a query (default 10; sent in ms, in v2 in the "
+                  "16-bit float form above 32.767 s, rounding down)",
+    max_resp_code_help="raw 16-bit Maximum Response Code, overriding --max-resp",
+    record_metavar="TYPE:[GROUP]:SRC,...",
+    record_help="an MLDv2 address record; TYPE is IS_IN, IS_EX, TO_IN, TO_EX, ALLOW, BLOCK "
+                "or a number (repeat for more records)",
+    src_help="IPv6 source (default: the interface's link-local address)",
+    dst_help="IPv6 destination (default: per KIND)",
+    ttl_flags=("--ttl", "--hop-limit"), ttl_help="IPv6 hop limit (default 1)",
+)
+
+
 # --- parsers ------------------------------------------------------------------------
 
 _FORMATTER = argparse.RawDescriptionHelpFormatter
@@ -227,44 +232,23 @@ _FORMATTER = argparse.RawDescriptionHelpFormatter
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="mld_command", metavar="SUBCOMMAND", required=True)
 
-    w = sub.add_parser(
-        "watch", help="show MLD seen on an interface, in both directions",
-        formatter_class=_FORMATTER,
-        description=(
-            "Show every MLD message sent or received on an interface, one per line, as\n"
-            "`mrouter igmp watch` shows IGMP: time, interface, source, destination,\n"
-            "version, type, group, max response time, Router Alert (RA), checksum, then\n"
-            "MLDv2 address records with their sources or MLDv2 query fields. Listens with\n"
-            "an AF_PACKET socket (needs root), so it sees reports to ff02::16 without\n"
-            "joining, and this host's own messages.\n"
-            "Exit status: 0; 1 if --count messages did not arrive within --timeout."
-        ),
-        epilog=(
-            "examples:\n"
-            "  mrouter mld watch --iface dn0\n"
-            "  mrouter mld watch --iface dn0 --json --count 4 --timeout 30 --pcap mld.pcap"
-        ),
-    )
-    watch_options(w, "MLD")
-    w.set_defaults(func=run_watch)
-
-    d = sub.add_parser(
-        "decode", help="show the MLD messages in a pcap or pcapng file",
-        formatter_class=_FORMATTER,
-        description=(
-            "Show the MLD messages of a capture (pcap or pcapng; Ethernet, Linux cooked\n"
-            "SLL/SLL2 or raw IP frames), in the same format as watch, with the frame\n"
-            "number. A malformed packet is shown with its error and byte offset, and\n"
-            "decoding goes on; frames that are not MLD (IGMP included: see `mrouter igmp\n"
-            "decode`) are skipped."
-        ),
+    watch_parser(sub, MLD_TOOL, run_watch, (
+        "Show every MLD message sent or received on an interface, one per line, as\n"
+        "`mrouter igmp watch` shows IGMP: time, interface, source, destination,\n"
+        "version, type, group, max response time, Router Alert (RA), checksum, then\n"
+        "MLDv2 address records with their sources or MLDv2 query fields. Listens with\n"
+        "an AF_PACKET socket (needs root), so it sees reports to ff02::16 without\n"
+        "joining, and this host's own messages.\n"
+    ))
+    decode_parser(
+        sub, MLD_TOOL, run_decode,
+        "decoding goes on; frames that are not MLD (IGMP included: see `mrouter igmp\n"
+        "decode`) are skipped.",
         epilog="examples:\n  mrouter mld decode mld.pcap\n  tcpdump -i any -w x.pcap "
                "'ip6 or igmp'; mrouter mld decode x.pcap --json\n"
                "(libpcap's 'icmp6' misses MLD: it does not look past the Hop-by-Hop "
                "header)",
     )
-    decode_options(d)
-    d.set_defaults(func=run_decode)
 
     s = sub.add_parser(
         "send", help="craft and send one MLD message (query, report, done, raw bytes)",
@@ -298,39 +282,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
             "00000000000000000000000000000000 --dry-run"
         ),
     )
-    s.add_argument("kind", nargs="?", choices=KINDS, metavar="KIND",
-                   help="what to send: " + ", ".join(KINDS))
-    s.add_argument("--iface", required=True, help="interface to send on")
-    s.add_argument("--group", type=ipv6_address, help="multicast address (default for "
-                   "queries: ::, a general query)")
-    s.add_argument("--source", type=ipv6_address, action="append", default=[],
-                   metavar="ADDR", help="a source of a v2 query (repeat for more)")
-    s.add_argument("--version", type=int, choices=(1, 2), default=2,
-                   help="query version (default 2)")
-    s.add_argument("--max-resp", type=_seconds, default=10.0, metavar="SECONDS",
-                   help="Maximum Response Delay of a query (default 10; sent in ms, in v2 "
-                        "in the 16-bit float form above 32.767 s, rounding down)")
-    s.add_argument("--max-resp-code", type=int, metavar="N",
-                   help="raw 16-bit Maximum Response Code, overriding --max-resp")
-    s.add_argument("-s", "--suppress", action="store_true",
-                   help="set the v2 S flag (suppress router-side processing)")
-    s.add_argument("--qrv", type=int, default=2, help="v2 querier's robustness (default 2)")
-    s.add_argument("--qqi", type=int, default=125, metavar="SECONDS",
-                   help="v2 querier's query interval (default 125)")
-    s.add_argument("--qqic", type=int, metavar="N", help="raw QQIC byte, overriding --qqi")
-    s.add_argument("--record", type=parse_record, action="append", default=[],
-                   metavar="TYPE:[GROUP]:SRC,...",
-                   help="an MLDv2 address record; TYPE is IS_IN, IS_EX, TO_IN, TO_EX, ALLOW, "
-                        "BLOCK or a number (repeat for more records)")
-    s.add_argument("--hex", type=parse_hex, metavar="BYTES",
-                   help="send these ICMPv6 bytes as they are, instead of a KIND")
-    s.add_argument("--whole-packet", action="store_true",
-                   help="with --hex: the bytes are a whole IPv6 packet, header included")
-    s.add_argument("--src", type=ipv6_address, help="IPv6 source (default: the interface's "
-                   "link-local address)")
-    s.add_argument("--dst", type=ipv6_address, help="IPv6 destination (default: per KIND)")
-    s.add_argument("--ttl", "--hop-limit", dest="ttl", type=int, default=1,
-                   help="IPv6 hop limit (default 1)")
+    send_arguments(s, KINDS, MLD_SEND_TEXT)
     send_options(s)
     s.set_defaults(func=run_send)
 

@@ -78,45 +78,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mld-version", type=int, choices=(1, 2), metavar="{1,2}",
                         help=f"MLD version to speak, with --mld (default "
                              f"{MLD_DEFAULTS.version})")
-    parser.add_argument("--robustness", type=_number("robustness"), default=d.robustness,
-                        help="robustness variable: how many lost packets are tolerated "
-                             f"(default {d.robustness})")
-    parser.add_argument("--query-interval", type=_number("query_interval"),
-                        default=d.query_interval, metavar="S",
-                        help=f"seconds between general queries (default {d.query_interval:g})")
-    parser.add_argument("--query-response-interval", type=_number("query_response_interval"),
-                        default=d.query_response_interval, metavar="S",
-                        help="max response time of general queries "
-                             f"(default {d.query_response_interval:g})")
-    parser.add_argument("--startup-query-interval", type=_number("startup_query_interval"),
-                        metavar="S", help="seconds between startup queries (default QI/4)")
-    parser.add_argument("--startup-query-count", type=_number("startup_query_count"),
-                        metavar="N", help="startup queries (default: robustness)")
-    parser.add_argument("--last-member-query-interval",
-                        type=_number("last_member_query_interval"),
-                        default=d.last_member_query_interval, metavar="S",
-                        help="seconds between last-member queries after a leave "
-                             f"(default {d.last_member_query_interval:g})")
-    parser.add_argument("--last-member-query-count", type=_number("last_member_query_count"),
-                        metavar="N", help="last-member queries after a leave "
-                                          "(default: robustness)")
-    parser.add_argument("--max-groups", type=_number("max_groups"), default=d.max_groups,
-                        metavar="N", help="groups learnt per interface; reports for more "
-                                          f"are dropped and counted (default {d.max_groups})")
-    parser.add_argument("--max-sources", type=_number("max_sources"), default=d.max_sources,
-                        metavar="N", help="sources learnt per interface, all groups "
-                                          f"together (default {d.max_sources})")
-    parser.add_argument("--max-group-sources", type=_number("max_group_sources"),
-                        default=d.max_group_sources, metavar="N",
-                        help=f"sources learnt per group (default {d.max_group_sources})")
-    parser.add_argument("--max-query-interval", type=_number("max_query_interval"),
-                        default=d.max_query_interval, metavar="S",
-                        help="longest query interval adopted from another querier's QQIC "
-                             f"(default {d.max_query_interval:g})")
-    parser.add_argument("--max-robustness", type=_number("max_robustness"),
-                        default=d.max_robustness, metavar="N",
-                        help="largest robustness adopted from another querier's QRV "
-                             f"(default {d.max_robustness})")
+    for name, metavar, text, shows_default in _NUMBER_OPTIONS:
+        if shows_default:
+            value = getattr(d, name)
+            text += f" (default {value:g})" if LIMITS[name].seconds else f" (default {value})"
+        parser.add_argument("--" + name.replace("_", "-"), type=_number(name),
+                            default=getattr(d, name) if shows_default else None,
+                            metavar=metavar, help=text)
     parser.add_argument("--require-router-alert", action="store_true",
                         help="drop IGMP without the IP Router Alert option")
     parser.add_argument("--fast-leave", action="store_true",
@@ -129,6 +97,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per line (event, time, ...)")
     parser.set_defaults(func=run)
+
+
+#: The numeric settings as options, in --help's order: (setting, metavar, help, whether
+#: the option defaults to DEFAULTS' value, which the help then states). The others
+#: default to what the engine derives (from QI, or from the robustness).
+_NUMBER_OPTIONS: tuple[tuple[str, str | None, str, bool], ...] = (
+    ("robustness", None, "robustness variable: how many lost packets are tolerated", True),
+    ("query_interval", "S", "seconds between general queries", True),
+    ("query_response_interval", "S", "max response time of general queries", True),
+    ("startup_query_interval", "S", "seconds between startup queries (default QI/4)", False),
+    ("startup_query_count", "N", "startup queries (default: robustness)", False),
+    ("last_member_query_interval", "S", "seconds between last-member queries after a leave",
+     True),
+    ("last_member_query_count", "N", "last-member queries after a leave (default: "
+     "robustness)", False),
+    ("max_groups", "N", "groups learnt per interface; reports for more are dropped and "
+     "counted", True),
+    ("max_sources", "N", "sources learnt per interface, all groups together", True),
+    ("max_group_sources", "N", "sources learnt per group", True),
+    ("max_query_interval", "S", "longest query interval adopted from another querier's QQIC",
+     True),
+    ("max_robustness", "N", "largest robustness adopted from another querier's QRV", True),
+)
 
 
 def _number(name: str) -> Callable[[str], float]:
@@ -148,11 +139,8 @@ def _number(name: str) -> Callable[[str], float]:
 
 
 #: option dest -> InterfaceSettings field (the same name everywhere but the version)
-_SETTINGS = ("robustness", "query_interval", "query_response_interval",
-             "startup_query_interval", "startup_query_count", "last_member_query_interval",
-             "last_member_query_count", "max_groups", "max_sources", "max_group_sources",
-             "max_query_interval", "max_robustness", "require_router_alert", "fast_leave",
-             "querier")
+_SETTINGS = (*(name for name, _, _, _ in _NUMBER_OPTIONS), "require_router_alert",
+             "fast_leave", "querier")
 
 
 class QuerierUsageError(MrouterError):

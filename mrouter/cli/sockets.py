@@ -50,7 +50,8 @@ def group_port(text: str) -> Target:
     """argparse type for GROUP:PORT, e.g. 239.1.1.1:5000 or [ff15::1]:5000."""
     group_text, sep, port_text = text.rpartition(":")
     ipv6 = group_text.startswith("[") or group_text.count(":") > 0
-    if not sep or not port_text.isdigit() or not 1 <= int(port_text) <= 65535 or (
+    digits = port_text.isascii() and port_text.isdigit()
+    if not sep or not digits or not 1 <= int(port_text) <= 65535 or (
             ipv6 and not (group_text.startswith("[") and group_text.endswith("]"))):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not GROUP:PORT; write e.g. 239.1.1.1:5000, or for IPv6 the "

@@ -57,7 +57,7 @@ from mrouter.igmp.messages import (
     V2Report,
     V3Report,
 )
-from mrouter.igmp.wire import fast_constructor
+from mrouter.igmp.wire import AddressListReaders, fast_constructor
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -106,17 +106,7 @@ _new_record = fast_constructor(GroupRecord)
 _new_v3_report = fast_constructor(V3Report)
 _new_unknown = fast_constructor(UnknownMessage)
 
-class _AddressListReaders(dict[int, Callable[[bytes, int], tuple[int, ...]]]):
-    """``unpack_from`` of a precompiled ``!{count}I`` struct, by count."""
-
-    def __missing__(self, count: int) -> Callable[[bytes, int], tuple[int, ...]]:
-        reader: Callable[[bytes, int], tuple[int, ...]] = struct.Struct(f"!{count}I").unpack_from
-        if len(self) < 256:  # counts above that are rare: do not keep them
-            self[count] = reader
-        return reader
-
-
-_read_addresses = _AddressListReaders().__getitem__
+_read_addresses = AddressListReaders[int](lambda count: f"!{count}I").__getitem__
 
 
 def _sources(data: bytes, offset: int, count: int) -> tuple[IPv4Address, ...]:

@@ -39,6 +39,7 @@ from mrouter.igmp.messages import (
     V3Report,
 )
 from mrouter.mld.messages import AddressRecord
+from mrouter.mld.messages import Query as MldQuery
 
 Fields = dict[str, Any]
 
@@ -74,48 +75,52 @@ def record_fields(record: GroupRecord | AddressRecord) -> Fields:
     return fields
 
 
-def _base(version: int | None, kind: str, type_code: int, group: str | None) -> Fields:
+def base_fields(version: int | None, kind: str, type_code: int, group: str | None) -> Fields:
+    """The keys every message dict has, IGMP's and MLD's, in their order."""
     return {"version": version, "type": kind, "type_code": type_code, "group": group,
             "max_resp": None, "records": []}
 
 
-def _query_kind(msg: Query) -> str:
+def query_fields(msg: Query | MldQuery, max_resp: float, *, newest: bool) -> Fields:
+    """An IGMP or MLD query: ``max_resp`` in seconds; ``newest`` (IGMPv3, MLDv2) adds
+    the S flag, QRV, QQIC, QQI and the sources."""
+    fields = base_fields(msg.version, "query", msg.type, str(msg.group))
     if msg.is_general:
-        return "general"
-    return "group-and-source" if msg.sources else "group"
-
-
-def _query(msg: Query) -> Fields:
-    fields = _base(msg.version, "query", msg.type, str(msg.group))
-    fields["query"] = _query_kind(msg)
-    fields["max_resp"] = msg.max_resp_tenths / 10
+        fields["query"] = "general"
+    else:
+        fields["query"] = "group-and-source" if msg.sources else "group"
+    fields["max_resp"] = max_resp
     fields["max_resp_code"] = msg.max_resp_code
-    if msg.version == 3:
+    if newest:
         fields.update(s_flag=msg.s_flag, qrv=msg.qrv, qqic=msg.qqic, qqi=msg.qqi,
                       sources=[str(s) for s in msg.sources])
     return fields
 
 
+def _query(msg: Query) -> Fields:
+    return query_fields(msg, msg.max_resp_tenths / 10, newest=msg.version == 3)
+
+
 def _v1_report(msg: V1Report) -> Fields:
-    return _base(1, "v1_report", msg.type, str(msg.group))
+    return base_fields(1, "v1_report", msg.type, str(msg.group))
 
 
 def _v2_report(msg: V2Report) -> Fields:
-    return _base(2, "v2_report", msg.type, str(msg.group))
+    return base_fields(2, "v2_report", msg.type, str(msg.group))
 
 
 def _v2_leave(msg: V2Leave) -> Fields:
-    return _base(2, "v2_leave", msg.type, str(msg.group))
+    return base_fields(2, "v2_leave", msg.type, str(msg.group))
 
 
 def _v3_report(msg: V3Report) -> Fields:
-    fields = _base(3, "v3_report", msg.type, None)
+    fields = base_fields(3, "v3_report", msg.type, None)
     fields["records"] = [record_fields(r) for r in msg.records]
     return fields
 
 
 def _unknown(msg: UnknownMessage) -> Fields:
-    fields = _base(None, "unknown", msg.type, None)
+    fields = base_fields(None, "unknown", msg.type, None)
     fields.update(name=KNOWN_OTHER_TYPES.get(msg.type, f"type-0x{msg.type:02x}"),
                   code=msg.code, body=msg.body.hex())
     return fields
@@ -141,6 +146,15 @@ def ip_fields(ip: IPv4Header) -> Fields:
             "router_alert": ip.router_alert, "ip_checksum_ok": ip.checksum_ok}
 
 
+def where_fields(time: float | None, iface: str | None, direction: str | None) -> Fields:
+    """When and where a packet was seen: the first keys of every packet dict (IGMP's and
+    MLD's); ``direction`` only when the tool knows it."""
+    fields: Fields = {"time": time, "iface": iface}
+    if direction is not None:
+        fields["direction"] = direction
+    return fields
+
+
 def packet_fields(
     packet: Packet,
     *,
@@ -151,9 +165,7 @@ def packet_fields(
     """A decoded packet as one flat JSON-able dict: where and when it was seen, its IP
     header (src, dst, ttl, router_alert, ip_checksum_ok), the IGMP checksum verdict
     (checksum_ok) and the message's fields."""
-    fields: Fields = {"time": time, "iface": iface}
-    if direction is not None:
-        fields["direction"] = direction
+    fields = where_fields(time, iface, direction)
     fields.update(ip_fields(packet.ip))
     fields["checksum_ok"] = packet.checksum_ok
     fields.update(message_fields(packet.igmp))
@@ -170,9 +182,7 @@ def error_fields(
     ip: IPv4Header | None = None,
 ) -> Fields:
     """A packet that failed to decode: the error, its byte offset and the bytes."""
-    fields: Fields = {"time": time, "iface": iface}
-    if direction is not None:
-        fields["direction"] = direction
+    fields = where_fields(time, iface, direction)
     if ip is not None:
         fields.update(ip_fields(ip))
     fields.update(error=error.reason, offset=error.offset, hex=data.hex())

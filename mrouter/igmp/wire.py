@@ -2,19 +2,23 @@
 
 Both codecs build their frozen message dataclasses through :func:`fast_constructor`:
 decoding a small message is dominated by object construction, so this one helper is what
-keeps either codec well ahead of scapy (``scripts/bench_codec.py``).
+keeps either codec well ahead of scapy (``scripts/bench_codec.py``). Both read a list of
+sources with one precompiled struct per count, from :class:`AddressListReaders` given the
+family's struct format for ``count`` packed addresses.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 _T = TypeVar("_T", bound="DataclassInstance")
+_E = TypeVar("_E")
 
 
 def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
@@ -38,3 +42,25 @@ def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
     exec(source, namespace)
     make: Callable[..., _T] = namespace["make"]
     return make
+
+
+class AddressListReaders(dict[int, Callable[[bytes, int], tuple[_E, ...]]], Generic[_E]):
+    """``unpack_from`` of a precompiled struct of ``count`` packed addresses, by count.
+
+    ``layout(count)`` is the family's struct format (IPv4: ``!{count}I``, addresses as
+    ints; IPv6: ``16s`` repeated, addresses as bytes). Only a miss runs Python code here;
+    a hit is the dict's own lookup, as fast as a plain dict's.
+    """
+
+    __slots__ = ("_layout",)
+
+    def __init__(self, layout: Callable[[int], str]) -> None:
+        super().__init__()
+        self._layout = layout
+
+    def __missing__(self, count: int) -> Callable[[bytes, int], tuple[_E, ...]]:
+        reader: Callable[[bytes, int], tuple[_E, ...]] = struct.Struct(
+            self._layout(count)).unpack_from
+        if len(self) < 256:  # counts above that are rare: do not keep them
+            self[count] = reader
+        return reader

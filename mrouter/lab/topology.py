@@ -522,7 +522,8 @@ class _Parser:
             raise self.w.error(key, f"address {a!r} has no prefix length",
                                f'write it with one, e.g. "{a}/64"', value=a)
         addr_s, prefix_s = a.split("/", 1)
-        if not prefix_s.isdigit() or len(prefix_s) > 3 or not 1 <= int(prefix_s) <= 128:
+        digits = prefix_s.isascii() and prefix_s.isdigit() and len(prefix_s) <= 3
+        if not digits or not 1 <= int(prefix_s) <= 128:
             raise self.w.error(key, f"bad prefix length /{prefix_s} in {a!r}",
                                "use a number from 1 to 128, e.g. /64", value=a)
         try:
@@ -588,7 +589,8 @@ class _Parser:
             raise self.w.error(key, f"address {a!r} has no prefix length",
                                f'write it with one, e.g. "{a}/24"', value=a)
         addr_s, prefix_s = a.split("/", 1)
-        if not prefix_s.isdigit() or len(prefix_s) > 3 or not 1 <= int(prefix_s) <= 32:
+        digits = prefix_s.isascii() and prefix_s.isdigit() and len(prefix_s) <= 3
+        if not digits or not 1 <= int(prefix_s) <= 32:
             raise self.w.error(key, f"bad prefix length /{prefix_s} in {a!r}",
                                "use a number from 1 to 32, e.g. /24", value=a)
         try:

@@ -37,7 +37,7 @@ from ipaddress import IPv6Address
 
 from mrouter.errors import CodecError
 from mrouter.igmp.ipv4 import checksum
-from mrouter.igmp.wire import fast_constructor
+from mrouter.igmp.wire import AddressListReaders, fast_constructor
 from mrouter.mld.ipv6 import (
     HEADER_LEN,
     NEXT_HEADER_ICMPV6,
@@ -107,18 +107,7 @@ _new_v2_report = fast_constructor(V2Report)
 _new_unknown = fast_constructor(UnknownMessage)
 
 
-class _AddressListReaders(dict[int, Callable[[bytes, int], tuple[bytes, ...]]]):
-    """``unpack_from`` of a precompiled ``{count}16s`` struct (packed addresses), by count."""
-
-    def __missing__(self, count: int) -> Callable[[bytes, int], tuple[bytes, ...]]:
-        reader: Callable[[bytes, int], tuple[bytes, ...]] = struct.Struct(
-            "16s" * count).unpack_from
-        if len(self) < 256:  # counts above that are rare: do not keep them
-            self[count] = reader
-        return reader
-
-
-_read_addresses = _AddressListReaders().__getitem__
+_read_addresses = AddressListReaders[bytes](lambda count: "16s" * count).__getitem__
 
 
 def _sources(data: bytes, offset: int, count: int) -> tuple[IPv6Address, ...]:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mrouter.errors import CodecError
-from mrouter.igmp.describe import Fields, record_fields
+from mrouter.igmp.describe import Fields, base_fields, query_fields, record_fields, where_fields
 from mrouter.mld.codec import Packet
 from mrouter.mld.ipv6 import (
     HEADER_LEN,
@@ -71,41 +71,26 @@ def mld_type(packet: bytes) -> int | None:
     return packet[at]
 
 
-def _base(version: int | None, kind: str, type_code: int, group: str | None) -> Fields:
-    return {"version": version, "type": kind, "type_code": type_code, "group": group,
-            "max_resp": None, "records": []}
-
-
 def _query(msg: Query) -> Fields:
-    fields = _base(msg.version, "query", msg.type, str(msg.group))
-    if msg.is_general:
-        fields["query"] = "general"
-    else:
-        fields["query"] = "group-and-source" if msg.sources else "group"
-    fields["max_resp"] = msg.max_resp_ms / 1000
-    fields["max_resp_code"] = msg.max_resp_code
-    if msg.version == 2:
-        fields.update(s_flag=msg.s_flag, qrv=msg.qrv, qqic=msg.qqic, qqi=msg.qqi,
-                      sources=[str(s) for s in msg.sources])
-    return fields
+    return query_fields(msg, msg.max_resp_ms / 1000, newest=msg.version == 2)
 
 
 def _v1_report(msg: V1Report) -> Fields:
-    return _base(1, "v1_report", msg.type, str(msg.group))
+    return base_fields(1, "v1_report", msg.type, str(msg.group))
 
 
 def _v1_done(msg: V1Done) -> Fields:
-    return _base(1, "v1_done", msg.type, str(msg.group))
+    return base_fields(1, "v1_done", msg.type, str(msg.group))
 
 
 def _v2_report(msg: V2Report) -> Fields:
-    fields = _base(2, "v2_report", msg.type, None)
+    fields = base_fields(2, "v2_report", msg.type, None)
     fields["records"] = [record_fields(r) for r in msg.records]
     return fields
 
 
 def _unknown(msg: UnknownMessage) -> Fields:
-    fields = _base(None, "unknown", msg.type, None)
+    fields = base_fields(None, "unknown", msg.type, None)
     fields.update(name=KNOWN_OTHER_TYPES.get(msg.type, f"type-{msg.type}"),
                   code=msg.code, body=msg.body.hex())
     return fields
@@ -130,19 +115,12 @@ def ip_fields(ip: IPv6Header) -> Fields:
             "router_alert": ip.router_alert}
 
 
-def _where(time: float | None, iface: str | None, direction: str | None) -> Fields:
-    fields: Fields = {"time": time, "iface": iface}
-    if direction is not None:
-        fields["direction"] = direction
-    return fields
-
-
 def packet_fields(packet: Packet, *, time: float | None = None, iface: str | None = None,
                   direction: str | None = None) -> Fields:
     """A decoded packet as one flat dict: where and when it was seen, its IPv6 header
     (family, src, dst, ttl = hop limit, router_alert), the ICMPv6 checksum verdict
     (checksum_ok) and the message's fields."""
-    fields = _where(time, iface, direction)
+    fields = where_fields(time, iface, direction)
     fields.update(ip_fields(packet.ip))
     fields["checksum_ok"] = packet.checksum_ok
     fields.update(message_fields(packet.mld))
@@ -153,7 +131,7 @@ def error_fields(error: CodecError, data: bytes, *, time: float | None = None,
                  iface: str | None = None, direction: str | None = None,
                  ip: IPv6Header | None = None) -> Fields:
     """A packet that failed to decode: the error, its byte offset and the bytes."""
-    fields = _where(time, iface, direction)
+    fields = where_fields(time, iface, direction)
     fields.update(ip_fields(ip) if ip is not None else {"family": "ipv6"})
     fields.update(error=error.reason, offset=error.offset, hex=data.hex())
     return fields

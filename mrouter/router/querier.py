@@ -58,9 +58,10 @@ from mrouter.igmp.engine import (
 from mrouter.kernel import mroute6
 from mrouter.kernel.mroute import is_upcall
 from mrouter.linux import bpf
-from mrouter.linux.constants import ETH_P_IP, IPPROTO_IGMP, PACKET_OUTGOING
+from mrouter.linux.constants import ETH_P_IP, IPPROTO_IGMP
 from mrouter.mld import codec as mld_codec
 from mrouter.sockets.igmp_socket import Received
+from mrouter.sockets.tap import PacketTap
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ MLD_WIRE = Wire("MLD", mld_codec.decode_packet, mld_codec.encode_packet,
 WIRES = {"IGMP": IGMP_WIRE, "MLD": MLD_WIRE}
 
 
-class IgmpTap:
+class IgmpTap(PacketTap):
     """Every IGMP packet seen on the node's interfaces, from an AF_PACKET socket.
 
     ``recv`` returns the same :class:`Received` as :meth:`IgmpSocket.recv` (the whole IP
@@ -144,29 +145,7 @@ class IgmpTap:
     """
 
     def __init__(self) -> None:
-        try:
-            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
-        except OSError as exc:
-            raise McastError(f"cannot open a packet socket to hear IGMP: {exc.strerror}; "
-                             "run as root or with CAP_NET_RAW") from exc
-        bpf.attach_filter(self.sock, IGMP_ONLY)
-        self.sock.setblocking(False)
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    def recv(self) -> Received | None:
-        while True:
-            try:
-                data, addr = self.sock.recvfrom(65535)
-            except (BlockingIOError, InterruptedError):
-                return None
-            # addr = (ifname, proto, pkttype, hatype, hwaddr)
-            if addr[2] != PACKET_OUTGOING:
-                return Received(data, socket.if_nametoindex(addr[0]))
-
-    def close(self) -> None:
-        self.sock.close()
+        super().__init__("IGMP", ETH_P_IP, IGMP_ONLY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -274,7 +274,7 @@ def interface(name_or_index: str | int, *, among: list[Interface] | None = None)
     for iface in known:
         if iface.name == name_or_index or iface.index == name_or_index:
             return iface
-    if isinstance(name_or_index, str) and name_or_index.isdigit():
+    if isinstance(name_or_index, str) and name_or_index.isascii() and name_or_index.isdigit():
         for iface in known:
             if iface.index == int(name_or_index):
                 return iface

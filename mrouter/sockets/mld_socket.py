@@ -38,11 +38,12 @@ from pathlib import Path
 
 from mrouter.errors import McastError
 from mrouter.linux import bpf
-from mrouter.linux.constants import ETH_P_IPV6, PACKET_OUTGOING
+from mrouter.linux.constants import ETH_P_IPV6
 from mrouter.mld.ipv6 import HEADER_LEN, ROUTER_ALERT_OPTIONS, build_header
 from mrouter.mld.messages import ALL_MLDV2_ROUTERS, ALL_ROUTERS, MldType
 from mrouter.sockets.igmp_socket import Received
 from mrouter.sockets.mcast6 import IN6_PKTINFO, IPV6_MREQ, Ipv6Option
+from mrouter.sockets.tap import PacketTap
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +259,7 @@ class MldSocket:
                   target, ifindex)
 
 
-class MldTap:
+class MldTap(PacketTap):
     """Every MLD packet seen on the node's interfaces, from an AF_PACKET socket.
 
     ``recv`` returns the same :class:`Received` as :meth:`MldSocket.recv` (the whole
@@ -266,30 +267,7 @@ class MldTap:
     """
 
     def __init__(self) -> None:
-        try:
-            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
-                                      socket.htons(ETH_P_IPV6))
-        except OSError as exc:
-            raise McastError(f"cannot open a packet socket to hear MLD: {exc.strerror}; "
-                             "run as root or with CAP_NET_RAW") from exc
-        bpf.attach_filter(self.sock, MLD_ONLY)
-        self.sock.setblocking(False)
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    def recv(self) -> Received | None:
-        while True:
-            try:
-                data, addr = self.sock.recvfrom(65535)
-            except (BlockingIOError, InterruptedError):
-                return None
-            # addr = (ifname, proto, pkttype, hatype, hwaddr)
-            if addr[2] != PACKET_OUTGOING:
-                return Received(data, socket.if_nametoindex(addr[0]))
-
-    def close(self) -> None:
-        self.sock.close()
+        super().__init__("MLD", ETH_P_IPV6, MLD_ONLY)
 
 
 class RawIpv6Sender:
