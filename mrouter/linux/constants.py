@@ -8,6 +8,7 @@ addresses as 4 raw bytes (network order).
 
 from __future__ import annotations
 
+import enum
 import struct
 
 ETH_P_ALL = 0x0003  # every protocol (linux/if_ether.h)
@@ -55,3 +56,47 @@ IPV6_HOP_BY_HOP = 0  # the next-header value of a Hop-by-Hop Options header
 MAXVIFS = 32
 #: IP_PKTINFO (linux/in.h): the ancillary data that names a datagram's interface.
 IP_PKTINFO = 8
+
+
+# --- IPv6 socket options and structs (shared by the socket API and the raw MLD socket) ---
+
+class Ipv6Option(enum.IntEnum):
+    """IPPROTO_IPV6 socket options (include/uapi/linux/in6.h, in.h for MCAST_*)."""
+
+    IPV6_MULTICAST_IF = 17
+    IPV6_MULTICAST_HOPS = 18
+    IPV6_MULTICAST_LOOP = 19
+    IPV6_JOIN_GROUP = 20  # IPV6_ADD_MEMBERSHIP
+    IPV6_LEAVE_GROUP = 21  # IPV6_DROP_MEMBERSHIP
+    IPV6_V6ONLY = 26
+    IPV6_MULTICAST_ALL = 29
+    MCAST_JOIN_GROUP = 42
+    MCAST_BLOCK_SOURCE = 43
+    MCAST_UNBLOCK_SOURCE = 44
+    MCAST_LEAVE_GROUP = 45
+    MCAST_JOIN_SOURCE_GROUP = 46
+    MCAST_LEAVE_SOURCE_GROUP = 47
+    IPV6_RECVPKTINFO = 49
+    IPV6_PKTINFO = 50  # the control message IPV6_RECVPKTINFO asks for
+    IPV6_RECVHOPLIMIT = 51
+    IPV6_HOPLIMIT = 52  # the control message IPV6_RECVHOPLIMIT asks for
+    IPV6_RECVHOPOPTS = 53
+    IPV6_HOPOPTS = 54  # the control message IPV6_RECVHOPOPTS asks for, a sticky option too
+
+
+IPV6_MREQ = struct.Struct("=16si")
+"""struct ipv6_mreq { struct in6_addr ipv6mr_multiaddr; int ipv6mr_ifindex; };"""
+
+SOCKADDR_IN6 = struct.Struct("=HHI16sI")
+"""struct sockaddr_in6 { sa_family_t sin6_family; __be16 sin6_port; __be32 sin6_flowinfo;
+struct in6_addr sin6_addr; __u32 sin6_scope_id; };  (port and flowinfo are 0 here)"""
+
+SOCKADDR_STORAGE_LEN = 128
+
+GROUP_SOURCE_REQ = struct.Struct(f"=I4x{SOCKADDR_STORAGE_LEN}s{SOCKADDR_STORAGE_LEN}s")
+"""struct group_source_req { __u32 gsr_interface; struct __kernel_sockaddr_storage
+gsr_group; struct __kernel_sockaddr_storage gsr_source; };  (264 bytes on x86-64: the
+storage is 8-aligned, so 4 bytes of padding follow the interface)"""
+
+IN6_PKTINFO = struct.Struct("=16si")
+"""struct in6_pktinfo { struct in6_addr ipi6_addr; int ipi6_ifindex; };"""

@@ -21,7 +21,6 @@ pyroute2 is imported only when a query runs: the CLI must start fast.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import socket
@@ -113,6 +112,8 @@ def query(fn: Callable[[Any], T]) -> T:
 
         with IPRoute() as ipr:
             return fn(ipr)
+
+    import asyncio  # here, not at the top: the daemon's start-up path has no asyncio
 
     try:
         asyncio.get_running_loop()

@@ -38,11 +38,10 @@ from pathlib import Path
 
 from mrouter.errors import McastError
 from mrouter.linux import bpf
-from mrouter.linux.constants import ETH_P_IPV6
+from mrouter.linux.constants import ETH_P_IPV6, IN6_PKTINFO, IPV6_MREQ, Ipv6Option
 from mrouter.mld.ipv6 import HEADER_LEN, ROUTER_ALERT_OPTIONS, build_header
 from mrouter.mld.messages import ALL_MLDV2_ROUTERS, ALL_ROUTERS, MldType
 from mrouter.sockets.igmp_socket import Received
-from mrouter.sockets.mcast6 import IN6_PKTINFO, IPV6_MREQ, Ipv6Option
 from mrouter.sockets.tap import PacketTap
 
 log = logging.getLogger(__name__)

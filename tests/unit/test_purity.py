@@ -132,3 +132,14 @@ def test_ruff_allows_socket_in_the_shells(path: str) -> None:
     # failing for some unrelated reason
     result = _ruff_on(path, PROBE)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_daemon_start_up_loads_no_socket_api_or_asyncio() -> None:
+    # `mrouter run` imports mrouter.router.daemon first: the multicast socket API (and
+    # pyroute2's asyncio with it) is loaded only when a step needs it, not at start-up.
+    code = ("import json, sys\nimport mrouter.router.daemon\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'asyncio'"
+            " or m.startswith('mrouter.sockets.mcast'))))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=60)
+    assert json.loads(result.stdout) == []
