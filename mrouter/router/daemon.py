@@ -61,7 +61,6 @@ from mrouter.errors import ConfigError, MrouterError
 from mrouter.igmp.engine import (
     Action,
     Dropped,
-    Engine,
     InterfaceSettings,
     MembershipChanged,
     QuerierChanged,
@@ -89,10 +88,8 @@ from mrouter.router.querier import QuerierShell
 from mrouter.router.routes import (
     CacheAction,
     FilterMode,
-    ForwardingCache,
     Install,
     Membership,
-    RouteTable,
     StaticRoute,
     Uninstall,
 )
@@ -202,18 +199,11 @@ class Daemon:
         primary = self.planes.primary
         #: per family, the multicast rules that send the interfaces' packets to the table
         self.mrules_of: dict[str, TableRules] = {}
-        self.table: RouteTable = primary.table
-        self.cache: ForwardingCache = primary.cache
-        self.wrongvif: dict[tuple[Address, Address], int] = primary.wrongvif
-        self._in_kernel: set[tuple[Address, Address]] = primary.in_kernel
-        self._counted: dict[tuple[Address, Address], int] = primary.counted
         self._dropped_of: dict[str, dict[str, Counter[str]]] = {
             p.key: self.dropped if p is primary else {} for p in self.planes}
-        self.upstream_host: UpstreamHost | None = None
         # the routes and memberships of the config file that run (reload compares them)
         self.config_routes: set[StaticRoute] = {static_route(r) for r in config.routes}
         self.config_members: set[MembershipConfig] = set(config.memberships)
-        self.engine: Engine = primary.engine
         self.handlers = ControlHandlers(self)
 
     # --- setup -------------------------------------------------------------------------
@@ -241,7 +231,6 @@ class Daemon:
                 plane.upstream_host = UpstreamHost(self.interfaces[self.upstream],
                                                    self._on_upstream)
                 self._closers.append(plane.upstream_host.close)
-        self.upstream_host = self.planes.primary.upstream_host
 
         for plane in self.planes:
             plane.mrt = plane.binding.socket(config.table, asserts=True)
@@ -268,15 +257,14 @@ class Daemon:
                 else:
                     log.debug("IPv6 MIF %d: %s (ifindex %d)", iface.vif, iface.name,
                              iface.index)
-        self.mrt = self.planes.primary.mrt
-        self.igmp_sock = self.planes.primary.sock
 
         if self.dataplane == "user":
             # The kernel keeps the VIFs and (S,G) entries without outbound interfaces: it
             # still delivers IGMP and upcalls and counts packets, but mrouter forwards.
             on_decision = self._on_decision if self.log_decisions \
                 or log.isEnabledFor(logging.DEBUG) else None
-            self.user_plane = UserDataplane(self._dataplane_interfaces(), self.table.oifs,
+            self.user_plane = UserDataplane(self._dataplane_interfaces(),
+                                            self.planes.primary.table.oifs,
                                             on_decision=on_decision)
             self._closers.append(self.user_plane.close)
 
@@ -298,7 +286,6 @@ class Daemon:
             for iface in self.interfaces.values():
                 if iface.igmp and iface.active:
                     self._start_membership(plane, iface, starting=True)
-        self.shell = self.planes.primary.shell
 
         self.control = ControlServer(self.socket_path, self.handlers.table())
         self._closers.append(self.control.close)
@@ -774,7 +761,7 @@ class Daemon:
         """The ``statistics`` snapshot (:mod:`mrouter.router.stats`)."""
         return self.stats.snapshot(self.interfaces, self.dropped, self.control.requests,
                                    self.control.errors, self.clock() - self.started,
-                                   len(self._in_kernel))
+                                   len(self.planes.primary.in_kernel))
 
     def render_metrics(self) -> str:
         return exposition(self.statistics())
